@@ -1,0 +1,134 @@
+/**
+ * Every error a user can see carries a stable code. One base class, one subclass per family, and
+ * a single mapping to Temporal's ApplicationFailure that says which failures are retryable (infra)
+ * and which are final (bad config, bad task). Pure: imported by workflows and activities alike.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+export const ErrorCodes = {
+  // configuration
+  CONFIG_INVALID: 'SWERL_CONFIG_INVALID',
+  CONFIG_NOT_FOUND: 'SWERL_CONFIG_NOT_FOUND',
+  // tasks (bad task: rejected at import, quarantined, never trained on)
+  TASK_INVALID: 'SWERL_TASK_INVALID',
+  TASK_NOT_FOUND: 'SWERL_TASK_NOT_FOUND',
+  TASK_PATCH_DOES_NOT_APPLY: 'SWERL_TASK_PATCH_DOES_NOT_APPLY',
+  TASK_GOLD_FAILS: 'SWERL_TASK_GOLD_FAILS',
+  TASK_FAIL_TO_PASS_PASSES: 'SWERL_TASK_FAIL_TO_PASS_PASSES',
+  TASK_FILTERED: 'SWERL_TASK_FILTERED',
+  // sandbox (infra: retried, counted, never scored as 0)
+  IMAGE_BUILD_FAILED: 'SWERL_IMAGE_BUILD_FAILED',
+  SANDBOX_START_FAILED: 'SWERL_SANDBOX_START_FAILED',
+  SANDBOX_GONE: 'SWERL_SANDBOX_GONE',
+  SANDBOX_EXEC_FAILED: 'SWERL_SANDBOX_EXEC_FAILED',
+  LEASE_UNAVAILABLE: 'SWERL_LEASE_UNAVAILABLE',
+  REWARD_HARNESS_CRASHED: 'SWERL_REWARD_HARNESS_CRASHED',
+  // policy
+  POLICY_UNAVAILABLE: 'SWERL_POLICY_UNAVAILABLE',
+  POLICY_BAD_RESPONSE: 'SWERL_POLICY_BAD_RESPONSE',
+  DECODING_MISMATCH: 'SWERL_DECODING_MISMATCH',
+  // trainer
+  TRAINER_FAILED: 'SWERL_TRAINER_FAILED',
+  TRAINER_STEP_CONFLICT: 'SWERL_TRAINER_STEP_CONFLICT',
+  CHECKPOINT_NOT_FOUND: 'SWERL_CHECKPOINT_NOT_FOUND',
+  // runs and promotion
+  RUN_NOT_FOUND: 'SWERL_RUN_NOT_FOUND',
+  RUN_STATE_INVALID: 'SWERL_RUN_STATE_INVALID',
+  PROMOTE_REJECTED: 'SWERL_PROMOTE_REJECTED',
+  // database
+  DB_UNAVAILABLE: 'SWERL_DB_UNAVAILABLE',
+  DB_MIGRATION_FAILED: 'SWERL_DB_MIGRATION_FAILED',
+  // local dev stack
+  STACK_PORT_IN_USE: 'SWERL_STACK_PORT_IN_USE',
+  STACK_START_FAILED: 'SWERL_STACK_START_FAILED',
+  STACK_NOT_RUNNING: 'SWERL_STACK_NOT_RUNNING',
+  STACK_DEPENDENCY_MISSING: 'SWERL_STACK_DEPENDENCY_MISSING',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Codes that describe a broken environment rather than a bad input: Temporal retries these. */
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCodes.SANDBOX_START_FAILED,
+  ErrorCodes.SANDBOX_GONE,
+  ErrorCodes.SANDBOX_EXEC_FAILED,
+  ErrorCodes.LEASE_UNAVAILABLE,
+  ErrorCodes.REWARD_HARNESS_CRASHED,
+  ErrorCodes.POLICY_UNAVAILABLE,
+  ErrorCodes.TRAINER_FAILED,
+  ErrorCodes.DB_UNAVAILABLE,
+  ErrorCodes.IMAGE_BUILD_FAILED,
+]);
+
+export function isRetryableCode(code: ErrorCode): boolean {
+  return RETRYABLE.has(code);
+}
+
+export class SwerlError extends Error {
+  override readonly name: string = 'SwerlError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(`${code}: ${message}`, options);
+  }
+
+  get retryable(): boolean {
+    return isRetryableCode(this.code);
+  }
+
+  /** The one mapping to Temporal: the failure type is the code, so workflows can match on it. */
+  toApplicationFailure(): ApplicationFailure {
+    return ApplicationFailure.create({
+      type: this.code,
+      message: this.message,
+      details: [this.details],
+      nonRetryable: !this.retryable,
+      cause: this.cause instanceof Error ? this.cause : undefined,
+    });
+  }
+}
+
+export class ConfigError extends SwerlError {
+  override readonly name = 'ConfigError';
+}
+export class TaskError extends SwerlError {
+  override readonly name = 'TaskError';
+}
+export class SandboxError extends SwerlError {
+  override readonly name = 'SandboxError';
+}
+export class PolicyError extends SwerlError {
+  override readonly name = 'PolicyError';
+}
+export class TrainerError extends SwerlError {
+  override readonly name = 'TrainerError';
+}
+export class RunError extends SwerlError {
+  override readonly name = 'RunError';
+}
+export class DbError extends SwerlError {
+  override readonly name = 'DbError';
+}
+export class StackError extends SwerlError {
+  override readonly name = 'StackError';
+}
+
+/** Activities wrap their bodies with this so that every SwerlError crosses into Temporal typed. */
+export function toTemporalFailure(err: unknown): unknown {
+  return err instanceof SwerlError ? err.toApplicationFailure() : err;
+}
+
+/** The code of an error or of a Temporal failure that carried one, if any. */
+export function errorCodeOf(err: unknown): ErrorCode | undefined {
+  let cur: unknown = err;
+  for (let depth = 0; cur && depth < 8; depth++) {
+    if (cur instanceof SwerlError) return cur.code;
+    const type = (cur as { type?: unknown }).type;
+    if (typeof type === 'string' && type.startsWith('SWERL_')) return type as ErrorCode;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -1,0 +1,20 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 10_000 } },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts', 'test/faults/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          globalSetup: ['test/harness/globalSetup.ts'],
+          // Integration tests share one real stack (Temporal, Postgres, Docker); run files one at a time.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
