@@ -1,0 +1,151 @@
+/**
+ * A private PostgreSQL cluster in the state dir, on 127.0.0.1 only and on a port other than 5432 so
+ * it never collides with a system Postgres. Trust auth on loopback is the dev default. When we are
+ * root the server runs as the `postgres` user (it refuses to run as root).
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { ErrorCodes, StackError } from '../../core/errors';
+import { assertPortsFree, type Component, processStatus, waitHealthy } from './component';
+import { aptInstall } from './install';
+import { isAlive, livePidFromFile, signalAndWait, spawnDetached } from './process';
+import { type StackSettings } from './settings';
+
+export const DATABASE_NAME = 'swerl';
+
+export function postgresFiles(s: StackSettings): { dir: string; data: string; socketDir: string; log: string; pidFile: string } {
+  const dir = path.join(s.stateDir, 'postgres');
+  const data = path.join(dir, 'data');
+  return { dir, data, socketDir: path.join(dir, 'run'), log: path.join(dir, 'postgres.log'), pidFile: path.join(data, 'postmaster.pid') };
+}
+
+/** Newest Debian PostgreSQL bin dir, installing the `postgresql` package when there is none. */
+function postgresBinDir(): string {
+  const find = (): string | undefined => {
+    let versions: string[] = [];
+    try {
+      versions = fs.readdirSync('/usr/lib/postgresql').filter((v) => fs.existsSync(`/usr/lib/postgresql/${v}/bin/postgres`));
+    } catch {
+      return undefined;
+    }
+    versions.sort((a, b) => Number(b) - Number(a));
+    return versions[0] === undefined ? undefined : `/usr/lib/postgresql/${versions[0]}/bin`;
+  };
+  const found = find();
+  if (found) return found;
+  aptInstall('postgres', 'postgresql');
+  const installed = find();
+  if (!installed) {
+    throw new StackError(ErrorCodes.STACK_DEPENDENCY_MISSING, 'postgres: installed the postgresql package but found no /usr/lib/postgresql/*/bin/postgres', {
+      component: 'postgres',
+    });
+  }
+  return installed;
+}
+
+/** uid/gid to run the server as: ourselves, or the `postgres` user when we are root. */
+function serverUser(): { uid?: number; gid?: number } {
+  if (process.getuid?.() !== 0) return {};
+  const res = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const gidRes = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  if (res.status !== 0 || gidRes.status !== 0) {
+    throw new StackError(ErrorCodes.STACK_DEPENDENCY_MISSING, 'postgres: running as root but there is no `postgres` user to run the server as', {
+      component: 'postgres',
+    });
+  }
+  return { uid: Number(res.stdout.trim()), gid: Number(gidRes.stdout.trim()) };
+}
+
+function prepareDirs(s: StackSettings, user: { uid?: number; gid?: number }): void {
+  const files = postgresFiles(s);
+  fs.mkdirSync(files.socketDir, { recursive: true });
+  if (user.uid === undefined || user.gid === undefined) return;
+  // The server user must be able to reach its data dir: a mkdtemp state dir is 0700.
+  const mode = fs.statSync(s.stateDir).mode & 0o777;
+  if ((mode & 0o001) === 0) fs.chmodSync(s.stateDir, mode | 0o001);
+  for (const dir of [files.dir, files.socketDir]) fs.chownSync(dir, user.uid, user.gid);
+  if (fs.existsSync(files.data)) fs.chownSync(files.data, user.uid, user.gid);
+}
+
+function initdb(s: StackSettings, bin: string, user: { uid?: number; gid?: number }): void {
+  const files = postgresFiles(s);
+  if (fs.existsSync(path.join(files.data, 'PG_VERSION'))) return;
+  // A half-made data dir from an interrupted initdb would make initdb refuse; start over.
+  fs.rmSync(files.data, { recursive: true, force: true });
+  const res = spawnSync(
+    path.join(bin, 'initdb'),
+    ['-D', files.data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-locale'],
+    { encoding: 'utf8', cwd: files.dir, uid: user.uid, gid: user.gid },
+  );
+  fs.appendFileSync(files.log, `--- initdb\n${res.stdout ?? ''}${res.stderr ?? ''}`);
+  if (res.status !== 0) {
+    throw new StackError(
+      ErrorCodes.STACK_START_FAILED,
+      `postgres: initdb of ${files.data} failed (${res.error?.message ?? `exit ${res.status}`}):\n${(res.stderr ?? '').trim()}`,
+      { component: 'postgres', dataDir: files.data },
+    );
+  }
+}
+
+async function query<T extends pg.QueryResultRow>(s: StackSettings, database: string, sql: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
+  const client = new pg.Client({ host: '127.0.0.1', port: s.pgPort, user: 'postgres', database, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  try {
+    return await client.query<T>(sql, params);
+  } finally {
+    await client.end();
+  }
+}
+
+async function ensureDatabase(s: StackSettings): Promise<void> {
+  const found = await query(s, 'postgres', 'SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE_NAME]);
+  if (found.rowCount) return;
+  try {
+    await query(s, 'postgres', `CREATE DATABASE ${DATABASE_NAME}`);
+  } catch (err) {
+    // 42P04 duplicate_database: another process created it between our check and our create.
+    if ((err as { code?: string }).code !== '42P04') throw err;
+  }
+}
+
+export const postgres: Component = {
+  name: 'postgres',
+
+  url: (s) => `postgres://postgres@127.0.0.1:${s.pgPort}/${DATABASE_NAME}`,
+
+  // postgres maintains postmaster.pid itself and handles a stale one on start, so don't delete it.
+  ownPid: (s) => livePidFromFile(postgresFiles(s).pidFile, 'postgres', false),
+
+  async health(s) {
+    await query(s, 'postgres', 'SELECT 1');
+  },
+
+  status(s) {
+    return processStatus(this, s);
+  },
+
+  async start(s) {
+    const files = postgresFiles(s);
+    await assertPortsFree('postgres', [{ port: s.pgPort, role: 'SQL' }]);
+    const bin = postgresBinDir();
+    const user = serverUser();
+    prepareDirs(s, user);
+    initdb(s, bin, user);
+    const child = spawnDetached(
+      path.join(bin, 'postgres'),
+      ['-D', files.data, '-p', String(s.pgPort), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${files.socketDir}`],
+      { logFile: files.log, cwd: files.dir, uid: user.uid, gid: user.gid },
+    );
+    await waitHealthy(this, s, { logFile: files.log, exited: child.exited, alive: () => child.pid > 0 && isAlive(child.pid) });
+    await ensureDatabase(s);
+  },
+
+  async stop(s) {
+    const pid = this.ownPid(s);
+    if (pid === undefined) return;
+    // SIGINT = fast shutdown: does not wait for clients (other engineers' pools) to disconnect.
+    await signalAndWait(pid, 'SIGINT', { group: true, timeoutMs: 30_000, escalate: true });
+  },
+};

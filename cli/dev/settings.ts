@@ -1,0 +1,78 @@
+/**
+ * Where the local dev stack lives and which ports it uses. Everything is derived from the
+ * environment so that tests (and a second developer on the same machine) can run a private stack
+ * beside the shared one by setting SWERL_HOME and the port variables.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type ComponentName = 'docker' | 'temporal' | 'postgres';
+export const COMPONENTS: readonly ComponentName[] = ['docker', 'temporal', 'postgres'];
+
+export interface StackSettings {
+  stateDir: string;
+  temporalPort: number;
+  temporalUiPort: number;
+  pgPort: number;
+  temporalNamespace: string;
+  dockerSocket: string;
+  /** How long a component may take to become healthy before SWERL_STACK_START_FAILED. */
+  startTimeoutMs: number;
+}
+
+export interface StackEndpoints {
+  stateDir: string;
+  temporalAddress: string;
+  temporalUiUrl: string;
+  temporalNamespace: string;
+  databaseUrl: string;
+  dockerSocket: string;
+}
+
+/** The repository root: two levels above cli/dev/. */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function portFrom(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`${key}=${raw} is not a TCP port (1-65535)`);
+  }
+  return port;
+}
+
+function dockerSocketFrom(env: NodeJS.ProcessEnv): string {
+  const host = env.DOCKER_HOST;
+  // Only a unix socket is a local daemon we can start; anything else falls back to the default.
+  if (host?.startsWith('unix://')) return host.slice('unix://'.length);
+  return '/var/run/docker.sock';
+}
+
+export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
+  const timeout = Number(env.SWERL_STACK_START_TIMEOUT_MS ?? '');
+  return {
+    stateDir: path.resolve(env.SWERL_HOME || path.join(REPO_ROOT, '.swerl')),
+    temporalPort: portFrom(env, 'SWERL_TEMPORAL_PORT', 7233),
+    temporalUiPort: portFrom(env, 'SWERL_TEMPORAL_UI_PORT', 8233),
+    pgPort: portFrom(env, 'SWERL_PG_PORT', 5433),
+    temporalNamespace: 'default',
+    dockerSocket: dockerSocketFrom(env),
+    startTimeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 90_000,
+  };
+}
+
+export function endpointsOf(s: StackSettings): StackEndpoints {
+  return {
+    stateDir: s.stateDir,
+    temporalAddress: `127.0.0.1:${s.temporalPort}`,
+    temporalUiUrl: `http://127.0.0.1:${s.temporalUiPort}`,
+    temporalNamespace: s.temporalNamespace,
+    databaseUrl: `postgres://postgres@127.0.0.1:${s.pgPort}/swerl`,
+    dockerSocket: s.dockerSocket,
+  };
+}
+
+export function endpointsFile(s: Pick<StackSettings, 'stateDir'>): string {
+  return path.join(s.stateDir, 'endpoints.json');
+}
