@@ -1,0 +1,61 @@
+/**
+ * `swerl dev up | down | status`. Registered by cli/main.ts; all behaviour lives in stack.ts.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import { type ComponentStatus, devDown, devStatus, devUp } from './stack';
+import { COMPONENTS, type ComponentName } from './settings';
+
+function parseOnly(value: string): ComponentName[] {
+  const names = value.split(',').map((v) => v.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(COMPONENTS as readonly string[]).includes(n)) {
+      throw new InvalidArgumentError(`unknown component "${n}" (expected ${COMPONENTS.join(', ')})`);
+    }
+  }
+  return names as ComponentName[];
+}
+
+/** Fixed-width table: component, state, pid, URL (and why, when not running). */
+export function formatStatusTable(rows: ComponentStatus[]): string {
+  const cells = [
+    ['COMPONENT', 'STATE', 'PID', 'URL', 'DETAIL'],
+    ...rows.map((r) => [r.name, r.state, r.pid === undefined ? '-' : String(r.pid), r.url, r.detail ?? '']),
+  ];
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+export function registerDevCommands(program: Command): void {
+  const dev = program.command('dev').description('local dev stack: Docker, Temporal dev server, Postgres (state in $SWERL_HOME or .swerl/)');
+
+  dev
+    .command('up')
+    .description('start the stack (idempotent: running components are reused) and write <stateDir>/endpoints.json')
+    .option('--only <components>', 'comma-separated subset: docker,temporal,postgres', parseOnly)
+    .action(async (opts: { only?: ComponentName[] }) => {
+      const endpoints = await devUp({ only: opts.only });
+      console.log(formatStatusTable(await devStatus()));
+      console.log(`\nTemporal  ${endpoints.temporalAddress} (namespace ${endpoints.temporalNamespace}), UI ${endpoints.temporalUiUrl}`);
+      console.log(`Postgres  ${endpoints.databaseUrl}`);
+      console.log(`Docker    unix://${endpoints.dockerSocket}`);
+    });
+
+  dev
+    .command('down')
+    .description('stop what this stack started (a dockerd it did not start is left running); data is kept')
+    .option('--only <components>', 'comma-separated subset: docker,temporal,postgres', parseOnly)
+    .action(async (opts: { only?: ComponentName[] }) => {
+      await devDown({ only: opts.only });
+      console.log(formatStatusTable(await devStatus()));
+    });
+
+  dev
+    .command('status')
+    .description('show each component: state, pid, URL')
+    .action(async () => {
+      const rows = await devStatus();
+      console.log(formatStatusTable(rows));
+      // Non-zero when something is not running, so scripts can gate on it.
+      if (rows.some((r) => r.state !== 'running')) process.exitCode = 1;
+    });
+}
