@@ -21,6 +21,8 @@ export const ErrorCodes = {
   SANDBOX_START_FAILED: 'SWERL_SANDBOX_START_FAILED',
   SANDBOX_GONE: 'SWERL_SANDBOX_GONE',
   SANDBOX_EXEC_FAILED: 'SWERL_SANDBOX_EXEC_FAILED',
+  // a path in the sandbox that cannot be read/written (missing, a directory, no permission): the caller's fault, not retried
+  SANDBOX_FILE_ERROR: 'SWERL_SANDBOX_FILE_ERROR',
   LEASE_UNAVAILABLE: 'SWERL_LEASE_UNAVAILABLE',
   REWARD_HARNESS_CRASHED: 'SWERL_REWARD_HARNESS_CRASHED',
   // policy
