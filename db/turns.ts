@@ -1,0 +1,53 @@
+/**
+ * Turns are the durable memory of an episode: the policyTurn and execTool activities append one
+ * each, and a resumed episode rebuilds its prompt and sandbox from them. Append-only (a trigger
+ * rejects updates), keyed by (episode, idx).
+ */
+import { and, asc, eq, sql } from 'drizzle-orm';
+import type { Db } from './client';
+import { episodes, turns } from './schema';
+
+export type Turn = typeof turns.$inferSelect;
+export type NewTurn = typeof turns.$inferInsert;
+
+/**
+ * Appends turn `idx` of an episode, or returns the turn already stored there. A retried activity
+ * whose first attempt committed gets the stored turn back: the caller must continue from the
+ * returned turn, never from what it generated again, so the trajectory stays the one persisted.
+ *
+ * The first insert also advances the episode's counters in the same transaction, so they count
+ * each turn once: turn_count = assistant turns (the paper's |τ|), completion_tokens = their sum,
+ * prompt_tokens = the largest prompt seen (what the context budget is checked against).
+ */
+export async function appendTurn(db: Db, turn: NewTurn): Promise<{ turn: Turn; inserted: boolean }> {
+  return db.transaction(async (tx) => {
+    const [created] = await tx.insert(turns).values(turn).onConflictDoNothing().returning();
+    if (!created) {
+      const existing = await tx.query.turns.findFirst({
+        where: and(eq(turns.episodeId, turn.episodeId), eq(turns.idx, turn.idx)),
+      });
+      // Only reachable if the row was deleted between the two statements (episode removed).
+      if (!existing) throw new Error(`turn ${turn.idx} of episode ${turn.episodeId} vanished during append`);
+      return { turn: existing, inserted: false };
+    }
+    const isAction = created.role === 'assistant';
+    await tx
+      .update(episodes)
+      .set({
+        turnCount: sql`${episodes.turnCount} + ${isAction ? 1 : 0}`,
+        completionTokens: sql`${episodes.completionTokens} + ${isAction ? (created.completionTokens ?? 0) : 0}`,
+        promptTokens: sql`greatest(${episodes.promptTokens}, ${created.promptTokens ?? 0})`,
+      })
+      .where(eq(episodes.id, created.episodeId));
+    return { turn: created, inserted: true };
+  });
+}
+
+export async function getTurn(db: Db, episodeId: string, idx: number): Promise<Turn | undefined> {
+  return db.query.turns.findFirst({ where: and(eq(turns.episodeId, episodeId), eq(turns.idx, idx)) });
+}
+
+/** All turns of an episode in order: the input for prompt building, replay and `swerl trajectory`. */
+export async function listTurns(db: Db, episodeId: string): Promise<Turn[]> {
+  return db.query.turns.findMany({ where: eq(turns.episodeId, episodeId), orderBy: asc(turns.idx) });
+}
