@@ -1,0 +1,150 @@
+"""From trajectories (the contract's samples) to token sequences, loss masks and micro-batches.
+
+A trajectory is laid out with the same chat template the policy server prompts with, so the
+tokens the trainer scores are the tokens the sampler produced. When a turn carries the sampler's
+`token_ids` they are used verbatim (re-tokenizing text could differ from what was sampled); its
+`logprobs` become the behaviour policy's log-probabilities for the importance ratio.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from .errors import DECODING_MISMATCH, TRAINER_BAD_BATCH, TrainerFault
+from .tokenizer import ByteTokenizer
+
+DECODING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty")
+_CAMEL = {"topP": "top_p", "topK": "top_k", "minP": "min_p", "repetitionPenalty": "repetition_penalty"}
+_DISABLED = {"top_p": 1.0, "top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0}
+
+
+@dataclass
+class EncodedSample:
+    episode_id: str
+    ids: list[int]  # the whole trajectory; the model reads ids[:-1] and predicts ids[1:]
+    loss_mask: list[int]  # aligned with ids[1:]
+    old_logprobs: list[float]  # aligned with ids[1:]; NaN where the sampler gave none
+    advantage: float = 0.0
+
+    @property
+    def length(self) -> int:
+        return len(self.ids) - 1
+
+    @property
+    def loss_tokens(self) -> int:
+        return sum(self.loss_mask)
+
+
+@dataclass
+class MicroBatch:
+    samples: list[EncodedSample] = field(default_factory=list)
+
+    def padded_tokens(self, extra: EncodedSample | None = None) -> int:
+        items = self.samples + ([extra] if extra else [])
+        return max((s.length for s in items), default=0) * len(items)
+
+
+def normalize_decoding(d: dict[str, Any] | None) -> dict[str, float] | None:
+    """Decoding params in one spelling (snake_case, accepting the TS camelCase), disabled values unified."""
+    if d is None:
+        return None
+    out: dict[str, float] = {}
+    for k, v in d.items():
+        key = _CAMEL.get(k, k)
+        if key in DECODING_KEYS and v is not None:
+            out[key] = float(v)
+    for key, off in _DISABLED.items():
+        out.setdefault(key, float(off))
+    if out["top_k"] <= 0:  # vLLM spells "no top-k" as -1 or 0
+        out["top_k"] = -1.0
+    out.setdefault("temperature", 1.0)
+    return out
+
+
+def check_decoding(sample_id: str, recorded: dict[str, Any] | None, expected: dict[str, Any]) -> None:
+    """Refuse to train on a trajectory sampled with other decoding params (PAPER.md lesson)."""
+    exp = normalize_decoding(expected)
+    got = normalize_decoding(recorded)
+    if got is None:
+        raise TrainerFault(
+            DECODING_MISMATCH,
+            f"episode {sample_id} has no recorded decoding parameters; refusing to train on it",
+            {"episode_id": sample_id, "expected": exp},
+        )
+    diff = {k: {"recorded": got[k], "expected": exp[k]} for k in DECODING_KEYS if not math.isclose(got[k], exp[k], rel_tol=1e-9, abs_tol=1e-9)}
+    if diff:
+        raise TrainerFault(
+            DECODING_MISMATCH,
+            f"episode {sample_id} was sampled with decoding {got} but the trainer expects {exp} "
+            f"(differs in {', '.join(diff)}); importance ratios would be wrong",
+            {"episode_id": sample_id, "differences": diff},
+        )
+
+
+def encode_sample(
+    tok: ByteTokenizer,
+    sample: dict[str, Any],
+    max_seq_len: int,
+    mask_format_errors: bool,
+) -> EncodedSample:
+    sid = str(sample.get("episode_id", "?"))
+    ids: list[int] = []
+    in_loss: list[int] = []
+    old: list[float] = []
+    for n, turn in enumerate(sample["turns"]):
+        role = turn["role"]
+        if role != "assistant":
+            part = tok.encode_message(role, turn["text"])
+            ids += part
+            in_loss += [0] * len(part)
+            old += [math.nan] * len(part)
+            continue
+        ids.append(tok.assistant_id)
+        in_loss.append(0)
+        old.append(math.nan)
+        trained = 0 if (mask_format_errors and turn.get("format_error")) else 1
+        sampled = turn.get("token_ids")
+        if sampled is None:
+            content = tok.encode(turn["text"]) + [tok.end_id]
+            lps: Sequence[float] = [math.nan] * len(content)
+        else:
+            content = list(sampled)
+            bad = [t for t in content if not (0 <= t < tok.vocab_size)]
+            if bad:
+                raise TrainerFault(TRAINER_BAD_BATCH, f"episode {sid} turn {n}: token ids {bad[:5]} are outside the vocabulary of {tok.vocab_size}", {"episode_id": sid, "turn": n})
+            lps = turn.get("logprobs") or [math.nan] * len(content)
+            if len(lps) != len(content):
+                raise TrainerFault(TRAINER_BAD_BATCH, f"episode {sid} turn {n}: {len(lps)} logprobs for {len(content)} token ids", {"episode_id": sid, "turn": n})
+        ids += content
+        in_loss += [trained] * len(content)
+        old += [float(x) if x is not None else math.nan for x in lps]
+        if content and content[-1] != tok.end_id:
+            # Cut at max_tokens: the template closes the turn, but that <|end|> was never sampled.
+            ids.append(tok.end_id)
+            in_loss.append(0)
+            old.append(math.nan)
+    # Position i of ids is predicted from ids[:i]: shift masks and logprobs onto targets.
+    sample_enc = EncodedSample(sid, ids, in_loss[1:], old[1:], float(sample.get("advantage", 0.0)))
+    if len(ids) > max_seq_len:
+        # Only the tail after the last action (a final observation) may be dropped: it carries no loss.
+        last = max((i for i, m in enumerate(sample_enc.loss_mask) if m), default=-1)
+        if last + 2 > max_seq_len:
+            raise TrainerFault(TRAINER_BAD_BATCH, f"episode {sid} has {len(ids)} tokens of which the actions reach token {last + 2}, beyond the model context of {max_seq_len}", {"episode_id": sid})
+        sample_enc = EncodedSample(sid, ids[:max_seq_len], sample_enc.loss_mask[: max_seq_len - 1], sample_enc.old_logprobs[: max_seq_len - 1], sample_enc.advantage)
+    return sample_enc
+
+
+def micro_batches(samples: Iterable[EncodedSample], token_budget: int) -> list[MicroBatch]:
+    """Greedy, order-preserving packing: each micro-batch's padded size stays within the budget
+    (a single sequence longer than the budget gets a micro-batch of its own)."""
+    out: list[MicroBatch] = []
+    cur = MicroBatch()
+    for s in samples:
+        if cur.samples and cur.padded_tokens(s) > token_budget:
+            out.append(cur)
+            cur = MicroBatch()
+        cur.samples.append(s)
+    if cur.samples:
+        out.append(cur)
+    return out

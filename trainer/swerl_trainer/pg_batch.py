@@ -1,0 +1,48 @@
+"""Read a batch of trajectories from the swerl database (db/schema.ts: episodes, turns).
+
+Passing episode ids instead of inline trajectories keeps large batches out of Temporal history.
+Only the columns the trainer needs are read; turns come back in idx order.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import TRAINER_BAD_BATCH, TRAINER_FAILED, TrainerFault
+
+
+def load_samples(batch: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    import psycopg  # imported here: inline batches (tests, the toy path) need no driver
+
+    ids: list[str] = batch["episode_ids"]
+    advantages = batch.get("advantages")
+    if kind == "rl" and (advantages is None or len(advantages) != len(ids)):
+        raise TrainerFault(TRAINER_BAD_BATCH, f"postgres rl batch has {len(ids)} episode_ids but {0 if advantages is None else len(advantages)} advantages")
+    try:
+        with psycopg.connect(batch["dsn"], connect_timeout=10) as conn, conn.cursor() as cur:
+            cur.execute("SELECT id, decoding FROM episodes WHERE id = ANY(%s)", (ids,))
+            decoding = {r[0]: r[1] for r in cur.fetchall()}
+            cur.execute(
+                "SELECT episode_id, role, text, token_ids, logprobs, format_error FROM turns "
+                "WHERE episode_id = ANY(%s) ORDER BY episode_id, idx",
+                (ids,),
+            )
+            turns: dict[str, list[dict[str, Any]]] = {}
+            for eid, role, text, token_ids, logprobs, fmt in cur.fetchall():
+                t: dict[str, Any] = {"role": role, "text": text, "format_error": bool(fmt)}
+                if token_ids is not None:
+                    t["token_ids"] = token_ids
+                if logprobs is not None:
+                    t["logprobs"] = logprobs
+                turns.setdefault(eid, []).append(t)
+    except psycopg.OperationalError as e:  # the database is infra: retry
+        raise TrainerFault(TRAINER_FAILED, f"cannot read the batch from postgres: {e}") from e
+    missing = [i for i in ids if i not in decoding or i not in turns]
+    if missing:
+        raise TrainerFault(TRAINER_BAD_BATCH, f"episodes {missing[:5]} have no row or no turns in the database", {"episode_ids": missing})
+    samples = []
+    for n, eid in enumerate(ids):
+        s: dict[str, Any] = {"episode_id": eid, "decoding": decoding[eid], "turns": turns[eid]}
+        if advantages is not None:
+            s["advantage"] = advantages[n]
+        samples.append(s)
+    return samples
