@@ -52,7 +52,8 @@ export const docker: Component = {
   async start(s) {
     const files = dockerFiles(s);
     fs.mkdirSync(files.dir, { recursive: true });
-    const child = spawnDetached(dockerdBinary(), [], { logFile: files.log, cwd: files.dir });
+    // -H makes the daemon listen where our health check (and DOCKER_HOST) look.
+    const child = spawnDetached(dockerdBinary(), ['-H', `unix://${s.dockerSocket}`], { logFile: files.log, cwd: files.dir });
     if (child.pid > 0) fs.writeFileSync(files.pidFile, `${child.pid}\n`);
     let exited: string | undefined;
     void child.exited.then((r) => (exited = r));
@@ -65,6 +66,7 @@ export const docker: Component = {
         fs.rmSync(files.pidFile, { force: true });
         return;
       }
+      if (!isAlive(child.pid)) fs.rmSync(files.pidFile, { force: true });
       throw err;
     }
     if (!isAlive(child.pid)) fs.rmSync(files.pidFile, { force: true });

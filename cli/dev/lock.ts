@@ -9,24 +9,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCodes, StackError } from '../../core/errors';
 import { isAlive } from './process';
 
-const held = new Map<string, number>();
+/** Per-file promise chain: serializes callers inside this process before they race for the file. */
+const queues = new Map<string, Promise<unknown>>();
 
 export async function withStackLock<T>(stateDir: string, fn: () => Promise<T>, timeoutMs = 300_000): Promise<T> {
   const file = path.join(stateDir, 'stack.lock');
-  // Re-entrant within one process: devUp may call startComponent's internals.
-  const depth = held.get(file) ?? 0;
-  if (depth === 0) await acquire(file, timeoutMs);
-  held.set(file, depth + 1);
-  try {
-    return await fn();
-  } finally {
-    const left = (held.get(file) ?? 1) - 1;
-    if (left === 0) {
-      held.delete(file);
+  const previous = queues.get(file) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(async () => {
+    await acquire(file, timeoutMs);
+    try {
+      return await fn();
+    } finally {
       fs.rmSync(file, { force: true });
-    } else {
-      held.set(file, left);
     }
+  });
+  queues.set(file, run);
+  try {
+    return await run;
+  } finally {
+    if (queues.get(file) === run) queues.delete(file);
   }
 }
 
@@ -46,8 +47,14 @@ async function acquire(file: string, timeoutMs: number): Promise<void> {
     } catch {
       continue; // released between our create and our read
     }
-    if (!Number.isInteger(owner) || !isAlive(owner)) {
-      // The holder died without releasing; a half-written file also counts as stale.
+    if (!Number.isInteger(owner) || owner <= 0) {
+      // Empty: another process created it and has not written its pid yet, unless that was long ago.
+      if (Date.now() - mtimeMs(file) > 5_000) fs.rmSync(file, { force: true });
+      await sleep(50);
+      continue;
+    }
+    if (!isAlive(owner)) {
+      // The holder died without releasing.
       fs.rmSync(file, { force: true });
       continue;
     }
@@ -58,5 +65,13 @@ async function acquire(file: string, timeoutMs: number): Promise<void> {
       });
     }
     await sleep(200);
+  }
+}
+
+function mtimeMs(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return Date.now();
   }
 }

@@ -116,7 +116,8 @@ export const postgres: Component = {
   url: (s) => `postgres://postgres@127.0.0.1:${s.pgPort}/${DATABASE_NAME}`,
 
   // postgres maintains postmaster.pid itself and handles a stale one on start, so don't delete it.
-  ownPid: (s) => livePidFromFile(postgresFiles(s).pidFile, 'postgres', false),
+  // The postmaster keeps its original command line, which names our data dir.
+  ownPid: (s) => livePidFromFile(postgresFiles(s).pidFile, postgresFiles(s).data, false),
 
   async health(s) {
     await query(s, 'postgres', 'SELECT 1');

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConfigError, ErrorCodes } from '../../core/errors';
 
 export type ComponentName = 'docker' | 'temporal' | 'postgres';
 export const COMPONENTS: readonly ComponentName[] = ['docker', 'temporal', 'postgres'];
@@ -37,7 +38,7 @@ function portFrom(env: NodeJS.ProcessEnv, key: string, fallback: number): number
   if (raw === undefined || raw === '') return fallback;
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(`${key}=${raw} is not a TCP port (1-65535)`);
+    throw new ConfigError(ErrorCodes.CONFIG_INVALID, `${key}=${raw} is not a TCP port (1-65535)`, { variable: key, value: raw });
   }
   return port;
 }

@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import { ErrorCodes, StackError } from '../../core/errors';
-import { type Component, type ComponentStatus } from './component';
+import { type Component, type ComponentStatus, isHealthy } from './component';
 import { docker } from './docker';
 import { withStackLock } from './lock';
 import { postgres } from './postgres';
@@ -24,7 +24,7 @@ import {
   stackSettings,
 } from './settings';
 import { temporal } from './temporal';
-import { waitGone } from './process';
+import { waitGone, waitUntil } from './process';
 
 export { stackSettings, endpointsOf, endpointsFile, type StackEndpoints, type StackSettings, type ComponentName };
 export { type ComponentStatus };
@@ -46,8 +46,10 @@ async function ensureRunning(c: Component, s: StackSettings): Promise<void> {
   const st = await c.status(s);
   if (st.state === 'running') return;
   if (st.state === 'unhealthy' && c.name !== 'docker') {
-    // Ours but not answering: maybe still starting (another process started it), maybe wedged.
-    // Stop it, so the start below gets a clean process and a clear log.
+    // Ours but not answering: maybe still starting (its starter was interrupted) or briefly
+    // overloaded by other users of the shared stack. Give it the start timeout before replacing it.
+    const recovered = await waitUntil(async () => (await isHealthy(c, s)).ok, s.startTimeoutMs, 500);
+    if (recovered) return;
     await c.stop(s);
   }
   await c.start(s);

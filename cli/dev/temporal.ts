@@ -43,10 +43,11 @@ export const temporal: Component = {
 
   url: (s) => `127.0.0.1:${s.temporalPort}`,
 
-  ownPid: (s) => livePidFromFile(temporalFiles(s).pidFile, 'temporal'),
+  // Matching the db path in the command line guards against a recycled pid.
+  ownPid: (s) => livePidFromFile(temporalFiles(s).pidFile, temporalFiles(s).db),
 
   async health(s) {
-    const connection = await Connection.connect({ address: `127.0.0.1:${s.temporalPort}`, connectTimeout: '3s' });
+    const connection = await Connection.connect({ address: `127.0.0.1:${s.temporalPort}`, connectTimeout: '5s' });
     try {
       await connection.workflowService.getSystemInfo({});
       // start-dev registers the namespace shortly after the frontend answers; wait for it too.
