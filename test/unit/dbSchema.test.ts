@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import * as schema from '../../db/schema';
 import { DEFAULT_MIGRATIONS_FOLDER } from '../../db/migrate';
 
-const tables = Object.values(schema).filter((v): v is PgTable => is(v, PgTable));
+const tables = Object.values(schema as Record<string, unknown>).filter((v): v is PgTable => is(v, PgTable));
 
 describe('db schema', () => {
   it('declares the tables of DESIGN.md plus the ledgers', () => {
