@@ -38,12 +38,22 @@ export async function isHealthy(c: Component, s: StackSettings): Promise<{ ok: b
 }
 
 /** The standard status of a component that runs as one process with a pid file. */
-export async function processStatus(c: Component, s: StackSettings): Promise<ComponentStatus> {
+export async function processStatus(c: Component, s: StackSettings, ports: number[]): Promise<ComponentStatus> {
   const url = c.url(s);
   const pid = c.ownPid(s);
-  if (pid === undefined) return { name: c.name, state: 'stopped', url };
+  if (pid === undefined) return { name: c.name, state: 'stopped', url, detail: await foreignListener(ports) };
   const h = await isHealthy(c, s);
   return h.ok ? { name: c.name, state: 'running', pid, url } : { name: c.name, state: 'unhealthy', pid, url, detail: h.reason };
+}
+
+/** Why a stopped component could not start here: someone else holds its port. */
+async function foreignListener(ports: number[]): Promise<string | undefined> {
+  for (const port of ports) {
+    if (!(await portTaken(port))) continue;
+    const holder = listenerPid(port);
+    return `port ${port} is held by ${holder === undefined ? 'another process' : `pid ${holder} (${commandLine(holder).slice(0, 80)})`}`;
+  }
+  return undefined;
 }
 
 /** Refuse to start when a port we need is held by a process that is not ours. */

@@ -124,7 +124,7 @@ export const postgres: Component = {
   },
 
   status(s) {
-    return processStatus(this, s);
+    return processStatus(this, s, [s.pgPort]);
   },
 
   async start(s) {

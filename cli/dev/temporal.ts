@@ -58,7 +58,7 @@ export const temporal: Component = {
   },
 
   status(s) {
-    return processStatus(this, s);
+    return processStatus(this, s, [s.temporalPort, s.temporalUiPort]);
   },
 
   async start(s) {

@@ -193,8 +193,10 @@ describe('dev stack in a private state dir', () => {
       expect(message).toContain(`${component}: ${role} port ${port}`);
       expect(message).toContain(`pid ${process.pid}`);
       expect((err as { details: Record<string, unknown> }).details).toMatchObject({ component, port, holderPid: process.pid });
-      // Nothing was started behind the error.
-      expect((await devStatus({ env })).find((c) => c.name === component)?.state).toBe('stopped');
+      // Nothing was started behind the error, and status says who is in the way.
+      const row = (await devStatus({ env })).find((c) => c.name === component);
+      expect(row?.state).toBe('stopped');
+      expect(row?.detail).toContain(`port ${port} is held by pid ${process.pid}`);
     } finally {
       await new Promise((resolve) => squatter.close(resolve));
     }
