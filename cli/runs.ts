@@ -1,0 +1,89 @@
+/**
+ * The run-facing CLI verbs: start, status, history, pause/resume/abort. Each talks to Temporal
+ * only; the run's own durable state is the source of truth, Postgres holds the detail.
+ */
+import os from 'node:os';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { RunError, ErrorCodes } from '../core/errors';
+import type { RunConfig } from '../core/config';
+import { TaskQueues, trainingRunWorkflowId } from '../core/taskQueues';
+import { abortSignal, pauseSignal, resumeSignal, statusQuery, type RunStatus } from '../workflows/definitions';
+import type { trainingRun } from '../workflows/trainingRun';
+import { formatHistory, summarizeHistory, type HistoryLine } from './history';
+
+export function newRunId(config: RunConfig, now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  return `${config.name}-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export async function startRun(
+  client: Client,
+  config: RunConfig,
+  runId: string = newRunId(config),
+  taskQueue: string = TaskQueues.orchestration,
+): Promise<WorkflowHandle<typeof trainingRun>> {
+  return client.workflow.start<typeof trainingRun>('trainingRun', {
+    workflowId: trainingRunWorkflowId(runId),
+    taskQueue,
+    args: [{ runId, config }],
+    // A second start of the same run id is an operator mistake, not a new run.
+    workflowIdConflictPolicy: 'FAIL',
+    memo: { swerlRunName: config.name },
+  });
+}
+
+export function runHandle(client: Client, runId: string): WorkflowHandle<typeof trainingRun> {
+  return client.workflow.getHandle<typeof trainingRun>(trainingRunWorkflowId(runId));
+}
+
+async function ensureExists(handle: WorkflowHandle, runId: string): Promise<void> {
+  try {
+    await handle.describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      throw new RunError(ErrorCodes.RUN_NOT_FOUND, `no run "${runId}" (workflow ${handle.workflowId})`, { runId });
+    }
+    throw err;
+  }
+}
+
+export async function runStatus(client: Client, runId: string): Promise<RunStatus> {
+  const handle = runHandle(client, runId);
+  await ensureExists(handle, runId);
+  return handle.query(statusQuery);
+}
+
+export function formatStatus(s: RunStatus): string {
+  const lines = [
+    `run ${s.runId} (${s.name}): ${s.phase}${s.pausedBy ? ` by ${s.pausedBy.who}: ${s.pausedBy.reason}` : ''}${s.abortReason ? ` — ${s.abortReason}` : ''}`,
+    `  started ${s.startedAt}, updated ${s.updatedAt}, continued-as-new ${s.continuedAsNew}x`,
+    `  episodes ${s.counters.episodes}, infra failures ${s.counters.infraFailures}, update steps ${s.counters.updateSteps}`,
+    '  stages:',
+    ...s.stages.map((st, i) => `  ${i === s.stageIndex ? '>' : ' '} ${st.name.padEnd(14)} ${st.kind.padEnd(5)} ${st.state.padEnd(8)} iterations ${st.iterationsDone}/${st.iterationsPlanned}`),
+  ];
+  return lines.join('\n');
+}
+
+export async function runHistory(client: Client, runId: string, opts: { verbose?: boolean } = {}): Promise<HistoryLine[]> {
+  const handle = runHandle(client, runId);
+  await ensureExists(handle, runId);
+  const history = await handle.fetchHistory();
+  const names = temporal.api.enums.v1.EventType as unknown as Record<number, string>;
+  return summarizeHistory(history.events ?? [], names, opts);
+}
+
+export { formatHistory };
+
+export type OperatorVerb = 'pause' | 'resume' | 'abort';
+
+export async function signalRun(client: Client, runId: string, verb: OperatorVerb, reason: string, who: string = operatorName()): Promise<void> {
+  const handle = runHandle(client, runId);
+  await ensureExists(handle, runId);
+  const signal = { pause: pauseSignal, resume: resumeSignal, abort: abortSignal }[verb];
+  await handle.signal(signal, { who, reason });
+}
+
+export function operatorName(): string {
+  return process.env.SWERL_OPERATOR || os.userInfo().username;
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: static checks, unit tests, integration + fault tests on the real stack
+# (Temporal dev server, Postgres, Docker started by the harness), and the trainer's pytest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+npm run --silent lint
+npm run --silent typecheck
+npx vitest run --project unit
+npx vitest run --project integration
+if [ -x trainer/test.sh ]; then trainer/test.sh; fi

@@ -1,0 +1,24 @@
+/**
+ * Determinism guard: recorded histories of earlier workflow code must replay on today's code.
+ * A change that breaks one needs `patched()` (see STYLE.md), not a re-recorded fixture.
+ * Fixtures: test/fixtures/histories/*.json (refresh with SWERL_RECORD_HISTORIES=1 only for new
+ * workflow shapes, and keep the old files).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { describe, expect, it } from 'vitest';
+import { workflowBundle } from '../../workers/orchestration';
+
+const dir = path.join(__dirname, '..', 'fixtures', 'histories');
+const fixtures = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+describe('workflow histories replay on the current code', () => {
+  it('has at least one recorded history', () => {
+    expect(fixtures.length).toBeGreaterThan(0);
+  });
+  it.each(fixtures)('%s', async (file) => {
+    const history: unknown = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, file)).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * The orchestration worker: runs every workflow and the light bookkeeping activities that write
+ * run state to Postgres. Heavy I/O (sandboxes, the trainer) lives on other task queues.
+ */
+import path from 'node:path';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createRunActivities } from '../activities/runs';
+import type { Db } from '../db/client';
+import { TaskQueues } from '../core/taskQueues';
+import type { Endpoints } from './endpoints';
+
+export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
+
+let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** Bundling takes seconds; one process bundles once and reuses it for every worker it creates. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  cachedBundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  return cachedBundle;
+}
+
+const quietBundlerLogger = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn(message: string, meta?: unknown) {
+    console.warn(message, meta ?? '');
+  },
+  error(message: string, meta?: unknown) {
+    console.error(message, meta ?? '');
+  },
+};
+
+export interface OrchestrationWorkerOptions {
+  endpoints: Endpoints;
+  db: Db;
+  taskQueue?: string;
+  connection?: NativeConnection;
+}
+
+export async function createOrchestrationWorker(opts: OrchestrationWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.endpoints.temporalAddress }));
+  const worker = await Worker.create({
+    connection,
+    namespace: opts.endpoints.temporalNamespace,
+    taskQueue: opts.taskQueue ?? TaskQueues.orchestration,
+    workflowBundle: await workflowBundle(),
+    activities: { ...createRunActivities(opts.db) },
+  });
+  return { worker, connection };
+}

@@ -1,0 +1,2 @@
+// The workflow bundle's entry point: every workflow type a worker registers.
+export { trainingRun } from './trainingRun';
