@@ -28,6 +28,9 @@ import { getRun, upsertRun } from '../../db/runs';
 import { getTaskStats, recordEpisodeOutcome } from '../../db/taskStats';
 import { beginTrainerStep, markTrainerStepApplied } from '../../db/trainerSteps';
 import { upsertTask } from '../../db/tasks';
+import { acquireLease, expireLeases, releaseLease, renewLease } from '../../db/sandboxLeases';
+import { recordPromotion } from '../../db/promotions';
+import { createCurriculumSnapshot, getCurriculumSnapshot, latestCurriculumSnapshot } from '../../db/curriculum';
 import { appendTurn, listTurns } from '../../db/turns';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../harness/db';
 
@@ -311,6 +314,45 @@ describe('repositories', () => {
     await registerCheckpoint(handle.db, { id: 'ckpt-2', parentId: 'ckpt-1', runId: run.id, kind: 'rl', stage: 'rl-1', iteration: 4, path: '/ckpt/2' });
     expect((await checkpointLineage(handle.db, 'ckpt-2')).map((c) => c.id)).toEqual(['ckpt-2', 'ckpt-1', 'ckpt-base']);
     expectCode(await registerCheckpoint(handle.db, { id: 'ckpt-2', kind: 'rl', path: '/elsewhere' }).catch((e: unknown) => e), ErrorCodes.TRAINER_STEP_CONFLICT);
+  });
+
+  it('caps active sandbox leases per host under concurrent acquisition; retries and releases free no extra slots', async () => {
+    const host = 'docker-host-a';
+    const request = (i: number) => ({ id: `lease-${i}`, host, image: 'swerl/toy:1', runId: run.id, ttlSec: 3600 });
+    const attempts = await Promise.allSettled([0, 1, 2, 3, 4, 5].map((i) => acquireLease(handle.db, request(i), 3)));
+    const won = attempts.flatMap((a, i) => (a.status === 'fulfilled' ? [i] : []));
+    expect(won).toHaveLength(3);
+    for (const a of attempts) if (a.status === 'rejected') expectCode(a.reason, ErrorCodes.LEASE_UNAVAILABLE);
+
+    const retry = await acquireLease(handle.db, request(won[0] ?? -1), 3);
+    expect(retry.acquired).toBe(false);
+    await releaseLease(handle.db, `lease-${won[0]}`);
+    await releaseLease(handle.db, `lease-${won[0]}`);
+    expect((await acquireLease(handle.db, request(100), 3)).acquired).toBe(true);
+    expectCode(await acquireLease(handle.db, request(101), 3).catch((e: unknown) => e), ErrorCodes.LEASE_UNAVAILABLE);
+
+    // A lease nobody renews stops holding its slot and is handed to the reaper once.
+    const stale = await acquireLease(handle.db, { ...request(200), host: 'docker-host-b', ttlSec: 0 }, 1);
+    expect(stale.acquired).toBe(true);
+    expect((await acquireLease(handle.db, { ...request(201), host: 'docker-host-b' }, 2)).acquired).toBe(true);
+    expectCode(await renewLease(handle.db, 'lease-200', 60).catch((e: unknown) => e), ErrorCodes.SANDBOX_GONE);
+    expect((await expireLeases(handle.db, 'docker-host-b')).map((l) => l.id)).toEqual(['lease-200']);
+    expect(await expireLeases(handle.db, 'docker-host-b')).toEqual([]);
+  });
+
+  it('curriculum snapshots are immutable and promotions happen once per stage boundary', async () => {
+    const snapshot = { id: 'cur-rl-2-v1', runId: run.id, stage: 'rl-2', version: 1, rule: 'drop-easy-and-unsolved', taskIds: ['t1', 't2'] };
+    expect((await createCurriculumSnapshot(handle.db, snapshot)).inserted).toBe(true);
+    expect((await createCurriculumSnapshot(handle.db, snapshot)).inserted).toBe(false);
+    expectCode(await createCurriculumSnapshot(handle.db, { ...snapshot, taskIds: ['t1'] }).catch((e: unknown) => e), ErrorCodes.RUN_STATE_INVALID);
+    expect((await getCurriculumSnapshot(handle.db, 'cur-rl-2-v1')).taskCount).toBe(2);
+    expect((await latestCurriculumSnapshot(handle.db, run.id, 'rl-2'))?.id).toBe('cur-rl-2-v1');
+    expectCode(await getCurriculumSnapshot(handle.db, 'nope').catch((e: unknown) => e), ErrorCodes.CURRICULUM_SNAPSHOT_NOT_FOUND);
+
+    const promotion = { id: 'update-1', runId: run.id, fromStage: 'rl-1', toStage: 'rl-2', checkpointId: 'ckpt-1', actor: 'alice', reason: 'pass@1 plateaued' };
+    expect((await recordPromotion(handle.db, promotion)).inserted).toBe(true);
+    expect((await recordPromotion(handle.db, promotion)).inserted).toBe(false);
+    expectCode(await recordPromotion(handle.db, { ...promotion, id: 'update-2', actor: 'bob' }).catch((e: unknown) => e), ErrorCodes.PROMOTE_REJECTED);
   });
 
   it('classifies a server-side disconnect (57P01) and a refused connection as transient', async () => {

@@ -1,0 +1,102 @@
+/**
+ * Sandbox leases: the cap on concurrent containers per Docker host, and the record a reaper uses
+ * to remove containers whose worker died. Acquisition counts and inserts under a per-host
+ * transaction-scoped advisory lock, so two workers racing for the last slot cannot both win.
+ * Lease ids come from the caller (derived from the episode), so a retried acquire is a no-op.
+ */
+import { and, eq, gt, lt, sql } from 'drizzle-orm';
+import { ErrorCodes, SandboxError } from '../core/errors';
+import type { Db } from './client';
+import { sandboxLeases } from './schema';
+
+export type SandboxLease = typeof sandboxLeases.$inferSelect;
+
+export interface LeaseRequest {
+  id: string;
+  host: string;
+  image: string;
+  runId?: string | null;
+  episodeId?: string | null;
+  ttlSec: number;
+}
+
+/**
+ * Takes a slot on `host`, or returns the lease already stored under this id (in whatever state it
+ * is: the caller decides what a released or expired lease means for it). A full host throws the
+ * retryable SWERL_LEASE_UNAVAILABLE. Leases past their expiry no longer hold a slot.
+ */
+export async function acquireLease(db: Db, request: LeaseRequest, maxConcurrent: number): Promise<{ lease: SandboxLease; acquired: boolean }> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`swerl.sandbox_lease:${request.host}`}))`);
+    const existing = await tx.query.sandboxLeases.findFirst({ where: eq(sandboxLeases.id, request.id) });
+    if (existing) return { lease: existing, acquired: false };
+    const [held] = await tx
+      .select({ n: sql<number>`count(*)::int` })
+      .from(sandboxLeases)
+      .where(and(eq(sandboxLeases.host, request.host), eq(sandboxLeases.status, 'active'), gt(sandboxLeases.expiresAt, sql`now()`)));
+    if ((held?.n ?? 0) >= maxConcurrent) {
+      throw new SandboxError(ErrorCodes.LEASE_UNAVAILABLE, `host ${request.host} already runs ${held?.n} of ${maxConcurrent} sandboxes; lease ${request.id} must wait`, {
+        host: request.host,
+        leaseId: request.id,
+        maxConcurrent,
+      });
+    }
+    const [lease] = await tx
+      .insert(sandboxLeases)
+      .values({
+        id: request.id,
+        host: request.host,
+        image: request.image,
+        runId: request.runId ?? null,
+        episodeId: request.episodeId ?? null,
+        expiresAt: sql`now() + make_interval(secs => ${request.ttlSec})`,
+      })
+      .returning();
+    if (!lease) throw new Error(`lease ${request.id} insert returned no row`);
+    return { lease, acquired: true };
+  });
+}
+
+/** Records which container the lease holds, once it exists (labels alone are lost with the host). */
+export async function setLeaseContainer(db: Db, leaseId: string, containerId: string): Promise<SandboxLease> {
+  const [lease] = await db.update(sandboxLeases).set({ containerId }).where(eq(sandboxLeases.id, leaseId)).returning();
+  if (!lease) throw new SandboxError(ErrorCodes.SANDBOX_GONE, `lease ${leaseId} not found`, { leaseId });
+  return lease;
+}
+
+/**
+ * Extends an active lease. A lease that expired or was reaped cannot be renewed: its container
+ * may already be gone, so the episode is told SWERL_SANDBOX_GONE and rebuilds its sandbox.
+ */
+export async function renewLease(db: Db, leaseId: string, ttlSec: number): Promise<SandboxLease> {
+  const [lease] = await db
+    .update(sandboxLeases)
+    .set({ renewedAt: sql`now()`, expiresAt: sql`now() + make_interval(secs => ${ttlSec})` })
+    .where(and(eq(sandboxLeases.id, leaseId), eq(sandboxLeases.status, 'active'), gt(sandboxLeases.expiresAt, sql`now()`)))
+    .returning();
+  if (!lease) throw new SandboxError(ErrorCodes.SANDBOX_GONE, `lease ${leaseId} is no longer active`, { leaseId });
+  return lease;
+}
+
+/** Releases the slot; releasing again (a retried release) changes nothing. */
+export async function releaseLease(db: Db, leaseId: string): Promise<void> {
+  await db
+    .update(sandboxLeases)
+    .set({ status: 'released', releasedAt: sql`now()` })
+    .where(and(eq(sandboxLeases.id, leaseId), eq(sandboxLeases.status, 'active')));
+}
+
+/** Marks overdue leases expired and returns them, for the reaper to remove their containers. */
+export async function expireLeases(db: Db, host?: string): Promise<SandboxLease[]> {
+  return db
+    .update(sandboxLeases)
+    .set({ status: 'expired', releasedAt: sql`now()` })
+    .where(
+      and(
+        eq(sandboxLeases.status, 'active'),
+        lt(sandboxLeases.expiresAt, sql`now()`),
+        host === undefined ? undefined : eq(sandboxLeases.host, host),
+      ),
+    )
+    .returning();
+}
