@@ -5,6 +5,7 @@
  * between turns. Expected observations are written out by hand.
  */
 import Docker from 'dockerode';
+import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAction, renderActionCommand, renderFormatErrorCommand, renderPromptCommand, type RenderOptions } from '../../core/actions';
@@ -222,6 +223,17 @@ describe('edit', () => {
     expect(await catCalc()).toBe(CALC);
   });
 
+  it('keeps CRLF line endings and bytes that are not UTF-8 in the lines it does not touch', async () => {
+    await exec(`printf 'a\\r\\nb\\r\\nc\\r\\n' > /tmp/crlf.txt && printf 'x = "\\xe9"\\ny = 1\\n' > /tmp/latin1.py`);
+    await turn(cmd('open /tmp/crlf.txt'));
+    expect((await turn(cmd('edit 2:2\nB1\nB2\nend_of_edit'))).exitCode).toBe(0);
+    expect((await exec('od -An -c /tmp/crlf.txt | tr -s " "')).out).toBe(' a \\r \\n B 1 \\r \\n B 2 \\r \\n c \\r \\n\n');
+    // a file that never compiled (here: not UTF-8) is not syntax-checked, so it stays editable
+    await turn(cmd('open /tmp/latin1.py'));
+    expect((await turn(cmd('edit 2:2\ny = 2\nend_of_edit'))).exitCode).toBe(0);
+    expect((await exec('od -An -c /tmp/latin1.py | tr -s " "')).out).toBe(' x = " 351 " \\n y = 2 \\n\n');
+  });
+
   it('fills a created file with edit 1:1', async () => {
     await turn(cmd('create src/pkg/fresh.py'));
     await turn(cmd('edit 1:1\nVALUE = "$x"\nend_of_edit'));
@@ -247,6 +259,12 @@ describe('shell commands', () => {
   it('passes quotes, $, backticks, here-documents and the delimiter through unchanged', async () => {
     const r = await turn(cmd(`echo '$HOME' "a\\\`b" 'it'"'"'s'\ncat <<'EOF'\nSWERL_EOF_0\n$(not run)\nEOF`));
     expect(r.out).toBe(`$HOME a\`b it's\nSWERL_EOF_0\n$(not run)\n${prompt('/repo/src/pkg/fresh.py')}`);
+  });
+
+  it('carries a 60 KB command with many lines byte for byte', async () => {
+    const content = Array.from({ length: 6000 }, (_, i) => `line ${String(i).padStart(4, '0')} $x \`y\` 'z'\n`).join('');
+    const r = await turn(cmd(`cat > /tmp/big.txt <<'EOF'\n${content}EOF\nwc -l < /tmp/big.txt; sha1sum < /tmp/big.txt | cut -c1-40`));
+    expect(r.out).toBe(`6000\n${createHash('sha1').update(content).digest('hex')}\n${prompt('/repo/src/pkg/fresh.py')}`);
   });
 
   it('runs tools nested in a shell command with one prompt line at the end', async () => {
