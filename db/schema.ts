@@ -284,6 +284,7 @@ export const episodes = pgTable(
     decoding: jsonb('decoding').$type<Record<string, unknown>>().notNull(),
     maxTurns: integer('max_turns').notNull(),
     contextTokens: integer('context_tokens').notNull(),
+    /** Maintained by appendTurn, once per turn: assistant turns (|τ|), largest prompt, summed completions. */
     turnCount: integer('turn_count').notNull().default(0),
     promptTokens: integer('prompt_tokens').notNull().default(0),
     completionTokens: integer('completion_tokens').notNull().default(0),
