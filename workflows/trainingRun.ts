@@ -107,7 +107,8 @@ export async function trainingRun(input: TrainingRunInput): Promise<RunStatus> {
 
   if (!input.carried) {
     await bookkeeping.recordRunStarted({ runId, workflowId: workflowInfo().workflowId, name: config.name, config });
-    touch('running');
+    // A pause or abort that arrived while the run was being recorded wins over "running".
+    if (status.phase === 'starting') touch('running');
   }
 
   /** Blocks while paused; returns false when the run must stop. */

@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { createDb, type DbHandle } from '../../db/client';
 import { connectClient } from '../../workers/endpoints';
+import { installTemporalLogging } from '../../workers/logging';
 import { createOrchestrationWorker } from '../../workers/orchestration';
 import { createTestDatabase } from './db';
 import { testEndpoints } from './stack';
@@ -22,6 +23,7 @@ export interface OrchestrationHarness {
 }
 
 export async function orchestrationHarness(prefix: string): Promise<OrchestrationHarness> {
+  installTemporalLogging('warn');
   const endpoints = testEndpoints();
   const database = await createTestDatabase(prefix);
   const db = createDb(database.url);
