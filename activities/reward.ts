@@ -1,0 +1,238 @@
+/**
+ * The test-based reward: R = 1 iff all FAIL_TO_PASS and PASS_TO_PASS tests pass after the agent's
+ * diff is applied to a clean copy of the repository at the base commit, with the task's test files
+ * restored and its test_patch applied on top.
+ *
+ * Guarantees:
+ * - Clean: every call starts a fresh container from the task image (never the agent's sandbox),
+ *   under the same limits as a sandbox and with no network, and removes it afterwards.
+ * - Model outcomes are rewards, infra failures are errors: a diff that does not apply, failing,
+ *   missing or timed-out tests give R = 0 with a reason; a harness that could not produce a report
+ *   (container died, Docker error, pytest itself missing or crashed) throws
+ *   SandboxError(SWERL_REWARD_HARNESS_CRASHED), which Temporal retries and never scores.
+ * - Test files the agent touched (and those test_patch touches) are reset to the base commit before
+ *   test_patch is applied, so the agent cannot edit the tests that judge it (conftest.py included).
+ * - Idempotent: the same inputs give the same result; persisting is the caller's (recordReward).
+ */
+import type Docker from 'dockerode';
+import { ErrorCodes, SandboxError, SwerlError } from '../core/errors';
+import { isTestPath, parseJUnitXml, parsePatch, testFilesOf, type Task } from '../core/tasks';
+import type { Db } from '../db/client';
+import { recordRewardResult, type RewardResult as RewardRow } from '../db/rewards';
+import { createSandbox, type Sandbox, type SandboxLimits } from './sandbox';
+import {
+  finalOutcome, needsRerun, outcomesFromJUnit, rewardOf,
+  type FlakyRule, type ListedOutcome, type RewardTest, type TestList,
+} from './reward/scoring';
+
+export type { FlakyRule, RewardTest } from './reward/scoring';
+
+export type RewardTask = Pick<Task, 'instanceId' | 'baseCommit' | 'testPatch' | 'failToPass' | 'passToPass'>;
+
+export type RewardReason =
+  | 'resolved'
+  | 'tests_failed'
+  | 'patch_does_not_apply'
+  | 'test_patch_does_not_apply'
+  | 'tests_timed_out'
+  | 'tests_not_found';
+
+export interface RewardOptions {
+  /** The task image (sandbox/images.ts ensureTaskImage): /repo at the base commit. */
+  image: string;
+  /** The same limits as an agent sandbox (config `sandbox`). */
+  limits: SandboxLimits;
+  /** Wall-clock cap on one pytest run, enforced inside the container. Default 300 s. */
+  testTimeoutSec?: number;
+  /** Extra runs for a listed test that did not pass; see FlakyRule. Default 0. */
+  reruns?: number;
+  flakyRule?: FlakyRule;
+  labels?: { run: string; episode: string };
+  leaseTtlSec?: number;
+}
+
+export interface RewardResult {
+  reward: 0 | 1;
+  reason: RewardReason;
+  patchApplied: boolean;
+  tests: RewardTest[];
+  /** Last few KiB of the first pytest run's output (or of `git apply` when the diff failed). */
+  outputTail: string;
+  /** pytest's exit code in the first run; null when pytest never ran. */
+  harnessExitCode: number | null;
+  durationMs: number;
+  image: string;
+}
+
+const WORK = '/tmp/swerl-reward';
+const OUTPUT_TAIL_CHARS = 4000;
+
+const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const tail = (s: string): string => (s.length > OUTPUT_TAIL_CHARS ? s.slice(-OUTPUT_TAIL_CHARS) : s);
+
+function crashed(task: RewardTask, image: string, step: string, cause: unknown): SandboxError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new SandboxError(
+    ErrorCodes.REWARD_HARNESS_CRASHED,
+    `reward harness for task ${task.instanceId} (image ${image}) crashed while ${step}: ${why}`,
+    { instanceId: task.instanceId, image, step },
+    { cause },
+  );
+}
+
+/** Paths a test-file restore must reset: test files in the agent's diff and every file of test_patch. */
+export function pathsToRestore(agentDiff: string, testPatch: string): string[] {
+  const agent = parsePatch(agentDiff).files.flatMap((f) => [f.oldPath, f.newPath]).filter((p): p is string => !!p && isTestPath(p));
+  const tests = parsePatch(testPatch).files.flatMap((f) => [f.oldPath, f.newPath]).filter((p): p is string => !!p);
+  return [...new Set([...agent, ...tests])].sort();
+}
+
+interface PytestRun {
+  outcomes: Map<string, { outcome: ListedOutcome; durationSec: number }>;
+  exitCode: number | null;
+  output: string;
+  timedOut: boolean;
+  notFound: boolean;
+}
+
+async function runPytest(sb: Sandbox, task: RewardTask, ids: string[], tag: string, timeoutSec: number): Promise<PytestRun> {
+  const junit = `${WORK}/junit-${tag}.xml`;
+  const exitFile = `${WORK}/exit-${tag}`;
+  // The exit code goes to a file because the output may be truncated at the sandbox's byte limit.
+  const cmd = `cd /repo && rm -f ${junit} ${exitFile}; python3 -m pytest -p no:cacheprovider --continue-on-collection-errors -q ` +
+    `--junitxml=${junit} ${testFilesOf(ids).map(q).join(' ')}; echo $? > ${exitFile}`;
+  const res = await sb.exec(cmd, { timeoutSec });
+  const probe = await sb.exec(`cat ${exitFile} 2>/dev/null; echo; test -s ${junit} && echo has-junit`, { timeoutSec: 30 });
+  const [exitText = '', ...rest] = probe.output.split('\n');
+  const exitCode = /^\d+$/.test(exitText.trim()) ? Number(exitText.trim()) : null;
+  const hasJunit = rest.includes('has-junit');
+  const notFound = exitCode === 4 && /not found|no such file/i.test(res.output);
+  if (!hasJunit) return { outcomes: new Map(), exitCode, output: res.output, timedOut: res.timedOut, notFound };
+  const xml = await sb.readFile(junit);
+  let cases;
+  try {
+    cases = parseJUnitXml(xml, ids);
+  } catch (err) {
+    throw crashed(task, sb.image, 'reading the JUnit report', err);
+  }
+  return { outcomes: outcomesFromJUnit(cases, ids), exitCode, output: res.output, timedOut: res.timedOut, notFound };
+}
+
+/** Prepares /repo: base commit, agent diff, test files restored, test_patch. Returns a reason to stop, if any. */
+async function prepareRepo(sb: Sandbox, task: RewardTask, agentDiff: string): Promise<{ stop?: RewardReason; output: string; patchApplied: boolean }> {
+  const base = q(task.baseCommit);
+  const reset = await sb.exec(`set -e; mkdir -p ${WORK}; cd /repo; git reset -q --hard ${base}; git clean -fdq`, { timeoutSec: 120 });
+  if (reset.exitCode !== 0) throw new Error(`cannot reset /repo to ${task.baseCommit}: ${reset.output.trim()}`);
+
+  // An empty diff applies trivially: patchApplied is false only when the agent's diff was rejected.
+  const patchApplied = true;
+  if (agentDiff.trim() !== '') {
+    await sb.writeFile(`${WORK}/agent.diff`, agentDiff.endsWith('\n') ? agentDiff : `${agentDiff}\n`);
+    const apply = await sb.exec(`cd /repo && git apply --whitespace=nowarn -v ${WORK}/agent.diff 2>&1`, { timeoutSec: 120 });
+    if (apply.exitCode !== 0) return { stop: 'patch_does_not_apply', output: apply.output, patchApplied: false };
+  }
+
+  const restore = pathsToRestore(agentDiff, task.testPatch);
+  if (restore.length > 0) {
+    const script = `set -e; cd /repo; for p in ${restore.map(q).join(' ')}; do ` +
+      `if git cat-file -e ${base}:"$p" 2>/dev/null; then rm -rf -- "$p"; git checkout -q ${base} -- "$p"; else rm -rf -- "$p"; fi; done`;
+    const res = await sb.exec(script, { timeoutSec: 120 });
+    if (res.exitCode !== 0) throw new Error(`cannot restore test files: ${res.output.trim()}`);
+  }
+  if (task.testPatch.trim() !== '') {
+    await sb.writeFile(`${WORK}/test.diff`, task.testPatch.endsWith('\n') ? task.testPatch : `${task.testPatch}\n`);
+    const apply = await sb.exec(`cd /repo && git apply --whitespace=nowarn -v ${WORK}/test.diff 2>&1`, { timeoutSec: 120 });
+    if (apply.exitCode !== 0) return { stop: 'test_patch_does_not_apply', output: apply.output, patchApplied };
+  }
+  return { output: '', patchApplied };
+}
+
+function listed(task: RewardTask): { nodeid: string; list: TestList }[] {
+  return [
+    ...task.failToPass.map((nodeid) => ({ nodeid, list: 'FAIL_TO_PASS' as const })),
+    ...task.passToPass.map((nodeid) => ({ nodeid, list: 'PASS_TO_PASS' as const })),
+  ];
+}
+
+export async function computeReward(docker: Docker, task: RewardTask, agentDiff: string, opts: RewardOptions): Promise<RewardResult> {
+  const started = Date.now();
+  const reruns = opts.reruns ?? 0;
+  const rule = opts.flakyRule ?? 'majority';
+  const timeoutSec = opts.testTimeoutSec ?? 300;
+  const ids = listed(task);
+  const allIds = ids.map((t) => t.nodeid);
+  const done = (r: Omit<RewardResult, 'durationMs' | 'image'>): RewardResult => ({ ...r, durationMs: Date.now() - started, image: opts.image });
+
+  let sb: Sandbox;
+  try {
+    sb = await createSandbox(docker, {
+      image: opts.image,
+      limits: opts.limits,
+      labels: opts.labels ?? { run: 'reward', episode: task.instanceId },
+      leaseTtlSec: opts.leaseTtlSec ?? 3600,
+    });
+  } catch (err) {
+    throw crashed(task, opts.image, 'starting its container', err);
+  }
+  let step = 'preparing /repo';
+  try {
+    const prep = await prepareRepo(sb, task, agentDiff);
+    if (prep.stop) {
+      const tests = ids.map((t) => ({ ...t, outcome: 'missing' as const, durationSec: 0, runs: ['missing' as const] }));
+      return done({ reward: 0, reason: prep.stop, patchApplied: prep.patchApplied, tests, outputTail: tail(prep.output), harnessExitCode: null });
+    }
+
+    step = 'running the tests';
+    const first = await runPytest(sb, task, allIds, 'run0', timeoutSec);
+    if (first.outcomes.size === 0) {
+      const tests = ids.map((t) => ({ ...t, outcome: 'missing' as const, durationSec: 0, runs: ['missing' as const] }));
+      const base = { reward: 0 as const, patchApplied: prep.patchApplied, tests, outputTail: tail(first.output), harnessExitCode: first.exitCode };
+      if (first.timedOut) return done({ ...base, reason: 'tests_timed_out' });
+      if (first.notFound) return done({ ...base, reason: 'tests_not_found' });
+      throw new Error(`pytest left no JUnit report (exit ${first.exitCode ?? 'unknown'}): ${tail(first.output).slice(-600).trim()}`);
+    }
+    const tests: RewardTest[] = ids.map((t) => {
+      const o = first.outcomes.get(t.nodeid)!;
+      return { ...t, outcome: o.outcome, durationSec: o.durationSec, runs: [o.outcome] };
+    });
+
+    for (let round = 1; round <= reruns; round++) {
+      const again = tests.filter((t) => needsRerun(t, reruns, rule));
+      if (again.length === 0) break;
+      step = `rerunning ${again.length} test(s), round ${round}`;
+      const run = await runPytest(sb, task, again.map((t) => t.nodeid), `run${round}`, timeoutSec);
+      // A rerun without a report (timeout) is one more non-passing run of each test in it.
+      for (const t of again) t.runs.push(run.outcomes.get(t.nodeid)?.outcome ?? 'missing');
+    }
+    for (const t of tests) t.outcome = finalOutcome(t.runs, reruns, rule);
+
+    const reward = rewardOf(tests);
+    return done({
+      reward,
+      reason: reward === 1 ? 'resolved' : 'tests_failed',
+      patchApplied: prep.patchApplied,
+      tests,
+      outputTail: tail(first.output),
+      harnessExitCode: first.exitCode,
+    });
+  } catch (err) {
+    if (err instanceof SwerlError && err.code === ErrorCodes.REWARD_HARNESS_CRASHED) throw err;
+    throw crashed(task, opts.image, step, err);
+  } finally {
+    await sb.destroy().catch(() => undefined);
+  }
+}
+
+/** Persists a reward's provenance once per episode (a retried activity gets the first row back). */
+export async function recordReward(db: Db, episodeId: string, result: RewardResult): Promise<RewardRow> {
+  const { result: row } = await recordRewardResult(db, {
+    episodeId,
+    resolved: result.reward === 1,
+    patchApplied: result.patchApplied,
+    tests: result.tests.map((t) => ({ name: t.nodeid, list: t.list, outcome: t.outcome, durationMs: Math.round(t.durationSec * 1000) })),
+    harnessExitCode: result.harnessExitCode,
+    durationMs: result.durationMs,
+    outputTail: result.outputTail,
+  });
+  return row;
+}
