@@ -24,13 +24,14 @@ export function shortHash(hex: string): string {
 
 /**
  * Hash of a directory tree: relative paths, executable bits, symlink targets and file contents,
- * visited in sorted order. A missing directory hashes like an empty one.
+ * visited in sorted order, skipping names `ignore` rejects. A missing directory hashes like an empty one.
  */
-export function hashTree(root: string): string {
+export function hashTree(root: string, ignore: (name: string) => boolean = () => false): string {
   const parts: Array<string | Buffer> = [];
   const visit = (rel: string): void => {
     const abs = rel ? join(root, rel) : root;
     for (const name of readdirSync(abs).sort()) {
+      if (ignore(name)) continue;
       const childRel = rel ? `${rel}/${name}` : name;
       const childAbs = join(root, childRel);
       const st = lstatSync(childAbs);

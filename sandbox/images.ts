@@ -7,7 +7,7 @@
  * nothing changed and two hosts that build the same inputs get the same tags.
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { buildFromContextDir, imageExists } from './dockerBuild';
 import { hashParts, hashTree, shortHash } from './contentHash';
@@ -19,6 +19,8 @@ export type { DebianSuite } from './rootfs';
 const REPO_ROOT = resolve(__dirname, '..');
 const TOOLS_DIR = join(__dirname, 'tools');
 const BASE_DOCKERFILE = join(__dirname, 'base.Dockerfile');
+/** Python byte-code left by running the tools on the host is not an input of the image. */
+const isBuildLitter = (name: string): boolean => name === '__pycache__' || name.endsWith('.pyc');
 
 /** $SWERL_HOME, default <repo>/.swerl: caches and local state that are not source. */
 export function swerlHome(): string {
@@ -69,7 +71,7 @@ export async function ensureBaseImage(opts: BaseImageOptions = {}): Promise<stri
   const suite = opts.suite ?? 'bookworm';
   const rootfsSpec = { suite, packages: BASE_PACKAGES, mirror: process.env.SWERL_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian' };
   const dockerfileTemplate = readFileSync(BASE_DOCKERFILE, 'utf8');
-  const toolsHash = hashTree(TOOLS_DIR);
+  const toolsHash = hashTree(TOOLS_DIR, isBuildLitter);
   const hash = shortHash(hashParts(['swerl-base', suite, ...[...BASE_PACKAGES].sort(), dockerfileTemplate, toolsHash]));
   const tag = `swerl-base:${hash}`;
   return once(tag, async () => {
@@ -81,7 +83,7 @@ export async function ensureBaseImage(opts: BaseImageOptions = {}): Promise<stri
     try {
       writeFileSync(join(ctx, 'Dockerfile'), dockerfileTemplate.replaceAll('{{ROOTFS}}', rootfsTag));
       mkdirSync(join(ctx, 'tools'));
-      if (existsSync(TOOLS_DIR)) cpSync(TOOLS_DIR, join(ctx, 'tools'), { recursive: true });
+      if (existsSync(TOOLS_DIR)) cpSync(TOOLS_DIR, join(ctx, 'tools'), { recursive: true, filter: (src) => !isBuildLitter(basename(src)) });
       await buildFromContextDir(docker, ctx, tag, { 'swerl.image': 'base', 'swerl.suite': suite, 'swerl.tools-hash': toolsHash });
     } finally {
       rmSync(ctx, { recursive: true, force: true });

@@ -1,0 +1,261 @@
+/**
+ * Leases on sandboxes of one Docker host: a cap on concurrent leases, a TTL the holder renews, and a
+ * small pool of pre-started containers per (image, limits) so an episode does not pay for a
+ * container start. State is in-process; the container labels (lease id, manager id, expiry) are
+ * what a reaper in any process can see. Persisting leases in Postgres (sandbox_leases) comes later;
+ * until then a renewal past the label's expiry is visible only to reapers in this process.
+ *
+ * The cap counts leases, not pool containers: pooled containers are idle `sleep`s and there are at
+ * most `prewarm` of them per image.
+ */
+import { randomUUID } from 'node:crypto';
+import type Docker from 'dockerode';
+import { ErrorCodes, SandboxError } from '../../core/errors';
+import { createSandbox } from './sandbox';
+import type { Sandbox, SandboxLimits } from './types';
+
+export interface LeaseManagerOptions {
+  maxConcurrent: number;
+  /** Pre-started containers kept per (image, limits). 0 disables the pool. */
+  prewarm: number;
+  leaseTtlSec: number;
+  /** How long acquire waits for a free slot before failing with SWERL_LEASE_UNAVAILABLE. */
+  acquireTimeoutMs?: number;
+  /** A pooled container older than this is replaced rather than handed out. */
+  poolMaxIdleSec?: number;
+}
+
+export interface AcquireSpec {
+  image: string;
+  limits: SandboxLimits;
+  labels: { run: string; episode: string };
+}
+
+export interface AcquiredLease {
+  leaseId: string;
+  sandbox: Sandbox;
+  /** True when the container came from the pre-warmed pool. */
+  fromPool: boolean;
+}
+
+export type LeaseVerdict = 'active' | 'expired' | 'unknown';
+
+interface LeaseState {
+  sandbox: Sandbox;
+  expiresAt: number;
+  labels: { run: string; episode: string };
+}
+
+interface PooledSandbox {
+  leaseId: string;
+  sandbox: Sandbox;
+  createdAt: number;
+}
+
+interface Pool {
+  spec: AcquireSpec;
+  ready: PooledSandbox[];
+  filling: number;
+}
+
+/** Managers alive in this process, by id: the reaper asks them before trusting a label. */
+const liveManagers = new Map<string, LeaseManager>();
+
+export function liveManager(managerId: string): LeaseManager | undefined {
+  return liveManagers.get(managerId);
+}
+
+function poolKey(spec: AcquireSpec): string {
+  return JSON.stringify([spec.image, spec.limits]);
+}
+
+export class LeaseManager {
+  readonly id = randomUUID();
+  private readonly leases = new Map<string, LeaseState>();
+  /** Lease ids whose container is being created or handed over: not yet in `leases`, not orphans. */
+  private readonly pending = new Set<string>();
+  private readonly pools = new Map<string, Pool>();
+  private readonly waiters: Array<() => void> = [];
+  private slotsTaken = 0;
+  private closed = false;
+  /** The last error of a background pool refill, for status output; refills never throw. */
+  lastPoolError: Error | undefined;
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly opts: LeaseManagerOptions,
+  ) {
+    liveManagers.set(this.id, this);
+  }
+
+  private async takeSlot(): Promise<void> {
+    if (this.slotsTaken < this.opts.maxConcurrent) {
+      this.slotsTaken++;
+      return;
+    }
+    const timeoutMs = this.opts.acquireTimeoutMs ?? 30_000;
+    await new Promise<void>((resolve, reject) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.slotsTaken++;
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(wake);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(
+          new SandboxError(ErrorCodes.LEASE_UNAVAILABLE, `no sandbox slot free on this host within ${timeoutMs} ms (maxConcurrent ${this.opts.maxConcurrent})`, {
+            managerId: this.id,
+            maxConcurrent: this.opts.maxConcurrent,
+          }),
+        );
+      }, timeoutMs);
+      this.waiters.push(wake);
+    });
+  }
+
+  private freeSlot(): void {
+    this.slotsTaken--;
+    this.waiters.shift()?.();
+  }
+
+  async acquire(spec: AcquireSpec): Promise<AcquiredLease> {
+    if (this.closed) throw new SandboxError(ErrorCodes.LEASE_UNAVAILABLE, `lease manager ${this.id} is closed`, { managerId: this.id });
+    await this.takeSlot();
+    try {
+      const pooled = await this.takeFromPool(spec);
+      const leaseId = pooled?.leaseId ?? randomUUID();
+      let sandbox = pooled?.sandbox;
+      if (!sandbox) {
+        this.pending.add(leaseId);
+        try {
+          sandbox = await createSandbox(this.docker, { ...spec, leaseTtlSec: this.opts.leaseTtlSec }, { leaseId, managerId: this.id });
+        } catch (err) {
+          this.pending.delete(leaseId);
+          throw err;
+        }
+      }
+      this.leases.set(leaseId, { sandbox, expiresAt: Date.now() + this.opts.leaseTtlSec * 1000, labels: spec.labels });
+      this.pending.delete(leaseId);
+      this.fillPool(spec);
+      return { leaseId, sandbox, fromPool: pooled !== undefined };
+    } catch (err) {
+      this.freeSlot();
+      throw err;
+    }
+  }
+
+  /** Extends a lease by the TTL from now; returns the new expiry (epoch ms). */
+  renew(leaseId: string): number {
+    const lease = this.leases.get(leaseId);
+    if (!lease) {
+      throw new SandboxError(ErrorCodes.SANDBOX_GONE, `lease ${leaseId} is unknown to manager ${this.id} (released, reaped, or held by another process)`, { leaseId, managerId: this.id });
+    }
+    lease.expiresAt = Date.now() + this.opts.leaseTtlSec * 1000;
+    return lease.expiresAt;
+  }
+
+  /** Destroys the lease's container and frees its slot. Releasing an unknown lease is a no-op. */
+  async release(leaseId: string): Promise<void> {
+    const lease = this.leases.get(leaseId);
+    if (!lease) return;
+    this.leases.delete(leaseId);
+    this.freeSlot();
+    await lease.sandbox.destroy();
+  }
+
+  /** What this manager knows of a lease, for the reaper. */
+  verdict(leaseId: string, now: number): LeaseVerdict {
+    if (this.pending.has(leaseId)) return 'active';
+    for (const pool of this.pools.values()) if (pool.ready.some((p) => p.leaseId === leaseId)) return 'active';
+    const lease = this.leases.get(leaseId);
+    if (!lease) return 'unknown';
+    return lease.expiresAt < now ? 'expired' : 'active';
+  }
+
+  /** The reaper removed this lease's container: forget it and free the slot. */
+  forget(leaseId: string): void {
+    if (this.leases.delete(leaseId)) this.freeSlot();
+  }
+
+  stats(): { leased: number; pooled: number; waiting: number; maxConcurrent: number } {
+    let pooled = 0;
+    for (const pool of this.pools.values()) pooled += pool.ready.length;
+    return { leased: this.leases.size, pooled, waiting: this.waiters.length, maxConcurrent: this.opts.maxConcurrent };
+  }
+
+  /** Fills the pool for (image, limits) up to `prewarm` and resolves when it is full. */
+  async prewarm(spec: Omit<AcquireSpec, 'labels'>): Promise<void> {
+    const pool = this.poolFor({ ...spec, labels: { run: '', episode: '' } });
+    const missing = this.opts.prewarm - pool.ready.length - pool.filling;
+    await Promise.all(Array.from({ length: Math.max(0, missing) }, () => this.addToPool(pool)));
+  }
+
+  private poolFor(spec: AcquireSpec): Pool {
+    const key = poolKey(spec);
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = { spec: { image: spec.image, limits: spec.limits, labels: { run: '', episode: '' } }, ready: [], filling: 0 };
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  private async takeFromPool(spec: AcquireSpec): Promise<PooledSandbox | undefined> {
+    const pool = this.pools.get(poolKey(spec));
+    const maxIdleMs = (this.opts.poolMaxIdleSec ?? 600) * 1000;
+    for (let entry = pool?.ready.shift(); entry; entry = pool?.ready.shift()) {
+      // Guarded by `pending` so a reaper running now does not see an unknown lease.
+      this.pending.add(entry.leaseId);
+      if (Date.now() - entry.createdAt <= maxIdleMs) return entry;
+      this.pending.delete(entry.leaseId);
+      await entry.sandbox.destroy().catch(() => undefined);
+    }
+    return undefined;
+  }
+
+  private async addToPool(pool: Pool): Promise<void> {
+    pool.filling++;
+    const leaseId = randomUUID();
+    this.pending.add(leaseId);
+    try {
+      // The label expiry covers the longest idle time plus a full lease, so a reaper that only
+      // sees labels never removes a container that was handed out late from the pool.
+      const ttl = this.opts.leaseTtlSec + (this.opts.poolMaxIdleSec ?? 600);
+      const sandbox = await createSandbox(this.docker, { ...pool.spec, leaseTtlSec: ttl }, { leaseId, managerId: this.id });
+      if (this.closed) {
+        await sandbox.destroy();
+        return;
+      }
+      pool.ready.push({ leaseId, sandbox, createdAt: Date.now() });
+    } finally {
+      pool.filling--;
+      this.pending.delete(leaseId);
+    }
+  }
+
+  /** Background refill after a hand-out; errors are kept, never thrown into nobody's hands. */
+  private fillPool(spec: AcquireSpec): void {
+    if (this.opts.prewarm <= 0 || this.closed) return;
+    const pool = this.poolFor(spec);
+    const missing = this.opts.prewarm - pool.ready.length - pool.filling;
+    for (let i = 0; i < missing; i++) {
+      this.addToPool(pool).catch((err: Error) => {
+        this.lastPoolError = err;
+      });
+    }
+  }
+
+  /** Destroys pooled containers and (unless told otherwise) leased ones; the manager is unusable after. */
+  async close(opts: { releaseLeases?: boolean } = {}): Promise<void> {
+    this.closed = true;
+    liveManagers.delete(this.id);
+    const doomed: Sandbox[] = [];
+    for (const pool of this.pools.values()) doomed.push(...pool.ready.splice(0).map((p) => p.sandbox));
+    if (opts.releaseLeases ?? true) {
+      for (const lease of this.leases.values()) doomed.push(lease.sandbox);
+      this.leases.clear();
+    }
+    await Promise.all(doomed.map((s) => s.destroy().catch(() => undefined)));
+  }
+}
