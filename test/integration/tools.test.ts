@@ -324,4 +324,12 @@ describe('submit', () => {
     const r = await turn(cmd('submit'));
     expect(r.out).toBe(`<<SWERL_SUBMISSION>>\n<<SWERL_SUBMISSION_END>>\n${prompt('/repo/src/calc.py')}`);
   });
+
+  it('sees a same-size edit made in the same second as the last index write', async () => {
+    // git trusts cached stats of files older than the index: a submit that copied the index with a
+    // fresh mtime missed this edit in 5 of 9 host runs before the fix
+    const r = await exec('cd /repo && sed -i "s/a - b/a + b/" src/calc.py && git commit -qam same-second' +
+      ' && sed -i "s/a + b/a * b/" src/calc.py && /opt/swerl/tools/bin/submit');
+    expect(extractSubmission(r.out)).toContain('-    return a - b\n+    return a * b\n');
+  });
 });

@@ -39,7 +39,9 @@ def submission_patch(base):
         index = os.path.join(tmp, "index")
         real = git(["rev-parse", "--path-format=absolute", "--git-path", "index"]).decode().strip()
         if os.path.isfile(real):
-            shutil.copyfile(real, index)
+            # copy2 keeps the index's mtime: git trusts cached file stats only for files older than
+            # the index, so a fresh mtime would hide a same-size edit made in the index's second.
+            shutil.copy2(real, index)
         env = dict(os.environ, GIT_INDEX_FILE=index)
         git(["add", "-A"] + pathspec(), env=env)
         return git(["diff", "--cached", "--binary", "--no-color", "--no-ext-diff", "--no-textconv",
