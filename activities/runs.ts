@@ -3,10 +3,11 @@
  * what a run did. Each write is keyed by (run), (run, stage) or (run, stage, iteration) and is an
  * upsert, so a retried activity — after a worker or Postgres restart — writes the same row once.
  */
-import { and, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { RunConfig, StageConfig } from '../core/config';
 import type { Db } from '../db/client';
 import { toDbError } from '../db/client';
+import { setRunStatus, upsertRun } from '../db/runs';
 import { iterations, runs, stages } from '../db/schema';
 import { toTemporalFailure } from '../core/errors';
 
@@ -50,12 +51,10 @@ async function guarded<T>(doing: string, fn: () => Promise<T>): Promise<T> {
 export function createRunActivities(db: Db) {
   return {
     async recordRunStarted(input: RunStartedInput): Promise<void> {
-      await guarded(`recording run ${input.runId}`, () =>
-        db
-          .insert(runs)
-          .values({ id: input.runId, workflowId: input.workflowId, name: input.name, config: input.config as unknown as Record<string, unknown>, status: 'running' })
-          .onConflictDoNothing({ target: runs.id }),
-      );
+      await guarded(`recording run ${input.runId}`, async () => {
+        await upsertRun(db, { id: input.runId, workflowId: input.workflowId, name: input.name, config: input.config as unknown as Record<string, unknown> });
+        await setRunStatus(db, input.runId, 'running');
+      });
     },
 
     async recordStageState(input: StageStateInput): Promise<void> {
@@ -92,13 +91,11 @@ export function createRunActivities(db: Db) {
     },
 
     async recordRunFinished(input: RunFinishedInput): Promise<void> {
-      await guarded(`finishing run ${input.runId}`, () =>
-        db.update(runs).set({ status: input.status }).where(and(eq(runs.id, input.runId))),
-      );
+      await guarded(`finishing run ${input.runId}`, () => setRunStatus(db, input.runId, input.status));
     },
 
     async recordRunPhase(input: { runId: string; status: 'running' | 'paused' }): Promise<void> {
-      await guarded(`updating run ${input.runId}`, () => db.update(runs).set({ status: input.status }).where(eq(runs.id, input.runId)));
+      await guarded(`updating run ${input.runId}`, () => setRunStatus(db, input.runId, input.status));
     },
   };
 }

@@ -17,7 +17,7 @@ describe('history summary', () => {
       activityTaskFailedEventAttributes: { failure: { message: 'db down', applicationFailureInfo: { type: 'SWERL_DB_UNAVAILABLE' } } } },
     { eventId: 9, eventTime: at(1_700_000_004), eventType: E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
       workflowExecutionSignaledEventAttributes: { signalName: 'pause', identity: 'alice@host' } },
-  ];
+  ] as unknown as temporal.api.history.v1.IHistoryEvent[];
 
   it('names events, drops workflow-task noise and keeps what an operator acts on', () => {
     expect(summarizeHistory(events, names)).toEqual([
