@@ -7,6 +7,7 @@
  * Pure and total: used inside Temporal workflows, so no I/O, no randomness, and it never throws on
  * any input (garbage, huge text, unterminated fences, CRLF).
  */
+import { type ErrorCodes } from './errors';
 
 export type Action =
   | { kind: 'shell'; command: string }
@@ -23,7 +24,11 @@ export type Action =
 export type ActionKind = Action['kind'];
 
 export interface FormatError {
-  code: 'SWERL_FORMAT_NO_BLOCK' | 'SWERL_FORMAT_MULTIPLE_BLOCKS' | 'SWERL_FORMAT_BAD_ARGS' | 'SWERL_FORMAT_EMPTY';
+  code:
+    | typeof ErrorCodes.FORMAT_NO_BLOCK
+    | typeof ErrorCodes.FORMAT_MULTIPLE_BLOCKS
+    | typeof ErrorCodes.FORMAT_BAD_ARGS
+    | typeof ErrorCodes.FORMAT_EMPTY;
   /** The observation text shown to the agent. */
   message: string;
 }
