@@ -53,6 +53,8 @@ export const ErrorCodes = {
   STACK_START_FAILED: 'SWERL_STACK_START_FAILED',
   STACK_NOT_RUNNING: 'SWERL_STACK_NOT_RUNNING',
   STACK_DEPENDENCY_MISSING: 'SWERL_STACK_DEPENDENCY_MISSING',
+  // RL math (core/rl): a caller passed numbers the formulas are not defined for (a bug upstream, not retried)
+  RL_INPUT_INVALID: 'SWERL_RL_INPUT_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
