@@ -121,6 +121,14 @@ describe('parseAction: block structure', () => {
     const t0 = performance.now();
     expect(action(big)).toEqual({ kind: 'shell', command: 'ls' });
     expect(performance.now() - t0).toBeLessThan(500);
+    const t1 = performance.now();
+    // lines built to make a backtracking regex go quadratic
+    expect(errorCode(`${' '.repeat(1_000_000)}x\n\`\`\`${' '.repeat(1_000_000)}x\n${'`'.repeat(1_000_000)} x`)).toBe('SWERL_FORMAT_NO_BLOCK');
+    expect(performance.now() - t1).toBeLessThan(500);
+  });
+
+  it('ignores a trailing unterminated fence after one complete block (a response cut at max tokens)', () => {
+    expect(parseAction('```\nls\n```\nthen\n```\npwd')).toEqual({ ok: true, action: { kind: 'shell', command: 'ls' }, thought: 'then\n```\npwd' });
   });
 });
 
