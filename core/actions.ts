@@ -271,6 +271,20 @@ export interface RenderOptions {
 }
 
 /**
+ * The limits to render with when the sandbox also enforces `limits` around the whole exec: the
+ * tools' own timeout must fire first (the command runs in its own process group, which an outer
+ * kill does not reach, and only the inner kill still prints the prompt line), and their output cap
+ * must leave room for the omission note and the prompt line under the outer byte cap.
+ */
+export function innerRenderOptions(limits: { commandTimeoutSec: number; outputLimitBytes: number }): RenderOptions {
+  const t = Math.floor(limits.commandTimeoutSec);
+  return {
+    timeoutSec: Math.max(1, t - Math.min(5, Math.floor(t / 4))),
+    outputLimitBytes: Math.max(1024, Math.floor(limits.outputLimitBytes) - 4096),
+  };
+}
+
+/**
  * Free text (shell commands, edit replacements) travels on stdin through a quoted here-document, so
  * quotes, `$`, backticks and newlines reach the tool byte for byte. The delimiter is chosen to differ
  * from every line of the text, which is collision-free by construction (and deterministic).

@@ -8,7 +8,15 @@ import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAction, renderActionCommand, renderFormatErrorCommand, renderPromptCommand, type RenderOptions } from '../../core/actions';
+import { createSandbox, type Sandbox, type SandboxLimits } from '../../activities/sandbox';
+import {
+  innerRenderOptions,
+  parseAction,
+  renderActionCommand,
+  renderFormatErrorCommand,
+  renderPromptCommand,
+  type RenderOptions,
+} from '../../core/actions';
 import { extractSubmission, parsePromptLine } from '../../core/observation';
 import { ensureBaseImage } from '../../sandbox/images';
 
@@ -331,5 +339,50 @@ describe('submit', () => {
     const r = await exec('cd /repo && sed -i "s/a - b/a + b/" src/calc.py && git commit -qam same-second' +
       ' && sed -i "s/a + b/a * b/" src/calc.py && /opt/swerl/tools/bin/submit');
     expect(extractSubmission(r.out)).toContain('-    return a - b\n+    return a * b\n');
+  });
+});
+
+describe('through the sandbox activity (exec wrapper, tmpfs /tmp, snapshot and resume)', () => {
+  const limits: SandboxLimits = { cpus: 0.5, memoryMiB: 512, pidsLimit: 128, outputLimitBytes: 8192, commandTimeoutSec: 6, user: '1000:1000' };
+  const sandboxes: Sandbox[] = [];
+  const images: string[] = [];
+  const start = async (image: string, episode: string) => {
+    const sb = await createSandbox(docker, { image, limits, labels: { run: 'tools-test', episode }, leaseTtlSec: 600 });
+    sandboxes.push(sb);
+    return sb;
+  };
+  const agentTurn = async (sb: Sandbox, text: string) => {
+    const parsed = parseAction(text);
+    const command = parsed.ok ? renderActionCommand(parsed.action, innerRenderOptions(limits)) : renderFormatErrorCommand(parsed.error);
+    return sb.exec(command);
+  };
+
+  afterAll(async () => {
+    for (const sb of sandboxes) await sb.destroy();
+    for (const id of images) await docker.getImage(id).remove({ force: true }).catch(() => undefined);
+  });
+
+  it('keeps the tool state across execs and across a snapshot, and times out inside the wrapper', async () => {
+    const sb = await start(await ensureBaseImage(), 'tools-a');
+    const setup = await sb.exec("cd /repo && printf 'a\\nb\\n' > f.txt && mkdir d && git init -q && git add -A && git commit -qm b && echo ok");
+    expect(setup.output).toBe('ok\n');
+    expect((await agentTurn(sb, cmd('open f.txt'))).output).toBe(`[File: /repo/f.txt (2 lines total)]\n1:a\n2:b\n${prompt('/repo/f.txt')}`);
+    expect((await agentTurn(sb, cmd('cd d'))).output).toBe(
+      `Your command ran successfully and did not produce any output.\n${prompt('/repo/f.txt', '/repo/d')}`);
+
+    // the tools' own timeout (innerRenderOptions: 6 s -> 5 s) fires before the wrapper's
+    const slow = await agentTurn(sb, cmd('sleep 30'));
+    expect(slow).toEqual(expect.objectContaining({ timedOut: false, exitCode: 124,
+      output: `[Command timed out after 5 seconds and was killed.]\n${prompt('/repo/f.txt', '/repo/d')}` }));
+    // and the tools' output cap keeps the prompt line under the wrapper's
+    const loud = await agentTurn(sb, cmd('seq 1 100000'));
+    expect(loud.truncated).toBe(false);
+    expect(loud.output.endsWith(`100000\n${prompt('/repo/f.txt', '/repo/d')}`)).toBe(true);
+
+    const image = await sb.snapshot();
+    images.push(image);
+    const resumed = await start(image, 'tools-b');
+    expect((await agentTurn(resumed, cmd('goto 2'))).output).toBe(`[File: /repo/f.txt (2 lines total)]\n1:a\n2:b\n${prompt('/repo/f.txt', '/repo/d')}`);
+    expect((await agentTurn(resumed, 'no block here')).output.endsWith(`\n${prompt('/repo/f.txt', '/repo/d')}`)).toBe(true);
   });
 });

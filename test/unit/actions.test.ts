@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  innerRenderOptions,
   parseAction,
   renderActionCommand,
   renderFormatErrorCommand,
@@ -270,6 +271,12 @@ describe('renderActionCommand', () => {
   it('renders a format error as a message for _swerl_prompt', () => {
     expect(renderFormatErrorCommand({ code: 'SWERL_FORMAT_EMPTY', message: 'Empty.' })).toBe(
       `${B}/_swerl_prompt --message <<'SWERL_EOF_0'\nEmpty.\nSWERL_EOF_0\n`);
+  });
+
+  it('leaves the outer sandbox limits room to spare', () => {
+    expect(innerRenderOptions({ commandTimeoutSec: 120, outputLimitBytes: 65536 })).toEqual({ timeoutSec: 115, outputLimitBytes: 61440 });
+    expect(innerRenderOptions({ commandTimeoutSec: 8, outputLimitBytes: 4000 })).toEqual({ timeoutSec: 6, outputLimitBytes: 1024 });
+    expect(innerRenderOptions({ commandTimeoutSec: 1, outputLimitBytes: 100 })).toEqual({ timeoutSec: 1, outputLimitBytes: 1024 });
   });
 
   it('shellQuote', () => {

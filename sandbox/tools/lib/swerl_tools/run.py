@@ -57,7 +57,8 @@ def run(state, args):
         f.write(command)
     prelude = "trap 'pwd > {cwd}' EXIT; eval \"$(< {script})\"".format(
         cwd=sh_quote(cwd_path), script=sh_quote(script_path))
-    env = dict(os.environ, SWERL_IN_RUN="1")
+    # nested tools must find the same state file even if the command changes HOME
+    env = dict(os.environ, SWERL_IN_RUN="1", SWERL_STATE_FILE=st.STATE_FILE)
     env.setdefault("PAGER", "cat")
     env.setdefault("GIT_PAGER", "cat")
     timed_out = False

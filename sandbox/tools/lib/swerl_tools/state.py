@@ -4,7 +4,17 @@ import os
 import subprocess
 import tempfile
 
-STATE_FILE = os.environ.get("SWERL_STATE_FILE", "/tmp/.swerl_state.json")
+
+def _state_file():
+    # $HOME rather than /tmp: the sandbox mounts /tmp as a tmpfs, which `docker commit` snapshots
+    # do not keep, and an episode resumed from a snapshot must find its open file and directory.
+    home = os.path.expanduser("~")
+    if home and home != "/" and os.path.isdir(home) and os.access(home, os.W_OK):
+        return os.path.join(home, ".swerl_state.json")
+    return "/tmp/.swerl_state.json"
+
+
+STATE_FILE = os.environ.get("SWERL_STATE_FILE") or _state_file()
 REPO = os.environ.get("SWERL_REPO", "/repo")
 WINDOW = int(os.environ.get("SWERL_WINDOW", "100") or 100)
 
