@@ -1,0 +1,247 @@
+/**
+ * A real HTTP server (node:http) speaking the policy API of trainer/swerl_trainer/server.py, but
+ * replaying scripts instead of sampling: for tests and benchmarks that need a policy with known
+ * behaviour (the gold patch through the tools, format errors, loops, context fillers) and injected
+ * faults (5xx, delays, a hung request, dropped connections, a lying decoding echo).
+ *
+ * The reply is a pure function of (task, turn): the task comes from the conversation (see
+ * scripts.identifyTask), the turn is the number of assistant messages already in it. A retried
+ * request therefore gets the same text, token ids and logprobs.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Decoding } from '../../core/config';
+import { identifyTask, type ScriptBook } from './scripts';
+
+export interface ScriptedPolicyBehaviour {
+  /** The first N chat requests get HTTP 503. */
+  failFirstN?: number;
+  /** The first N chat requests get their connection destroyed before any answer. */
+  resetFirstN?: number;
+  /** Every answer waits this long first. */
+  delayMs?: number;
+  /** The very first chat request never gets an answer (until close()). */
+  hangOnce?: boolean;
+  /** Echo these decoding params instead of the requested ones (a sampler that silently changed). */
+  mutateDecoding?: Partial<Decoding>;
+}
+
+export interface ScriptedPolicyServerOptions {
+  port?: number;
+  host?: string;
+  scripts: ScriptBook;
+  behaviour?: ScriptedPolicyBehaviour;
+  /** Conversations whose characters / 4 exceed this are refused with context_length_exceeded. */
+  contextLimitTokens?: number;
+  /** Reported as `model` in every answer. */
+  modelName?: string;
+}
+
+export interface ScriptedPolicyStats {
+  requests: number;
+  byTask: Record<string, number>;
+  failuresInjected: number;
+}
+
+export interface ScriptedPolicyServer {
+  url: string;
+  close(): Promise<void>;
+  stats(): ScriptedPolicyStats;
+}
+
+/** The header that names the task when the prompt does not (documented in scripts.identifyTask). */
+export const TASK_HEADER = 'x-swerl-task';
+
+const DEFAULT_CONTEXT_LIMIT = 65_536;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string | null = null,
+    readonly type = 'invalid_request_error',
+  ) {
+    super(message);
+  }
+}
+
+/** Token ids are the UTF-8 bytes of the text: plausible, reversible, and stable across runs. */
+export function scriptedTokens(text: string, maxTokens: number): { ids: number[]; text: string; finish: 'stop' | 'length' } {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxTokens) return { ids: [...bytes], text, finish: 'stop' };
+  const cut = bytes.subarray(0, maxTokens);
+  return { ids: [...cut], text: cut.toString('utf8'), finish: 'length' };
+}
+
+/** Deterministic, strictly negative logprobs in [-1.0, -0.01]. */
+export function scriptedLogprobs(ids: readonly number[], turn: number): number[] {
+  return ids.map((id, i) => -(((id * 31 + i * 7 + turn * 13) % 100) + 1) / 100);
+}
+
+interface ChatBody {
+  model?: unknown;
+  messages?: unknown;
+  temperature?: unknown;
+  top_p?: unknown;
+  top_k?: unknown;
+  min_p?: unknown;
+  repetition_penalty?: unknown;
+  max_tokens?: unknown;
+  seed?: unknown;
+  stop?: unknown;
+}
+
+function numberOr(v: unknown, dflt: number): number {
+  return typeof v === 'number' ? v : dflt;
+}
+
+function messagesOf(body: ChatBody): Array<{ role: string; content: string }> {
+  if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    throw new HttpError(400, 'messages must be a non-empty list', null);
+  }
+  return body.messages.map((m: unknown, i) => {
+    const rec = m as { role?: unknown; content?: unknown } | null;
+    if (!rec || typeof rec.role !== 'string' || typeof rec.content !== 'string') {
+      throw new HttpError(400, `messages[${i}] must have a string role and content`, null);
+    }
+    return { role: rec.role, content: rec.content };
+  });
+}
+
+export async function startScriptedPolicyServer(opts: ScriptedPolicyServerOptions): Promise<ScriptedPolicyServer> {
+  const behaviour = opts.behaviour ?? {};
+  const contextLimit = opts.contextLimitTokens ?? DEFAULT_CONTEXT_LIMIT;
+  const modelName = opts.modelName ?? 'swerl-scripted';
+  const stats: ScriptedPolicyStats = { requests: 0, byTask: {}, failuresInjected: 0 };
+  const sockets = new Set<Socket>();
+  let chatRequests = 0;
+  let responseSeq = 0;
+
+  function answer(body: ChatBody, taskHeader: string | undefined): Record<string, unknown> {
+    const messages = messagesOf(body);
+    const firstUser = messages.find((m) => m.role === 'user')?.content ?? '';
+    const task = identifyTask(opts.scripts, firstUser, taskHeader);
+    const script = (task !== undefined ? opts.scripts.scripts.get(task) : undefined) ?? opts.scripts.fallback;
+    if (!script) {
+      throw new HttpError(404, `scripted policy has no script for task ${task ?? '(not identified: no X-Swerl-Task header, Task: line or known issue text)'}`, 'unknown_task', 'not_found_error');
+    }
+    const key = task ?? '(fallback)';
+    stats.byTask[key] = (stats.byTask[key] ?? 0) + 1;
+
+    const chars = messages.reduce((n, m) => n + m.content.length, 0);
+    const promptTokens = Math.ceil(chars / 4);
+    if (promptTokens > contextLimit) {
+      throw new HttpError(
+        400,
+        `This model's maximum context length is ${contextLimit} tokens. However, your messages resulted in ${promptTokens} tokens ` +
+          `(${promptTokens} in the messages, 0 in the completion). Please reduce the length of the messages.`,
+        'context_length_exceeded',
+      );
+    }
+    const turn = messages.filter((m) => m.role === 'assistant').length;
+    const maxTokens = typeof body.max_tokens === 'number' && body.max_tokens > 0 ? body.max_tokens : 4096;
+    const out = scriptedTokens(script.reply(turn), maxTokens);
+    const logprobs = scriptedLogprobs(out.ids, turn);
+    const m = behaviour.mutateDecoding ?? {};
+    const decodingEcho = {
+      temperature: m.temperature ?? numberOr(body.temperature, 1.0),
+      top_p: m.topP ?? numberOr(body.top_p, 1.0),
+      top_k: m.topK ?? numberOr(body.top_k, -1),
+      min_p: m.minP ?? numberOr(body.min_p, 0),
+      repetition_penalty: m.repetitionPenalty ?? numberOr(body.repetition_penalty, 1.0),
+      max_tokens: m.maxTokensPerTurn ?? (typeof body.max_tokens === 'number' ? body.max_tokens : null),
+      seed: typeof body.seed === 'number' ? body.seed : null,
+      max_tokens_effective: maxTokens,
+      stop: Array.isArray(body.stop) ? body.stop : typeof body.stop === 'string' ? [body.stop] : [],
+    };
+    return {
+      id: `chatcmpl-scripted-${++responseSeq}`,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: typeof body.model === 'string' && body.model !== '' ? body.model : modelName,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: out.text },
+          finish_reason: out.finish,
+          logprobs: {
+            content: out.ids.map((id, i) => ({ token: String.fromCharCode(id), logprob: logprobs[i]!, bytes: [id], top_logprobs: [] })),
+          },
+          token_ids: out.ids,
+        },
+      ],
+      usage: { prompt_tokens: promptTokens, completion_tokens: out.ids.length, total_tokens: promptTokens + out.ids.length },
+      swerl_decoding: decodingEcho,
+      swerl_script: { task: key, script: script.name, turn },
+    };
+  }
+
+  function send(res: ServerResponse, status: number, body: unknown): void {
+    const data = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
+    res.end(data);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (req.method === 'GET' && req.url === '/health') return send(res, 200, { status: 'ok' });
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      return send(res, 200, { object: 'list', data: [{ id: modelName, object: 'model', owned_by: 'swerl' }] });
+    }
+    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+      throw new HttpError(404, `no route ${req.method} ${req.url}`, null, 'not_found_error');
+    }
+    const n = ++chatRequests;
+    stats.requests++;
+    if (behaviour.hangOnce && n === 1) {
+      stats.failuresInjected++;
+      return; // never answered; close() destroys the socket
+    }
+    if (n <= (behaviour.resetFirstN ?? 0)) {
+      stats.failuresInjected++;
+      req.socket.destroy();
+      return;
+    }
+    if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
+    if (n <= (behaviour.resetFirstN ?? 0) + (behaviour.failFirstN ?? 0)) {
+      stats.failuresInjected++;
+      throw new HttpError(503, `injected failure ${n} of ${behaviour.failFirstN}`, null, 'server_error');
+    }
+    let body: ChatBody;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatBody;
+    } catch (err) {
+      throw new HttpError(400, `request body is not JSON: ${(err as Error).message}`);
+    }
+    if (typeof body !== 'object' || body === null) throw new HttpError(400, 'request body must be a JSON object');
+    const header = req.headers[TASK_HEADER];
+    send(res, 200, answer(body, Array.isArray(header) ? header[0] : header));
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent || res.destroyed) return;
+      const e = err instanceof HttpError ? err : new HttpError(500, `scripted policy crashed: ${String(err)}`, null, 'server_error');
+      send(res, e.status, { error: { message: e.message, type: e.type, param: null, code: e.code } });
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  return {
+    url: `http://${opts.host ?? '127.0.0.1'}:${addr.port}`,
+    stats: () => ({ ...stats, byTask: { ...stats.byTask } }),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        for (const s of sockets) s.destroy();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
