@@ -1,0 +1,198 @@
+/**
+ * The reward on real Docker, for every toy task: the gold patch earns 1 and an empty diff 0. Then
+ * the edges: a diff that does not apply, an agent that edits the tests instead of the code, a test
+ * run that times out, flaky reruns, and harness crashes that must be errors, never a 0.
+ */
+import Docker from 'dockerode';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { computeReward, type RewardResult } from '../../activities/reward';
+import type { SandboxLimits } from '../../activities/sandbox';
+import { ErrorCodes, SandboxError } from '../../core/errors';
+import { parseTaskLine, type Task } from '../../core/tasks';
+import { ensureTaskImage } from '../../sandbox/images';
+
+const docker = new Docker();
+const SUITE = resolve(__dirname, '../../tasks/toy/tasks.jsonl');
+const tasks: Task[] = readFileSync(SUITE, 'utf8').trim().split('\n').map((l, i) => parseTaskLine(l, i + 1));
+const byName = (name: string): Task => tasks.find((t) => t.instanceId === `toy__${name}`)!;
+const images = new Map<string, string>();
+const limits: SandboxLimits = { cpus: 0.5, memoryMiB: 512, pidsLimit: 256, outputLimitBytes: 64 * 1024, commandTimeoutSec: 60, user: '1000:1000' };
+
+const repoOf = (t: Task): string => resolve(SUITE, '..', t.repoPath!);
+const reward = (t: Task, diff: string, extra: Partial<Parameters<typeof computeReward>[3]> = {}): Promise<RewardResult> =>
+  computeReward(docker, t, diff, { image: images.get(t.instanceId)!, limits, labels: { run: 'test-reward', episode: t.instanceId }, ...extra });
+
+/** A diff against the task's base commit that writes `files` (what an agent's submit would produce). */
+function agentDiff(t: Task, files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'swerl-agent-'));
+  try {
+    execFileSync('tar', ['-xzf', repoOf(t), '-C', dir]);
+    execFileSync('git', ['reset', '-q', '--hard', t.baseCommit], { cwd: dir });
+    for (const [path, content] of Object.entries(files)) writeFileSync(join(dir, path), content);
+    execFileSync('git', ['add', '-A'], { cwd: dir });
+    return execFileSync('git', ['diff', '--cached', t.baseCommit], { cwd: dir, encoding: 'utf8' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+function baseFile(t: Task, path: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'swerl-agent-'));
+  try {
+    execFileSync('tar', ['-xzf', repoOf(t), '-C', dir]);
+    return execFileSync('git', ['show', `${t.baseCommit}:${path}`], { cwd: dir, encoding: 'utf8' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+beforeAll(async () => {
+  const t0 = Date.now();
+  for (const t of tasks) {
+    images.set(t.instanceId, await ensureTaskImage({ instanceId: t.instanceId, repoDir: repoOf(t), baseCommit: t.baseCommit }, { docker }));
+  }
+  console.log(`[reward] ${tasks.length} task images ready in ${Date.now() - t0} ms`);
+}, 1_800_000);
+
+describe('every toy task', () => {
+  it('gold patch → 1 and empty diff → 0', async () => {
+    expect(tasks.length).toBeGreaterThanOrEqual(30);
+    const t0 = Date.now();
+    const failures: string[] = [];
+    let rewards = 0;
+    await inParallel(tasks, 2, async (t) => {
+      const gold = await reward(t, t.goldPatch);
+      const empty = await reward(t, '');
+      rewards += 2;
+      if (gold.reward !== 1 || gold.reason !== 'resolved') failures.push(`${t.instanceId}: gold → ${gold.reward} ${gold.reason}\n${gold.outputTail}`);
+      if (empty.reward !== 0 || empty.reason !== 'tests_failed') failures.push(`${t.instanceId}: empty → ${empty.reward} ${empty.reason}`);
+      // Without the fix exactly the FAIL_TO_PASS tests fail: the PASS_TO_PASS ones still pass.
+      const failed = empty.tests.filter((x) => x.outcome !== 'passed').map((x) => x.nodeid).sort();
+      if (JSON.stringify(failed) !== JSON.stringify([...t.failToPass].sort())) failures.push(`${t.instanceId}: without the fix failed ${failed.join(', ')}`);
+    });
+    const ms = Date.now() - t0;
+    console.log(`[reward] ${rewards} rewards for ${tasks.length} tasks in ${ms} ms (${Math.round(ms / rewards)} ms per reward, 2 at a time)`);
+    expect(failures).toEqual([]);
+  }, 1_800_000);
+});
+
+describe('model outcomes are rewards', () => {
+  it('a diff that does not apply → 0 with reason patch_does_not_apply', async () => {
+    const t = byName('strutils-1');
+    const broken = t.goldPatch.replace('if len(text) < width:', 'if len(text) < width and True:');
+    const r = await reward(t, broken);
+    expect(r).toMatchObject({ reward: 0, reason: 'patch_does_not_apply', patchApplied: false, harnessExitCode: null });
+    expect(r.outputTail).toMatch(/patch does not apply|error/);
+    expect(r.tests.every((x) => x.outcome === 'missing')).toBe(true);
+  });
+
+  it('an agent that rewrites the tests instead of the code gets 0: test files are restored', async () => {
+    const t = byName('bank-1');
+    const cheat = agentDiff(t, {
+      'tests/test_account.py': 'def test_withdraw_entire_balance():\n    pass\n',
+      'tests/conftest.py': 'import pytest\n\n@pytest.hookimpl(tryfirst=True)\ndef pytest_runtest_call(item):\n    pass\n',
+    });
+    const r = await reward(t, cheat);
+    expect(r).toMatchObject({ reward: 0, reason: 'tests_failed', patchApplied: true });
+    expect(r.tests.find((x) => x.nodeid === t.failToPass[0])!.outcome).toBe('failed');
+    expect(r.tests.filter((x) => x.list === 'PASS_TO_PASS').every((x) => x.outcome === 'passed')).toBe(true);
+  });
+
+  it('a module that no longer imports makes its tests errors, not a crash', async () => {
+    const t = byName('romans-1');
+    const r = await reward(t, agentDiff(t, { 'romans/numerals.py': 'def broken(:\n' }));
+    expect(r).toMatchObject({ reward: 0, reason: 'tests_failed' });
+    expect(new Set(r.tests.map((x) => x.outcome))).toEqual(new Set(['missing']));
+  });
+
+  it('tests that hang → 0 with reason tests_timed_out', async () => {
+    const t = byName('stats-1');
+    const hang = agentDiff(t, { 'stats/central.py': `${baseFile(t, 'stats/central.py')}\nwhile True:\n    pass\n` });
+    const r = await reward(t, hang, { testTimeoutSec: 5 });
+    expect(r).toMatchObject({ reward: 0, reason: 'tests_timed_out' });
+    expect(r.durationMs).toBeLessThan(60_000);
+  });
+
+  it('flaky reruns: a test that fails once then passes counts per the rule', async () => {
+    const t = byName('strutils-1');
+    // Gold fix, but the first call in a fresh container answers wrongly: a flaky PASS_TO_PASS test.
+    const src = baseFile(t, 'strutils/core.py').replace('if len(text) < width:', 'if len(text) <= width:')
+      .replace('def truncate(text, width, suffix="..."):\n', 'def truncate(text, width, suffix="..."):\n' +
+        '    import os\n    if not os.path.exists("/tmp/swerl-flaky"):\n        open("/tmp/swerl-flaky", "w").close()\n        return ""\n');
+    const flaky = agentDiff(t, { 'strutils/core.py': src });
+    const once = await reward(t, flaky);
+    expect(once).toMatchObject({ reward: 0, reason: 'tests_failed' });
+    const majority = await reward(t, flaky, { reruns: 2, flakyRule: 'majority' });
+    expect(majority).toMatchObject({ reward: 1, reason: 'resolved' });
+    const rerun = majority.tests.filter((x) => x.runs.length > 1);
+    expect(rerun.map((x) => [x.nodeid, x.runs])).toEqual([['tests/test_core.py::test_truncate_short', ['failed', 'passed', 'passed']]]);
+    const anyPass = await reward(t, flaky, { reruns: 1, flakyRule: 'any-pass' });
+    expect(anyPass.reward).toBe(1);
+  });
+});
+
+describe('harness crashes are infra errors, never a 0', () => {
+  /** Settles right away, so a rejection is never "unhandled" while the test is still busy. */
+  const settle = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'no error', (e: unknown) => e);
+  async function expectCrash(p: Promise<unknown>): Promise<SandboxError> {
+    const err = await p;
+    expect(err).toBeInstanceOf(SandboxError);
+    expect((err as SandboxError).code).toBe(ErrorCodes.REWARD_HARNESS_CRASHED);
+    expect((err as SandboxError).retryable).toBe(true);
+    return err as SandboxError;
+  }
+
+  it('an image that cannot start', async () => {
+    const t = byName('strutils-1');
+    const err = await expectCrash(settle(reward(t, t.goldPatch, { image: 'swerl-task:does-not-exist' })));
+    expect(err.message).toContain('toy__strutils-1');
+  });
+
+  it('an image whose pytest is broken leaves no JUnit report', async () => {
+    const t = byName('strutils-1');
+    // A copy of the task image with pytest removed: the harness, not the agent, is broken.
+    const c = await docker.createContainer({ Image: images.get(t.instanceId)!, User: '0', Cmd: ['bash', '-c', 'rm -rf /usr/lib/python3/dist-packages/pytest /usr/lib/python3/dist-packages/_pytest'] });
+    await c.start();
+    await c.wait();
+    const tag = 'swerl-test-nopytest';
+    await c.commit({ repo: tag, tag: 'latest' });
+    await c.remove({ force: true });
+    try {
+      const err = await expectCrash(settle(reward(t, t.goldPatch, { image: `${tag}:latest` })));
+      expect(err.message).toMatch(/no JUnit report/);
+    } finally {
+      await docker.getImage(`${tag}:latest`).remove({ force: true }).catch(() => undefined);
+    }
+  });
+
+  it('the container vanishing mid-run', async () => {
+    const t = byName('stats-1');
+    const slow = agentDiff(t, { 'stats/central.py': `import time\ntime.sleep(30)\n${baseFile(t, 'stats/central.py')}` });
+    const pending = settle(reward(t, slow, { labels: { run: 'test-reward', episode: 'vanish' } }));
+    // Kill the reward's container once pytest is running.
+    let killed = false;
+    for (let i = 0; i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const [c] = await docker.listContainers({ filters: { label: ['swerl.episode=vanish'] } });
+      if (!c) continue;
+      const top = await docker.getContainer(c.Id).top().catch(() => undefined);
+      if (top && JSON.stringify(top.Processes).includes('pytest')) {
+        await docker.getContainer(c.Id).remove({ force: true });
+        killed = true;
+        break;
+      }
+    }
+    expect(killed).toBe(true);
+    await expectCrash(pending);
+  });
+});
