@@ -1,0 +1,174 @@
+"""The worker entry point against a real Temporal dev server (started here on free ports)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.worker import Worker
+
+from call_activity_workflow import CallActivity
+from conftest import BASE_ID, step_input, trajectory
+
+TRAINER_DIR = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(shutil.which("temporal") is None, reason="the temporal CLI is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def temporal():
+    port = _free_port()
+    proc = subprocess.Popen(
+        ["temporal", "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--headless",
+         "--http-port", str(_free_port()), "--metrics-port", str(_free_port()), "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            asyncio.run(Client.connect(address))
+            break
+        except RuntimeError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.5)
+    yield address
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def _start_worker(address: str, root: Path, queue: str) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swerl_trainer.worker", "--address", address, "--task-queue", queue,
+         "--checkpoints", str(root), "--init-base", BASE_ID, "--preset", "test", "--threads", "2"],
+        cwd=TRAINER_DIR, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    line = proc.stdout.readline()
+    assert json.loads(line)["event"] == "worker_ready", line
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trainer(temporal, tmp_path_factory):
+    root = tmp_path_factory.mktemp("checkpoints")
+    queue = f"trainer-test-{uuid.uuid4().hex[:8]}"
+    proc = _start_worker(temporal, root, queue)
+    yield temporal, root, queue
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+async def _call(address: str, queue: str, activity: str, inp, **opts):
+    client = await Client.connect(address)
+    wf_queue = f"wf-{queue}"
+    async with Worker(client, task_queue=wf_queue, workflows=[CallActivity]):
+        return await client.execute_workflow(
+            CallActivity.run,
+            {"activity": activity, "input": inp, "task_queue": queue, **opts},
+            id=f"call-{uuid.uuid4().hex}", task_queue=wf_queue,
+        )
+
+
+def test_sft_step_through_temporal_is_exactly_once(trainer):
+    address, root, queue = trainer
+    first = asyncio.run(_call(address, queue, "sft_step", step_input()))
+    assert first["checkpoint_id"] == "run-1/rft/i0000-s0000" and first["metrics"]["tokens"] > 0
+    mtime = (root / first["checkpoint_id"] / "model.safetensors").stat().st_mtime_ns
+    again = asyncio.run(_call(address, queue, "sft_step", step_input()))
+    assert again == first
+    assert (root / first["checkpoint_id"] / "model.safetensors").stat().st_mtime_ns == mtime
+    rows = asyncio.run(_call(address, queue, "trainer_ledger", "run-1"))
+    assert [r["checkpoint_id"] for r in rows] == [first["checkpoint_id"]]
+    assert asyncio.run(_call(address, queue, "trainer_ledger", {"run": "other"})) == []
+
+
+def test_decoding_mismatch_fails_the_activity_without_retries(trainer):
+    address, _, queue = trainer
+    bad = trajectory("ep-topk", advantage=1.0)
+    bad["decoding"]["top_k"] = 40
+    inp = step_input(0, [bad])
+    inp["step_key"]["stage"] = "rl-1"
+    with pytest.raises(WorkflowFailureError) as e:
+        asyncio.run(_call(address, queue, "rl_step", inp, max_attempts=0))
+    cause = e.value.cause
+    assert isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError)
+    assert cause.cause.type == "SWERL_DECODING_MISMATCH" and cause.cause.non_retryable
+    assert "ep-topk" in cause.cause.message
+
+
+def test_load_policy_without_a_policy_server_is_a_final_error(trainer):
+    address, _, queue = trainer
+    with pytest.raises(WorkflowFailureError) as e:
+        asyncio.run(_call(address, queue, "load_policy", {"checkpoint_id": BASE_ID}, max_attempts=0))
+    assert e.value.cause.cause.type == "SWERL_POLICY_UNAVAILABLE"
+
+
+def test_killed_worker_mid_step_is_retried_and_trains_once(temporal, root):
+    """SIGKILL the worker while a long step heartbeats; a new worker finishes it from scratch."""
+    queue = f"trainer-kill-{uuid.uuid4().hex[:8]}"
+    samples = [trajectory(f"ep-{i}", answer="x" * 200) for i in range(16)]
+    inp = step_input(0, samples)
+    inp["hyper"]["micro_batch_tokens"] = 300  # one sample per micro-batch: many heartbeats
+    proc = _start_worker(temporal, root, queue)
+
+    async def scenario():
+        client = await Client.connect(temporal)
+        wf_queue = f"wf-{queue}"
+        async with Worker(client, task_queue=wf_queue, workflows=[CallActivity]):
+            handle = await client.start_workflow(
+                CallActivity.run,
+                {"activity": "sft_step", "input": inp, "task_queue": queue, "heartbeat_sec": 2},
+                id=f"kill-{uuid.uuid4().hex}", task_queue=wf_queue,
+            )
+            deadline = time.monotonic() + 180  # generous: the 2 cores are shared with other work
+            while True:  # wait until the step has reported training progress
+                desc = await handle.describe()
+                pending = desc.raw_description.pending_activities
+                if pending and pending[0].heartbeat_details.payloads:
+                    details = json.loads(pending[0].heartbeat_details.payloads[0].data)
+                    if details.get("phase") == "training":
+                        break
+                assert time.monotonic() < deadline, "the step never heartbeated"
+                await asyncio.sleep(0.1)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            restarted = _start_worker(temporal, root, queue)
+            try:
+                result = await handle.result()
+                history = await handle.fetch_history()
+                attempts = [e.activity_task_started_event_attributes.attempt for e in history.events
+                            if e.HasField("activity_task_started_event_attributes")]
+                return result, attempts, restarted
+            except BaseException:
+                restarted.kill()
+                raise
+
+    result, attempts, restarted = asyncio.run(scenario())
+    try:
+        assert attempts and attempts[-1] >= 2  # the killed attempt did not finish; a retry did
+        assert result["checkpoint_id"] == "run-1/rft/i0000-s0000" and result["metrics"]["samples"] == 16
+        assert len(list((root / "run-1" / "rft").iterdir())) == 1  # no torn temp dir left
+        from swerl_trainer.ledger import Ledger
+
+        assert len(Ledger(root).rows("run-1")) == 1
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=30)
