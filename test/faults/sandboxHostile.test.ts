@@ -6,7 +6,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCodes, SwerlError } from '../../core/errors';
+import { ErrorCodes, type SwerlError } from '../../core/errors';
 import { createSandbox, Labels, reapOrphans, type Sandbox, type SandboxLimits } from '../../activities/sandbox';
 import { ensureBaseImage } from '../../sandbox/images';
 
