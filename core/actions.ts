@@ -59,7 +59,8 @@ export function parseAction(assistantText: string): ParseResult {
 }
 
 function parseUnsafe(raw: string): ParseResult {
-  const text = raw.replace(/\r\n?/g, '\n');
+  // NUL cannot travel in a process argument or a here-document; CR would end up in commands and file text.
+  const text = raw.replace(/\r\n?/g, '\n').replaceAll('\u0000', '');
   if (text.trim() === '') {
     return fail('SWERL_FORMAT_EMPTY', `Your response was empty.\n${FORMAT_REMINDER}`);
   }

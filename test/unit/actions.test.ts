@@ -114,6 +114,7 @@ describe('parseAction: block structure', () => {
       expect(() => parseAction(input as string)).not.toThrow();
     }
     expect(errorCode('```\n'.repeat(10_001))).toBe('SWERL_FORMAT_MULTIPLE_BLOCKS');
+    expect(action('```\nls\u0000 -a\n```')).toEqual({ kind: 'shell', command: 'ls -a' });
     expect(action(`${'a'.repeat(2_000_000)}\n\`\`\`\nls\n\`\`\``)).toEqual({ kind: 'shell', command: 'ls' });
   });
 
