@@ -1,0 +1,228 @@
+/**
+ * The episode's activities. `shared` ones run on any rollout worker (queue swerl-rollout); `host`
+ * ones run on the worker that holds the sandbox (its own queue). All of them are retry-safe:
+ * every write is keyed by (episode, turn idx), a persisted turn is returned instead of redone, and
+ * retryable failures are counted on the episode before they are re-thrown to Temporal.
+ */
+import { Context } from '@temporalio/activity';
+import { parseAction, renderActionCommand, renderFormatErrorCommand } from '../../core/actions';
+import { ErrorCodes, SwerlError, errorCodeOf, isRetryableCode, toTemporalFailure } from '../../core/errors';
+import { extractSubmission } from '../../core/observation';
+import { instancePrompt, systemPrompt } from '../../core/prompt';
+import { rewardBreakdown } from '../../core/rl/reward';
+import { assistantIdx, estimateTokens, INSTANCE_IDX, messagesBefore, nextAgentTurn, observationIdx, SYSTEM_IDX } from '../../core/transcript';
+import { isTestPath } from '../../core/tasks';
+import { toDbError } from '../../db/client';
+import { completeEpisode, createEpisode, getEpisode, markEpisodeRunning, recordInfraFailure } from '../../db/episodes';
+import { getTask } from '../../db/tasks';
+import { appendTurn, getTurn, listTurns } from '../../db/turns';
+import { setEpisodePatch } from './patch';
+import { complete } from '../policy/client';
+import { computeReward, recordReward } from '../reward';
+import { buildSandbox, releaseContainer, sandboxOf, taskImage, type HostContext } from './sandboxes';
+import type { EpisodeActivities, HostActivities } from './types';
+
+/**
+ * Runs an activity body; a retryable failure is counted on the episode (infra_failures), then
+ * handed to Temporal typed by its code. Transient Postgres errors become SWERL_DB_UNAVAILABLE.
+ */
+async function counted<T>(ctx: HostContext, episodeId: string, doing: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (raw) {
+    const err = toDbError(raw, doing);
+    const code = errorCodeOf(err);
+    if (code && isRetryableCode(code) && code !== ErrorCodes.DB_UNAVAILABLE) {
+      await recordInfraFailure(ctx.db, episodeId, code).catch(() => undefined);
+    }
+    throw toTemporalFailure(err);
+  }
+}
+
+function heartbeatEvery(ms: number): () => void {
+  const timer = setInterval(() => Context.current().heartbeat(), ms);
+  return () => clearInterval(timer);
+}
+
+export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
+  return {
+    async startEpisode(input) {
+      return counted(ctx, input.episodeId, `starting episode ${input.episodeId}`, async () => {
+        const task = await getTask(ctx.db, input.taskId);
+        await createEpisode(ctx.db, {
+          id: input.episodeId,
+          runId: input.runId,
+          stage: input.stage,
+          iteration: input.iteration,
+          taskId: input.taskId,
+          sampleIdx: input.sampleIdx,
+          workflowId: input.workflowId,
+          policyVersion: input.policy.policyVersion,
+          decoding: { ...input.policy.decoding, seed: input.policy.seed ?? null },
+          maxTurns: input.limits.maxTurns,
+          contextTokens: input.limits.contextTokens,
+        });
+        await appendTurn(ctx.db, { episodeId: input.episodeId, idx: SYSTEM_IDX, role: 'system', text: systemPrompt({ maxTurns: input.limits.maxTurns }) });
+        await appendTurn(ctx.db, { episodeId: input.episodeId, idx: INSTANCE_IDX, role: 'user', text: instancePrompt(task.problemStatement) });
+        await markEpisodeRunning(ctx.db, input.episodeId);
+        const turns = await listTurns(ctx.db, input.episodeId);
+        return { nextTurn: nextAgentTurn(turns), formatErrors: turns.filter((t) => t.role === 'assistant' && t.formatError).length };
+      });
+    },
+
+    async acquireSandbox({ episodeId, replayUpTo, sandbox }) {
+      return counted(ctx, episodeId, `acquiring a sandbox for ${episodeId}`, async () => {
+        const sb = await buildSandbox(ctx, episodeId, replayUpTo, sandbox);
+        return { hostQueue: ctx.hostQueue, containerId: sb.containerId };
+      });
+    },
+
+    async policyTurn({ episodeId, turn, policy, contextTokens, timeoutSec }) {
+      return counted(ctx, episodeId, `policy turn ${turn} of ${episodeId}`, async () => {
+        const idx = assistantIdx(turn);
+        const persisted = await getTurn(ctx.db, episodeId, idx);
+        if (persisted) return { kind: 'action' as const, formatError: persisted.formatError, tool: persisted.tool ?? undefined };
+
+        const turns = await listTurns(ctx.db, episodeId);
+        const messages = messagesBefore(turns as never, turn);
+        const last = turns.filter((t) => t.role === 'assistant').at(-1);
+        const lastObservation = turns.find((t) => t.idx === idx - 1);
+        const estimatedPrompt = last ? (last.promptTokens ?? 0) + (last.completionTokens ?? 0) + estimateTokens(lastObservation?.text ?? '') : 0;
+        if (estimatedPrompt >= contextTokens) return { kind: 'context_overflow' as const, formatError: false };
+
+        const episode = await getEpisode(ctx.db, episodeId);
+        const outcome = await complete({
+          url: policy.url,
+          model: policy.model,
+          messages,
+          decoding: policy.decoding,
+          seed: policy.seed === undefined ? undefined : policy.seed + turn,
+          timeoutMs: timeoutSec * 1000,
+          signal: Context.current().cancellationSignal,
+          idempotencyKey: `${episodeId}:${turn}`,
+          headers: { 'x-swerl-task': episode.taskId },
+        });
+        if (outcome.kind === 'context_overflow') return { kind: 'context_overflow' as const, formatError: false };
+        const { completion } = outcome;
+        if (completion.promptTokens > contextTokens) return { kind: 'context_overflow' as const, formatError: false };
+
+        const parsed = parseAction(completion.text);
+        const command = parsed.ok ? renderActionCommand(parsed.action) : renderFormatErrorCommand(parsed.error);
+        const { turn: stored } = await appendTurn(ctx.db, {
+          episodeId,
+          idx,
+          role: 'assistant',
+          text: completion.text,
+          tokenIds: completion.tokenIds,
+          logprobs: completion.logprobs,
+          promptTokens: completion.promptTokens,
+          completionTokens: completion.completionTokens,
+          formatError: !parsed.ok,
+          tool: parsed.ok ? parsed.action.kind : null,
+          command,
+          durationMs: Math.round(completion.latencyMs),
+        });
+        return { kind: 'action' as const, formatError: stored.formatError, tool: stored.tool ?? undefined };
+      });
+    },
+
+    async recordInfraFailure({ episodeId, code }) {
+      await recordInfraFailure(ctx.db, episodeId, code);
+    },
+
+    async scoreEpisode({ episodeId, turns, exitReason, limits, sandbox, rewardTimeoutSec }) {
+      return counted(ctx, episodeId, `scoring ${episodeId}`, async () => {
+        const episode = await getEpisode(ctx.db, episodeId);
+        if (episode.status === 'completed') {
+          return { reward: episode.reward ?? 0, lengthPenalty: episode.lengthPenalty ?? 0, rewardFinal: episode.rewardFinal ?? 0, reason: 'already_scored', infraFailures: episode.infraFailures };
+        }
+        const task = await getTask(ctx.db, episode.taskId);
+        const image = await taskImage(ctx, task.id);
+        const stop = heartbeatEvery(5_000);
+        let result;
+        try {
+          result = await computeReward(
+            ctx.docker,
+            { instanceId: task.id, baseCommit: task.baseCommit, testPatch: task.testPatch, failToPass: task.failToPass, passToPass: task.passToPass },
+            episode.patch ?? '',
+            { image, limits: sandbox, testTimeoutSec: rewardTimeoutSec, labels: { run: episode.runId, episode: episodeId } },
+          );
+        } finally {
+          stop();
+        }
+        await recordReward(ctx.db, episodeId, result);
+        const score = rewardBreakdown(result.reward, turns, { maxTurns: limits.maxTurns, lengthPenalty: { enabled: limits.lengthPenalty, freeTurns: limits.freeTurns } });
+        const done = await completeEpisode(ctx.db, { episodeId, exitReason, patch: episode.patch, ...score });
+        return { reward: done.reward ?? 0, lengthPenalty: done.lengthPenalty ?? 0, rewardFinal: done.rewardFinal ?? 0, reason: result.reason, infraFailures: done.infraFailures };
+      });
+    },
+  };
+}
+
+export function createHostActivities(ctx: HostContext): HostActivities {
+  return {
+    async execTool({ episodeId, turn, containerId, sandbox }) {
+      return counted(ctx, episodeId, `tool turn ${turn} of ${episodeId}`, async () => {
+        const persisted = await getTurn(ctx.db, episodeId, observationIdx(turn));
+        if (persisted) {
+          return { submitted: persisted.tool === 'submit', containerId, exitCode: persisted.exitCode, truncated: persisted.outputTruncated };
+        }
+        const action = await getTurn(ctx.db, episodeId, assistantIdx(turn));
+        if (!action?.command) {
+          throw new SwerlError(ErrorCodes.EPISODE_STATE_INVALID, `episode ${episodeId} has no command for agent turn ${turn}`, { episodeId, turn });
+        }
+        // A retry cannot know whether the first attempt's command ran: rebuild from the persisted
+        // commands so this one is applied exactly once.
+        let sb;
+        if (Context.current().info.attempt > 1) {
+          await sandboxOf(ctx, containerId).then((old) => releaseContainer(ctx, old), () => undefined);
+          sb = await buildSandbox(ctx, episodeId, turn, sandbox);
+        } else {
+          sb = await sandboxOf(ctx, containerId);
+        }
+        const stop = heartbeatEvery(1_000);
+        let result;
+        try {
+          result = await sb.exec(action.command, { timeoutSec: sandbox.commandTimeoutSec + 5 });
+        } finally {
+          stop();
+        }
+        const submitted = action.tool === 'submit';
+        if (submitted) await setEpisodePatch(ctx.db, episodeId, extractSubmission(result.output) ?? '');
+        await appendTurn(ctx.db, {
+          episodeId,
+          idx: observationIdx(turn),
+          role: 'tool',
+          text: result.output,
+          tool: action.tool,
+          exitCode: result.exitCode,
+          outputTruncated: result.truncated,
+          durationMs: result.durationMs,
+        });
+        return { submitted, containerId: sb.containerId, exitCode: result.exitCode, truncated: result.truncated };
+      });
+    },
+
+    async captureDiff({ episodeId, containerId }) {
+      return counted(ctx, episodeId, `capturing the diff of ${episodeId}`, async () => {
+        const sb = await sandboxOf(ctx, containerId);
+        const diff = await sb.gitDiff();
+        await setEpisodePatch(ctx.db, episodeId, withoutTestFiles(diff));
+      });
+    },
+
+    async releaseSandbox({ containerId }) {
+      const sb = await sandboxOf(ctx, containerId).catch(() => undefined);
+      if (sb) await releaseContainer(ctx, sb);
+    },
+  };
+}
+
+/** Drops the files the reward restores anyway (tests), as `submit` does inside the sandbox. */
+export function withoutTestFiles(diff: string): string {
+  const parts = diff.split(/^(?=diff --git )/m);
+  return parts.filter((p) => {
+    const m = /^diff --git a\/(\S+) b\//.exec(p);
+    return !m || !isTestPath(m[1]!);
+  }).join('');
+}

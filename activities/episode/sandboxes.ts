@@ -1,0 +1,76 @@
+/**
+ * The sandboxes of one rollout host: building the task image, leasing a container, attaching to a
+ * container after a worker restart, and rebuilding a sandbox from an episode's persisted commands.
+ */
+import type Docker from 'dockerode';
+import { Context } from '@temporalio/activity';
+import { observationIdx } from '../../core/transcript';
+import { ErrorCodes, SandboxError, TaskError } from '../../core/errors';
+import type { Db } from '../../db/client';
+import { getEpisode } from '../../db/episodes';
+import { getTask } from '../../db/tasks';
+import { listTurns } from '../../db/turns';
+import { ensureTaskImage } from '../../sandbox/images';
+import { attachSandbox, type LeaseManager, type Sandbox } from '../sandbox';
+import type { SandboxSettings } from './types';
+
+export interface HostContext {
+  db: Db;
+  docker: Docker;
+  leases: LeaseManager;
+  /** This worker's own task queue name. */
+  hostQueue: string;
+}
+
+/** Image of the task's repository at its base commit (content-hashed; built once per host). */
+export async function taskImage(ctx: HostContext, taskId: string): Promise<string> {
+  const task = await getTask(ctx.db, taskId);
+  const meta = task.metadata as { repoDir?: string; setup?: string | null };
+  if (task.image) return task.image;
+  if (!meta.repoDir) {
+    throw new TaskError(ErrorCodes.TASK_INVALID, `task ${taskId} has neither an image nor a repoDir to build one from`, { taskId });
+  }
+  return ensureTaskImage({ instanceId: task.id, repoDir: meta.repoDir, baseCommit: task.baseCommit, setupScript: meta.setup ?? undefined }, { docker: ctx.docker });
+}
+
+const leaseByContainer = new Map<string, string>();
+
+/**
+ * A fresh sandbox for the episode with its first `replayUpTo` agent turns' commands re-run in
+ * order (outputs discarded: the persisted observations stay the record). Commands are replayed,
+ * never re-generated, so the rebuilt /repo and tool state match what the policy saw.
+ */
+export async function buildSandbox(ctx: HostContext, episodeId: string, replayUpTo: number, settings: SandboxSettings): Promise<Sandbox> {
+  const episode = await getEpisode(ctx.db, episodeId);
+  const image = await taskImage(ctx, episode.taskId);
+  const { leaseId, sandbox } = await ctx.leases.acquire({
+    image,
+    limits: settings,
+    labels: { run: episode.runId, episode: episodeId },
+  });
+  leaseByContainer.set(sandbox.containerId, leaseId);
+  if (replayUpTo > 0) {
+    const turns = await listTurns(ctx.db, episodeId);
+    const commands = turns.filter((t) => t.role === 'assistant' && t.command && t.idx < observationIdx(replayUpTo));
+    for (const [i, t] of commands.entries()) {
+      Context.current().heartbeat({ replaying: i, of: commands.length });
+      await sandbox.exec(t.command!, { timeoutSec: settings.commandTimeoutSec });
+    }
+  }
+  return sandbox;
+}
+
+/** The sandbox a host activity was told about; after a worker restart the container is re-attached. */
+export async function sandboxOf(ctx: HostContext, containerId: string): Promise<Sandbox> {
+  const sandbox = await attachSandbox(ctx.docker, containerId);
+  const leaseId = leaseByContainer.get(containerId);
+  if (leaseId) ctx.leases.renew(leaseId);
+  return sandbox;
+}
+
+export async function releaseContainer(ctx: HostContext, sandbox: Sandbox): Promise<void> {
+  const leaseId = leaseByContainer.get(sandbox.containerId);
+  leaseByContainer.delete(sandbox.containerId);
+  if (leaseId) await ctx.leases.release(leaseId).catch(() => sandbox.destroy());
+  else await sandbox.destroy();
+}

@@ -1,0 +1,95 @@
+/**
+ * A rollout worker is a sandbox host. It serves two task queues:
+ * - `swerl-rollout` (shared by all hosts): start an episode, acquire a sandbox, call the policy,
+ *   score — work any host can do;
+ * - its own queue `swerl-rollout-host-<hostId>`: tool execution in the sandboxes it holds.
+ * The host id is stable across restarts of the worker on the same machine (SWERL_HOST_ID, default
+ * the hostname), so a restarted worker picks up its queue again; its retried activities rebuild
+ * the sandbox from the persisted turns.
+ */
+import os from 'node:os';
+import Docker from 'dockerode';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { RunConfig } from '../core/config';
+import { TaskQueues } from '../core/taskQueues';
+import type { Db } from '../db/client';
+import { createEpisodeActivities, createHostActivities } from '../activities/episode/activities';
+import type { HostContext } from '../activities/episode/sandboxes';
+import { LeaseManager, runReaperEvery } from '../activities/sandbox';
+import type { Endpoints } from './endpoints';
+import { logger } from './logging';
+
+export function hostQueueOf(hostId: string): string {
+  return `${TaskQueues.rollout}-host-${hostId}`;
+}
+
+export function defaultHostId(env: NodeJS.ProcessEnv = process.env): string {
+  return (env.SWERL_HOST_ID || os.hostname()).replace(/[^A-Za-z0-9._-]/g, '-');
+}
+
+export interface RolloutWorkerOptions {
+  endpoints: Endpoints;
+  db: Db;
+  sandbox: RunConfig['sandbox'];
+  hostId?: string;
+  /** Shared queue override, for tests that isolate themselves on a private queue. */
+  sharedQueue?: string;
+  connection?: NativeConnection;
+  reaperIntervalMs?: number;
+}
+
+export interface RolloutWorkers {
+  workers: Worker[];
+  hostQueue: string;
+  leases: LeaseManager;
+  connection: NativeConnection;
+  /** Runs both workers until one stops or `shutdown()` is called. */
+  run(): Promise<void>;
+  shutdown(): void;
+  close(): Promise<void>;
+}
+
+export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<RolloutWorkers> {
+  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.endpoints.temporalAddress }));
+  const docker = new Docker();
+  const leases = new LeaseManager(docker, {
+    maxConcurrent: opts.sandbox.maxConcurrent,
+    prewarm: opts.sandbox.prewarm,
+    leaseTtlSec: opts.sandbox.leaseTtlSec,
+  });
+  const hostQueue = hostQueueOf(opts.hostId ?? defaultHostId());
+  const ctx: HostContext = { db: opts.db, docker, leases, hostQueue };
+  const common = { connection, namespace: opts.endpoints.temporalNamespace };
+  const shared = await Worker.create({
+    ...common,
+    taskQueue: opts.sharedQueue ?? TaskQueues.rollout,
+    activities: { ...createEpisodeActivities(ctx) },
+    maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent * 2,
+  });
+  const host = await Worker.create({
+    ...common,
+    taskQueue: hostQueue,
+    activities: { ...createHostActivities(ctx) },
+    maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent,
+  });
+  const log = logger().child({ component: 'reaper', hostQueue });
+  const stopReaper = runReaperEvery(docker, opts.reaperIntervalMs ?? 60_000, (err) => log.warn({ err }, 'reaper pass failed'));
+  const workers = [shared, host];
+  return {
+    workers,
+    hostQueue,
+    leases,
+    connection,
+    run: async () => {
+      await Promise.all(workers.map((w) => w.run()));
+    },
+    shutdown: () => {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+    close: async () => {
+      stopReaper();
+      await leases.close({ releaseLeases: true });
+      if (!opts.connection) await connection.close();
+    },
+  };
+}
