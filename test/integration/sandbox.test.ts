@@ -83,8 +83,27 @@ describe('images', () => {
     const t = performance.now();
     expect(await ensureTaskImage({ instanceId: 'toy__calc-1', repoDir, baseCommit: baseCommit.slice(0, 8) })).toBe(taskTag);
     expect(performance.now() - t).toBeLessThan(2000);
-    const other = await ensureTaskImage({ instanceId: 'toy__calc-1', repoDir, baseCommit, setupScript: 'echo setup > /opt/swerl/setup-ran\n' });
-    expect(other).not.toBe(taskTag);
+  });
+
+  it('takes the repo from a .tar.gz as well, with the same tag for the same commit', async () => {
+    const tarball = join(tmpdir(), `swerl-task-repo-${process.pid}.tar.gz`);
+    execFileSync('tar', ['-czf', tarball, '-C', repoDir, '.']);
+    try {
+      expect(await ensureTaskImage({ instanceId: 'toy__calc-1', repoDir: tarball, baseCommit })).toBe(taskTag);
+    } finally {
+      rmSync(tarball, { force: true });
+    }
+  });
+
+  it('runs the setup script as root at build time and keeps its by-products out of the diff', async () => {
+    const setupScript = 'echo ran > /opt/swerl/setup-ran\nmkdir -p build && echo x > build/artifact.so\n';
+    const withSetup = await ensureTaskImage({ instanceId: 'toy__calc-1', repoDir, baseCommit, setupScript });
+    expect(withSetup).not.toBe(taskTag);
+    const sb = await newSandbox(withSetup, 'ep-setup');
+    expect(await sb.readFile('/opt/swerl/setup-ran')).toBe('ran\n');
+    expect((await sb.exec('stat -c %U /repo/build/artifact.so')).output).toBe('agent\n');
+    expect(await sb.gitDiff()).toBe('');
+    await sb.destroy();
   });
 
   it('rejects a base commit that is not in the repo with a task error', async () => {
