@@ -31,7 +31,7 @@ Any shell command runs with bash, e.g. \`ls\`, \`grep -rn pattern src/\`, \`pyth
 
 In addition, these special commands are available (each must be the only command in its block):
 open <file> [<line_number>]
-    Opens the file and shows ${window} lines of it, starting around line_number if given.
+    Opens the file and shows ${window} lines of it, centred on line_number if given.
 goto <line_number>
     Moves the window of the open file to show line_number.
 scroll_down
@@ -59,7 +59,7 @@ export function instancePrompt(problemStatement: string): string {
 ${problemStatement.trim()}
 </issue>
 
-Edit the source files to resolve the issue; do not modify the existing tests. When you are done, run \`submit\`.
+Edit the source files to resolve the issue; do not modify the existing tests. Every file you leave in /repo is part of your patch, so delete scratch files (e.g. a reproduction script) before you run \`submit\`.
 
 (Open file: n/a) (Current directory: /repo) bash-$`;
 }
