@@ -11,6 +11,7 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, SwerlError } from '../../core/errors';
 import { attachSandbox, createSandbox, LeaseManager, Labels, reapOrphans, type Sandbox, type SandboxLimits } from '../../activities/sandbox';
+import { execRaw } from '../../activities/sandbox/exec';
 import { ensureBaseImage, ensureTaskImage } from '../../sandbox/images';
 
 const docker = new Docker();
@@ -220,6 +221,32 @@ describe('sandbox', () => {
     await sb.destroy();
     expect(await codeOf(sb.exec('true'))).toBe(ErrorCodes.SANDBOX_GONE);
     expect(await codeOf(attachSandbox(docker, sb.containerId))).toBe(ErrorCodes.SANDBOX_GONE);
+  });
+});
+
+describe('host-side deadline', () => {
+  it('drops an exec stream that outlives its deadline and reports the sandbox gone', async () => {
+    // The in-container timeout makes this unreachable through Sandbox.exec; this is the safety net under it.
+    const victim = await newSandbox(baseTag, 'ep-deadline');
+    const container = docker.getContainer(victim.containerId);
+    let killed = false;
+    const t = performance.now();
+    const code = await codeOf(
+      execRaw(container, ['sleep', '30'], {
+        user: limits.user,
+        stdoutCap: 1024,
+        stderrCap: 1024,
+        deadlineMs: 500,
+        onDeadline: async () => {
+          killed = true;
+          await container.kill();
+        },
+      }),
+    );
+    expect(code).toBe(ErrorCodes.SANDBOX_GONE);
+    expect(killed).toBe(true);
+    expect(performance.now() - t).toBeLessThan(5000);
+    expect(await codeOf(victim.exec('true'))).toBe(ErrorCodes.SANDBOX_GONE);
   });
 });
 
