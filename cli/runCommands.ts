@@ -3,7 +3,9 @@ import { loadRunConfig } from '../config/load';
 import { createDb, redactDatabaseUrl } from '../db/client';
 import { migrateDatabase } from '../db/migrate';
 import { connectClient, resolveEndpoints } from '../workers/endpoints';
-import { installTemporalLogging } from '../workers/logging';
+import { NativeConnection } from '@temporalio/worker';
+import { installTemporalLogging, logger } from '../workers/logging';
+import { createRolloutWorkers } from '../workers/rollout';
 import { createOrchestrationWorker } from '../workers/orchestration';
 import { devUp } from './dev/stack';
 import { formatHistory, formatStatus, newRunId, runHistory, runStatus, signalRun, startRun, type OperatorVerb } from './runs';
@@ -17,20 +19,51 @@ async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectClien
   }
 }
 
-/** Runs the orchestration worker until SIGINT/SIGTERM; migrates the database first. */
-async function runWorker(): Promise<void> {
+type WorkerRole = 'orchestration' | 'rollout' | 'all';
+
+/**
+ * Runs workers until SIGINT/SIGTERM, which drain them: in-flight activities finish or are retried
+ * elsewhere. Migrates the database first. SWERL_ORCHESTRATION_QUEUE / SWERL_ROLLOUT_QUEUE override
+ * the task queues (tests isolate themselves this way); SWERL_HOST_ID names the sandbox host.
+ */
+async function runWorker(opts: { role: WorkerRole; config: string; hostId?: string }): Promise<void> {
   installTemporalLogging('info');
+  const log = logger();
   const endpoints = resolveEndpoints();
+  const config = loadRunConfig(opts.config);
   await migrateDatabase(endpoints.databaseUrl);
   const db = createDb(endpoints.databaseUrl);
-  const { worker, connection } = await createOrchestrationWorker({ endpoints, db: db.db });
-  const stop = () => worker.shutdown();
+  const connection = await NativeConnection.connect({ address: endpoints.temporalAddress });
+  const runs: Promise<void>[] = [];
+  const stops: Array<() => void> = [];
+  const closers: Array<() => Promise<void>> = [];
+  if (opts.role !== 'rollout') {
+    const { worker } = await createOrchestrationWorker({ endpoints, db: db.db, connection, taskQueue: process.env.SWERL_ORCHESTRATION_QUEUE });
+    runs.push(worker.run());
+    stops.push(() => worker.shutdown());
+    log.info({ taskQueue: worker.options.taskQueue }, 'orchestration worker polling');
+  }
+  if (opts.role !== 'orchestration') {
+    const rollout = await createRolloutWorkers({
+      endpoints,
+      db: db.db,
+      connection,
+      sandbox: config.sandbox,
+      hostId: opts.hostId,
+      sharedQueue: process.env.SWERL_ROLLOUT_QUEUE,
+    });
+    runs.push(rollout.run());
+    stops.push(() => rollout.shutdown());
+    closers.push(() => rollout.close());
+    log.info({ hostQueue: rollout.hostQueue }, 'rollout worker polling');
+  }
+  const stop = () => stops.forEach((s) => s());
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  console.log(`orchestration worker polling ${worker.options.taskQueue} at ${endpoints.temporalAddress}`);
   try {
-    await worker.run();
+    await Promise.all(runs);
   } finally {
+    for (const close of closers) await close();
     await connection.close();
     await db.close();
   }
@@ -40,7 +73,9 @@ export function registerRunCommands(program: Command): void {
   program
     .command('worker')
     .description('run a worker until interrupted (SIGINT/SIGTERM drain it)')
-    .addOption(new Option('--role <role>', 'which task queues this process serves').choices(['orchestration']).default('orchestration'))
+    .addOption(new Option('--role <role>', 'which task queues this process serves').choices(['orchestration', 'rollout', 'all']).default('all'))
+    .option('--config <file>', 'run config whose sandbox limits a rollout worker applies', 'toy')
+    .option('--host-id <id>', 'sandbox host id (default $SWERL_HOST_ID or the hostname)')
     .action(runWorker);
 
   program

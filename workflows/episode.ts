@@ -110,6 +110,7 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
       policy: input.policy,
       contextTokens: input.limits.contextTokens,
       timeoutSec: input.timeouts.policyTurnSec,
+      sandbox: input.sandbox,
     });
     if (step.kind === 'context_overflow') {
       exitReason = 'context_overflow';

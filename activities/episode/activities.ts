@@ -5,8 +5,8 @@
  * retryable failures are counted on the episode before they are re-thrown to Temporal.
  */
 import { Context } from '@temporalio/activity';
-import { parseAction, renderActionCommand, renderFormatErrorCommand } from '../../core/actions';
-import { ErrorCodes, SwerlError, errorCodeOf, isRetryableCode, toTemporalFailure } from '../../core/errors';
+import { innerRenderOptions, parseAction, renderActionCommand, renderFormatErrorCommand } from '../../core/actions';
+import { ErrorCodes, SwerlError, toTemporalFailure } from '../../core/errors';
 import { extractSubmission } from '../../core/observation';
 import { instancePrompt, systemPrompt } from '../../core/prompt';
 import { rewardBreakdown } from '../../core/rl/reward';
@@ -23,19 +23,18 @@ import { buildSandbox, releaseContainer, sandboxOf, taskImage, type HostContext 
 import type { EpisodeActivities, HostActivities } from './types';
 
 /**
- * Runs an activity body; a retryable failure is counted on the episode (infra_failures), then
- * handed to Temporal typed by its code. Transient Postgres errors become SWERL_DB_UNAVAILABLE.
+ * Runs an activity body. A retried attempt counts one infra failure on the episode first (the
+ * previous attempt died: worker killed, host lost, policy 5xx, Postgres down), so every failed
+ * attempt is counted exactly once, whatever killed it. Errors reach Temporal typed by their code;
+ * transient Postgres errors become the retryable SWERL_DB_UNAVAILABLE.
  */
 async function counted<T>(ctx: HostContext, episodeId: string, doing: string, fn: () => Promise<T>): Promise<T> {
   try {
+    const { attempt, activityType } = Context.current().info;
+    if (attempt > 1) await recordInfraFailure(ctx.db, episodeId, `retried:${activityType}`);
     return await fn();
   } catch (raw) {
-    const err = toDbError(raw, doing);
-    const code = errorCodeOf(err);
-    if (code && isRetryableCode(code) && code !== ErrorCodes.DB_UNAVAILABLE) {
-      await recordInfraFailure(ctx.db, episodeId, code).catch(() => undefined);
-    }
-    throw toTemporalFailure(err);
+    throw toTemporalFailure(toDbError(raw, doing));
   }
 }
 
@@ -77,7 +76,7 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
       });
     },
 
-    async policyTurn({ episodeId, turn, policy, contextTokens, timeoutSec }) {
+    async policyTurn({ episodeId, turn, policy, contextTokens, timeoutSec, sandbox }) {
       return counted(ctx, episodeId, `policy turn ${turn} of ${episodeId}`, async () => {
         const idx = assistantIdx(turn);
         const persisted = await getTurn(ctx.db, episodeId, idx);
@@ -107,7 +106,7 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
         if (completion.promptTokens > contextTokens) return { kind: 'context_overflow' as const, formatError: false };
 
         const parsed = parseAction(completion.text);
-        const command = parsed.ok ? renderActionCommand(parsed.action) : renderFormatErrorCommand(parsed.error);
+        const command = parsed.ok ? renderActionCommand(parsed.action, innerRenderOptions(sandbox)) : renderFormatErrorCommand(parsed.error);
         const { turn: stored } = await appendTurn(ctx.db, {
           episodeId,
           idx,

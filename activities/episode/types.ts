@@ -43,7 +43,15 @@ export interface EpisodeScoreSummary {
 export interface EpisodeActivities {
   startEpisode(input: EpisodeInput & { workflowId: string }): Promise<StartedEpisode>;
   acquireSandbox(input: { episodeId: string; replayUpTo: number; sandbox: SandboxSettings }): Promise<HostRef>;
-  policyTurn(input: { episodeId: string; turn: number; policy: EpisodeInput['policy']; contextTokens: number; timeoutSec: number }): Promise<PolicyStep>;
+  policyTurn(input: {
+    episodeId: string;
+    turn: number;
+    policy: EpisodeInput['policy'];
+    contextTokens: number;
+    timeoutSec: number;
+    /** The tools' inner timeout and output cap are rendered into the command from these. */
+    sandbox: SandboxSettings;
+  }): Promise<PolicyStep>;
   recordInfraFailure(input: { episodeId: string; code: string }): Promise<void>;
   scoreEpisode(input: {
     episodeId: string;
