@@ -6,11 +6,11 @@
  * come over HTTP, are parsed by core/actions and run by the real sandbox tools (on the host, in a
  * copy of the task repo), and the submitted patch must leave the files exactly as the gold patch does.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAction, renderActionCommand, renderFormatErrorCommand, TOOLS_BIN } from '../../core/actions';
 import { DecodingSchema } from '../../core/config';
 import { ErrorCodes, PolicyError } from '../../core/errors';
@@ -174,6 +174,64 @@ describe('policy client against the scripted server', () => {
     const next = completionOf(await ask([...messages, { role: 'assistant', content: a.text }, { role: 'user', content: 'format error' }]));
     expect(parseAction(next.text)).toMatchObject({ ok: true, action: { kind: 'shell', command: 'pwd' } });
     expect(s.stats().byTask).toEqual({ [task0.instanceId]: 3 });
+  });
+});
+
+// Our trainer's server (trainer/swerl_trainer/server.py) is the endpoint of a local run: the client
+// must read its real answers, not only the scripted server's imitation of them.
+const trainerPython = [join(ROOT, 'trainer/.venv/bin/python')].find((p) => existsSync(p));
+describe.skipIf(trainerPython === undefined)("policy client against the trainer's server", () => {
+  let child: ChildProcess | undefined;
+  let url = '';
+  const checkpoints = mkdtempSync(join(tmpdir(), 'swerl-policy-ckpt-'));
+
+  beforeAll(async () => {
+    const proc = spawn(trainerPython!, ['-m', 'swerl_trainer.server', '--checkpoints', checkpoints, '--host', '127.0.0.1', '--port', '0'], {
+      cwd: join(ROOT, 'trainer'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = proc;
+    let stderr = '';
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    url = await new Promise<string>((resolveUrl, reject) => {
+      let out = '';
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /"url": "([^"]+)"/.exec(out);
+        if (m) resolveUrl(m[1]!);
+      });
+      proc.once('exit', (code) => reject(new Error(`trainer server exited (${code}) before it was ready: ${stderr.slice(-2000)}`)));
+    });
+  }, 120_000);
+  afterAll(() => {
+    if (child?.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
+    rmSync(checkpoints, { recursive: true, force: true });
+  });
+
+  it('reads its token ids, logprobs and decoding echo', async () => {
+    const d = DecodingSchema.parse({ maxTokensPerTurn: 12, topK: 40 });
+    const c = completionOf(
+      await complete({ url, model: 'swerl-policy', messages: [{ role: 'user', content: 'hello' }], decoding: d, seed: 3, timeoutMs: 60_000, idempotencyKey: 'k' }),
+    );
+    expect(c.tokenIds.length).toBe(c.logprobs.length);
+    expect(c.completionTokens).toBe(c.tokenIds.length);
+    expect(c.tokenIds.length).toBeGreaterThan(0);
+    expect(c.tokenIds.length).toBeLessThanOrEqual(12);
+    expect(c.logprobs.every((lp) => lp <= 0)).toBe(true);
+    expect(c.decodingEchoed).toBe(true);
+    expect(c.model).toBe('swerl-tiny-base');
+    expect(['stop', 'length']).toContain(c.finishReason);
+    // same seed, same prompt: the same sample
+    const again = completionOf(
+      await complete({ url, model: 'swerl-policy', messages: [{ role: 'user', content: 'hello' }], decoding: d, seed: 3, timeoutMs: 60_000 }),
+    );
+    expect(again.tokenIds).toEqual(c.tokenIds);
+  });
+
+  it('reports a prompt beyond its context as context_overflow', async () => {
+    const outcome = await complete({ url, model: 'swerl-policy', messages: [{ role: 'user', content: 'x'.repeat(20_000) }], decoding, timeoutMs: 60_000 });
+    expect(outcome).toMatchObject({ kind: 'context_overflow' });
+    expect(outcome.kind === 'context_overflow' && outcome.promptTokens).toBeGreaterThan(20_000);
   });
 });
 
