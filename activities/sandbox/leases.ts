@@ -207,11 +207,21 @@ export class LeaseManager {
     for (let entry = pool?.ready.shift(); entry; entry = pool?.ready.shift()) {
       // Guarded by `pending` so a reaper running now does not see an unknown lease.
       this.pending.add(entry.leaseId);
-      if (Date.now() - entry.createdAt <= maxIdleMs) return entry;
+      if (Date.now() - entry.createdAt <= maxIdleMs && (await this.isRunning(entry.sandbox))) return entry;
       this.pending.delete(entry.leaseId);
       await entry.sandbox.destroy().catch(() => undefined);
     }
     return undefined;
+  }
+
+  /** A pooled container can die while idle (daemon restart, a reaper elsewhere): never hand out a corpse. */
+  private async isRunning(sandbox: Sandbox): Promise<boolean> {
+    try {
+      const info = await this.docker.getContainer(sandbox.containerId).inspect();
+      return info.State.Running && !info.State.Paused;
+    } catch {
+      return false;
+    }
   }
 
   private async addToPool(pool: Pool): Promise<void> {

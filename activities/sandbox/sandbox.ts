@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
-import { ErrorCodes, SandboxError } from '../../core/errors';
+import { ConfigError, ErrorCodes, SandboxError } from '../../core/errors';
 import { parseTruncationMarker } from './execStream';
 import { EXEC_WRAPPER, TIMEOUT_NOTICE, execRaw, goneError, isGone, statusCodeOf, type RawExecResult } from './exec';
 import { Labels, type ExecOptions, type ExecResult, type Sandbox, type SandboxLimits, type SandboxSpec } from './types';
@@ -153,6 +153,10 @@ class DockerSandbox implements Sandbox {
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const limit = this.limits.outputLimitBytes;
     const timeoutSec = opts.timeoutSec ?? this.limits.commandTimeoutSec;
+    // `timeout 0` would mean no timeout at all, and `head -c 0` no output: refuse rather than run unbounded.
+    if (!(timeoutSec > 0) || !(limit > 0)) {
+      throw new ConfigError(ErrorCodes.CONFIG_INVALID, `sandbox exec needs timeoutSec > 0 and outputLimitBytes > 0 (got ${timeoutSec}, ${limit})`, { timeoutSec, limit });
+    }
     const res = await this.raw(['bash', '-c', EXEC_WRAPPER, 'swerl-exec', String(limit), String(timeoutSec), command], {
       ...opts,
       stdoutCap: limit + HOST_OUTPUT_SLACK,

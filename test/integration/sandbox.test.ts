@@ -278,6 +278,26 @@ describe('leases', () => {
     }
   });
 
+  it('never hands out a pooled container that died while idle', async () => {
+    const mgr = new LeaseManager(docker, { maxConcurrent: 2, prewarm: 1, leaseTtlSec: 60 });
+    try {
+      await mgr.prewarm({ image: baseTag, limits });
+      const [pooled] = await docker.listContainers({ filters: { label: [`${Labels.manager}=${mgr.id}`] } });
+      await docker.getContainer(pooled?.Id as string).kill();
+      const lease = await mgr.acquire({ image: baseTag, limits, labels: { run: RUN, episode: 'after-dead-pool' } });
+      expect(lease.fromPool).toBe(false);
+      expect(lease.sandbox.containerId).not.toBe(pooled?.Id);
+      expect((await lease.sandbox.exec('echo fine')).output).toBe('fine\n');
+    } finally {
+      await mgr.close();
+    }
+  });
+
+  it('refuses an exec without a timeout or an output limit', async () => {
+    const sb = await newSandbox(baseTag, 'ep-no-timeout');
+    expect(await codeOf(sb.exec('true', { timeoutSec: 0 }))).toBe(ErrorCodes.CONFIG_INVALID);
+  });
+
   it('reaps expired leases and leases a live manager does not know, and keeps the rest', async () => {
     const mgr = new LeaseManager(docker, { maxConcurrent: 4, prewarm: 0, leaseTtlSec: 600 });
     try {
