@@ -13,8 +13,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Decoding } from '../../core/config';
 import { identifyTask, type ScriptBook } from './scripts';
 
+/**
+ * Injected faults. Chat requests are numbered from 1 over the server's life, whatever the task:
+ * request 1 hangs if hangOnce; then the first resetFirstN are reset; the failFirstN after those get 503.
+ */
 export interface ScriptedPolicyBehaviour {
-  /** The first N chat requests get HTTP 503. */
+  /** N chat requests (after the resets) get HTTP 503. */
   failFirstN?: number;
   /** The first N chat requests get their connection destroyed before any answer. */
   resetFirstN?: number;
