@@ -66,7 +66,8 @@ export function liveManager(managerId: string): LeaseManager | undefined {
 }
 
 function poolKey(spec: AcquireSpec): string {
-  return JSON.stringify([spec.image, spec.limits]);
+  const l = spec.limits;
+  return JSON.stringify([spec.image, l.cpus, l.memoryMiB, l.pidsLimit, l.outputLimitBytes, l.commandTimeoutSec, l.user]);
 }
 
 export class LeaseManager {

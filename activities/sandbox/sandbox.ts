@@ -30,6 +30,11 @@ export interface CreateSandboxExtras {
   managerId?: string;
 }
 
+/** Only the sandbox's own fields: callers may pass the run config's whole `sandbox` section. */
+function ownLimits(l: SandboxLimits): SandboxLimits {
+  return { cpus: l.cpus, memoryMiB: l.memoryMiB, pidsLimit: l.pidsLimit, outputLimitBytes: l.outputLimitBytes, commandTimeoutSec: l.commandTimeoutSec, user: l.user };
+}
+
 function containerLabels(spec: SandboxSpec, extras: CreateSandboxExtras, now: number): Record<string, string> {
   // Every swerl label is set, empty when unused: a container started from a snapshot image would
   // otherwise inherit the snapshotted container's labels (docker commit copies them into the image).
@@ -40,7 +45,7 @@ function containerLabels(spec: SandboxSpec, extras: CreateSandboxExtras, now: nu
     [Labels.leaseExpires]: String(now + spec.leaseTtlSec * 1000),
     [Labels.leaseId]: extras.leaseId ?? '',
     [Labels.manager]: extras.managerId ?? '',
-    [Labels.limits]: JSON.stringify(spec.limits),
+    [Labels.limits]: JSON.stringify(ownLimits(spec.limits)),
   };
 }
 
@@ -88,7 +93,7 @@ export async function createSandbox(docker: Docker, spec: SandboxSpec, extras: C
     await container.remove({ force: true }).catch(() => undefined);
     throw startFailed(spec, err);
   }
-  return new DockerSandbox(container, spec.image, limits);
+  return new DockerSandbox(container, spec.image, ownLimits(limits));
 }
 
 function parseLimits(containerId: string, raw: string | undefined): SandboxLimits {

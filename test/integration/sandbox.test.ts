@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SandboxLimitsSchema } from '../../core/config';
 import { ErrorCodes, SwerlError } from '../../core/errors';
 import { attachSandbox, createSandbox, LeaseManager, Labels, reapOrphans, type Sandbox, type SandboxLimits } from '../../activities/sandbox';
 import { execRaw } from '../../activities/sandbox/exec';
@@ -291,6 +292,22 @@ describe('leases', () => {
     } finally {
       await mgr.close();
     }
+  });
+
+  it('takes the run config\'s sandbox section as its limits', async () => {
+    const fromConfig = SandboxLimitsSchema.parse({ memoryMiB: 512 });
+    const sb = await createSandbox(docker, { image: baseTag, limits: fromConfig, labels: { run: RUN, episode: 'ep-config' }, leaseTtlSec: 60 });
+    created.push(sb);
+    const info = await docker.getContainer(sb.containerId).inspect();
+    expect(JSON.parse(info.Config.Labels[Labels.limits] as string)).toEqual({
+      cpus: 0.5,
+      memoryMiB: 512,
+      pidsLimit: 256,
+      outputLimitBytes: 65536,
+      commandTimeoutSec: 120,
+      user: '1000:1000',
+    });
+    expect((await sb.exec('id -u')).output).toBe('1000\n');
   });
 
   it('refuses an exec without a timeout or an output limit', async () => {
