@@ -202,15 +202,17 @@ export async function startScriptedPolicyServer(opts: ScriptedPolicyServerOption
       stats.failuresInjected++;
       return; // never answered; close() destroys the socket
     }
-    if (n <= (behaviour.resetFirstN ?? 0)) {
+    const k = n - (behaviour.hangOnce ? 1 : 0); // position among the requests after the hung one
+    const resets = behaviour.resetFirstN ?? 0;
+    if (k <= resets) {
       stats.failuresInjected++;
       req.socket.destroy();
       return;
     }
     if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
-    if (n <= (behaviour.resetFirstN ?? 0) + (behaviour.failFirstN ?? 0)) {
+    if (k - resets <= (behaviour.failFirstN ?? 0)) {
       stats.failuresInjected++;
-      throw new HttpError(503, `injected failure ${n} of ${behaviour.failFirstN}`, null, 'server_error');
+      throw new HttpError(503, `injected failure ${k - resets} of ${behaviour.failFirstN}`, null, 'server_error');
     }
     let body: ChatBody;
     try {

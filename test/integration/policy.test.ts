@@ -124,6 +124,16 @@ describe('policy client against the scripted server', () => {
     expect(e3.message).toContain('ECONNREFUSED');
   });
 
+  it('injects faults in order: the hung request, then resets, then 503s, then answers', async () => {
+    const s = await start({ behaviour: { hangOnce: true, resetFirstN: 1, failFirstN: 1 } });
+    const call = () => complete({ url: s.url, model: 'm', messages: conversation(task0), decoding, timeoutMs: 300 });
+    expect((await policyError(call())).message).toContain('no answer within 300 ms');
+    expect((await policyError(call())).code).toBe(ErrorCodes.POLICY_UNAVAILABLE);
+    expect((await policyError(call())).message).toContain('HTTP 503: injected failure 1 of 1');
+    expect(completionOf(await call()).text).toContain('open backoff/policy.py');
+    expect(s.stats()).toMatchObject({ requests: 4, failuresInjected: 3, byTask: { [task0.instanceId]: 1 } });
+  });
+
   it("the caller's own abort is passed through, not classified", async () => {
     const s = await start({ behaviour: { delayMs: 2_000 } });
     const ac = new AbortController();
