@@ -62,26 +62,26 @@ class Block(nn.Module):
         self.ff_out = nn.Linear(cfg.d_ff, cfg.d_model)
 
     def forward(
-        self, x: torch.Tensor, pad_mask: torch.Tensor | None, past: tuple[torch.Tensor, torch.Tensor] | None
+        self, x: torch.Tensor, bias: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         b, t, d = x.shape
-        h = self.n_heads
+        h, hd = self.n_heads, d // self.n_heads
         q, k, v = self.qkv(self.ln1(x)).split(d, dim=-1)
-        q = q.view(b, t, h, d // h).transpose(1, 2)
-        k = k.view(b, t, h, d // h).transpose(1, 2)
-        v = v.view(b, t, h, d // h).transpose(1, 2)
+        q = q.view(b, t, h, hd).transpose(1, 2) * (1.0 / math.sqrt(hd))
+        k = k.view(b, t, h, hd).transpose(1, 2)
+        v = v.view(b, t, h, hd).transpose(1, 2)
         if past is not None:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
         s = k.shape[2]
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(d // h)
-        # Query i sits at absolute position s - t + i and may see keys 0..s-t+i.
-        causal = torch.ones(t, s, dtype=torch.bool, device=x.device).tril(diagonal=s - t)
-        allowed = causal.view(1, 1, t, s)
-        if pad_mask is not None:
-            allowed = allowed & pad_mask.view(b, 1, 1, s)
-        att = att.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
-        y = (att @ v).transpose(1, 2).reshape(b, t, d)
+        # One fused op writes the [t, s] score matrix with the mask already added: at long
+        # contexts these matrices dominate memory traffic on CPU.
+        att = torch.baddbmm(
+            bias.expand(b, h, t, s).reshape(b * h, t, s),
+            q.reshape(b * h, t, hd),
+            k.reshape(b * h, s, hd).transpose(1, 2),
+        ).softmax(dim=-1)
+        y = torch.bmm(att, v.reshape(b * h, s, hd)).view(b, h, t, hd).transpose(1, 2).reshape(b, t, d)
         x = x + self.proj(y)
         x = x + self.ff_out(F.gelu(self.ff_in(self.ln2(x))))
         return x, (k, v)
@@ -125,9 +125,15 @@ class CausalLM(nn.Module):
             raise ValueError(f"sequence of {offset + t} tokens exceeds the context of {self.cfg.max_seq_len}")
         pos = torch.arange(offset, offset + t, device=ids.device)
         x = self.tok_emb(ids) + self.pos_emb(pos)[None]
+        s = offset + t
+        # Additive mask: query i (absolute position offset + i) sees keys 0..offset + i.
+        allowed = torch.ones(t, s, dtype=torch.bool, device=ids.device).tril(diagonal=offset).view(1, 1, t, s)
+        if pad_mask is not None:
+            allowed = allowed & pad_mask.view(-1, 1, 1, s)
+        bias = torch.zeros(allowed.shape, dtype=x.dtype, device=ids.device).masked_fill_(~allowed, float("-inf"))
         cache: KVCache = []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, pad_mask, past[i] if past else None)
+            x, kv = block(x, bias, past[i] if past else None)
             cache.append(kv)
         logits = self.ln_f(x) @ self.tok_emb.weight.T
         return logits, cache
