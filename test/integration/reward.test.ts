@@ -9,22 +9,31 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { computeReward, type RewardResult } from '../../activities/reward';
+import { computeReward, recordReward, type RewardResult } from '../../activities/reward';
+import { taskContentHash } from '../../activities/tasks';
 import type { SandboxLimits } from '../../activities/sandbox';
 import { ErrorCodes, SandboxError } from '../../core/errors';
 import { parseTaskLine, type Task } from '../../core/tasks';
+import { createDb } from '../../db/client';
+import { createEpisode } from '../../db/episodes';
+import { getRewardResult } from '../../db/rewards';
+import { upsertRun } from '../../db/runs';
+import { upsertTask } from '../../db/tasks';
 import { ensureTaskImage } from '../../sandbox/images';
+import { createTestDatabase } from '../harness/db';
 
 const docker = new Docker();
 const SUITE = resolve(__dirname, '../../tasks/toy/tasks.jsonl');
 const tasks: Task[] = readFileSync(SUITE, 'utf8').trim().split('\n').map((l, i) => parseTaskLine(l, i + 1));
 const byName = (name: string): Task => tasks.find((t) => t.instanceId === `toy__${name}`)!;
-const images = new Map<string, string>();
 const limits: SandboxLimits = { cpus: 0.5, memoryMiB: 512, pidsLimit: 256, outputLimitBytes: 64 * 1024, commandTimeoutSec: 60, user: '1000:1000' };
 
 const repoOf = (t: Task): string => resolve(SUITE, '..', t.repoPath!);
-const reward = (t: Task, diff: string, extra: Partial<Parameters<typeof computeReward>[3]> = {}): Promise<RewardResult> =>
-  computeReward(docker, t, diff, { image: images.get(t.instanceId)!, limits, labels: { run: 'test-reward', episode: t.instanceId }, ...extra });
+const imageOf = (t: Task): Promise<string> => ensureTaskImage({ instanceId: t.instanceId, repoDir: repoOf(t), baseCommit: t.baseCommit }, { docker });
+// The image is ensured again per call (a cheap inspect): other suites on this shared daemon may
+// remove images, and a tools change elsewhere in the checkout changes every tag.
+const reward = async (t: Task, diff: string, extra: Partial<Parameters<typeof computeReward>[3]> = {}): Promise<RewardResult> =>
+  computeReward(docker, t, diff, { image: await imageOf(t), limits, labels: { run: 'test-reward', episode: t.instanceId }, ...extra });
 
 /** A diff against the task's base commit that writes `files` (what an agent's submit would produce). */
 function agentDiff(t: Task, files: Record<string, string>): string {
@@ -58,9 +67,7 @@ async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) =
 
 beforeAll(async () => {
   const t0 = Date.now();
-  for (const t of tasks) {
-    images.set(t.instanceId, await ensureTaskImage({ instanceId: t.instanceId, repoDir: repoOf(t), baseCommit: t.baseCommit }, { docker }));
-  }
+  for (const t of tasks) await imageOf(t);
   console.log(`[reward] ${tasks.length} task images ready in ${Date.now() - t0} ms`);
 }, 1_800_000);
 
@@ -161,7 +168,7 @@ describe('harness crashes are infra errors, never a 0', () => {
   it('an image whose pytest is broken leaves no JUnit report', async () => {
     const t = byName('strutils-1');
     // A copy of the task image with pytest removed: the harness, not the agent, is broken.
-    const c = await docker.createContainer({ Image: images.get(t.instanceId)!, User: '0', Cmd: ['bash', '-c', 'rm -rf /usr/lib/python3/dist-packages/pytest /usr/lib/python3/dist-packages/_pytest'] });
+    const c = await docker.createContainer({ Image: await imageOf(t), User: '0', Cmd: ['bash', '-c', 'rm -rf /usr/lib/python3/dist-packages/pytest /usr/lib/python3/dist-packages/_pytest'] });
     await c.start();
     await c.wait();
     const tag = 'swerl-test-nopytest';
@@ -194,5 +201,32 @@ describe('harness crashes are infra errors, never a 0', () => {
     }
     expect(killed).toBe(true);
     await expectCrash(pending);
+  });
+});
+
+describe('provenance', () => {
+  it('recordReward stores the tests of an episode once', async () => {
+    const testDb = await createTestDatabase('reward');
+    const handle = createDb(testDb.url);
+    try {
+      const t = byName('calc-1');
+      await upsertRun(handle.db, { id: 'run-r', workflowId: 'wf-run-r', name: 'toy', config: {} });
+      await upsertTask(handle.db, { id: t.instanceId, suite: 'toy', repo: t.repo, baseCommit: t.baseCommit, problemStatement: t.problemStatement,
+        goldPatch: t.goldPatch, testPatch: t.testPatch, failToPass: t.failToPass, passToPass: t.passToPass, contentHash: taskContentHash(t) });
+      await createEpisode(handle.db, { id: 'ep-r', runId: 'run-r', stage: 'rl', iteration: 0, taskId: t.instanceId, sampleIdx: 0,
+        policyVersion: 'base', decoding: { temperature: 1 }, maxTurns: 12, contextTokens: 4096 });
+      const result = await reward(t, t.goldPatch);
+      const row = await recordReward(handle.db, 'ep-r', result);
+      expect(row).toMatchObject({ episodeId: 'ep-r', resolved: true, patchApplied: true, harnessExitCode: 0 });
+      expect(row.tests).toHaveLength(7);
+      expect(row.tests[0]).toMatchObject({ name: 'tests/test_calc.py::test_unary_minus[-3 + 5-2]', list: 'FAIL_TO_PASS', outcome: 'passed' });
+      // A retried activity with a different (e.g. timed-out) result keeps the first row.
+      const again = await recordReward(handle.db, 'ep-r', { ...result, reward: 0, reason: 'tests_timed_out' });
+      expect(again.resolved).toBe(true);
+      expect((await getRewardResult(handle.db, 'ep-r'))?.resolved).toBe(true);
+    } finally {
+      await handle.close();
+      await testDb.drop();
+    }
   });
 });
