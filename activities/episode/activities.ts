@@ -19,6 +19,7 @@ import { appendTurn, getTurn, listTurns } from '../../db/turns';
 import { setEpisodePatch } from './patch';
 import { complete } from '../policy/client';
 import { computeReward, recordReward } from '../reward';
+import { Labels } from '../sandbox';
 import { buildSandbox, releaseContainer, sandboxOf, taskImage, type HostContext } from './sandboxes';
 import type { EpisodeActivities, HostActivities } from './types';
 
@@ -29,17 +30,23 @@ import type { EpisodeActivities, HostActivities } from './types';
  * transient Postgres errors become the retryable SWERL_DB_UNAVAILABLE.
  */
 async function counted<T>(ctx: HostContext, episodeId: string, doing: string, fn: () => Promise<T>): Promise<T> {
+  // Every episode activity heartbeats while it runs, so a killed worker is noticed within
+  // heartbeatTimeout instead of startToCloseTimeout, whatever the activity is waiting on.
+  const stopHeartbeat = heartbeatEvery(1_000);
   try {
     const { attempt, activityType } = Context.current().info;
     if (attempt > 1) await recordInfraFailure(ctx.db, episodeId, `retried:${activityType}`);
     return await fn();
   } catch (raw) {
     throw toTemporalFailure(toDbError(raw, doing));
+  } finally {
+    stopHeartbeat();
   }
 }
 
 function heartbeatEvery(ms: number): () => void {
-  const timer = setInterval(() => Context.current().heartbeat(), ms);
+  const context = Context.current();
+  const timer = setInterval(() => context.heartbeat(), ms);
   return () => clearInterval(timer);
 }
 
@@ -137,18 +144,15 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
         }
         const task = await getTask(ctx.db, episode.taskId);
         const image = await taskImage(ctx, task.id);
-        const stop = heartbeatEvery(5_000);
-        let result;
-        try {
-          result = await computeReward(
-            ctx.docker,
-            { instanceId: task.id, baseCommit: task.baseCommit, testPatch: task.testPatch, failToPass: task.failToPass, passToPass: task.passToPass },
-            episode.patch ?? '',
-            { image, limits: sandbox, testTimeoutSec: rewardTimeoutSec, labels: { run: episode.runId, episode: episodeId } },
-          );
-        } finally {
-          stop();
-        }
+        const rewardLabel = `${episodeId}.reward`;
+        // A previous attempt's harness container (its worker died mid-run) is of no further use.
+        if (Context.current().info.attempt > 1) await removeLabelled(ctx, rewardLabel);
+        const result = await computeReward(
+          ctx.docker,
+          { instanceId: task.id, baseCommit: task.baseCommit, testPatch: task.testPatch, failToPass: task.failToPass, passToPass: task.passToPass },
+          episode.patch ?? '',
+          { image, limits: sandbox, testTimeoutSec: rewardTimeoutSec, labels: { run: episode.runId, episode: rewardLabel }, leaseTtlSec: rewardTimeoutSec + 120 },
+        );
         await recordReward(ctx.db, episodeId, result);
         const score = rewardBreakdown(result.reward, turns, { maxTurns: limits.maxTurns, lengthPenalty: { enabled: limits.lengthPenalty, freeTurns: limits.freeTurns } });
         const done = await completeEpisode(ctx.db, { episodeId, exitReason, patch: episode.patch, ...score });
@@ -179,13 +183,7 @@ export function createHostActivities(ctx: HostContext): HostActivities {
         } else {
           sb = await sandboxOf(ctx, containerId);
         }
-        const stop = heartbeatEvery(1_000);
-        let result;
-        try {
-          result = await sb.exec(action.command, { timeoutSec: sandbox.commandTimeoutSec + 5 });
-        } finally {
-          stop();
-        }
+        const result = await sb.exec(action.command, { timeoutSec: sandbox.commandTimeoutSec + 5 });
         const submitted = action.tool === 'submit';
         if (submitted) await setEpisodePatch(ctx.db, episodeId, extractSubmission(result.output) ?? '');
         await appendTurn(ctx.db, {
@@ -215,6 +213,11 @@ export function createHostActivities(ctx: HostContext): HostActivities {
       if (sb) await releaseContainer(ctx, sb);
     },
   };
+}
+
+async function removeLabelled(ctx: HostContext, episodeLabel: string): Promise<void> {
+  const stale = await ctx.docker.listContainers({ all: true, filters: { label: [`${Labels.episode}=${episodeLabel}`] } });
+  await Promise.all(stale.map((c) => ctx.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
 }
 
 /** Drops the files the reward restores anyway (tests), as `submit` does inside the sandbox. */

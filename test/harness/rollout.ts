@@ -10,7 +10,7 @@ import { loadRunConfig } from '../../config/load';
 import type { RunConfig } from '../../core/config';
 import { upsertRun } from '../../db/runs';
 import { importTasks, persistImport, type ImportedTask } from '../../activities/tasks';
-import { startScriptedPolicyServer, type ScriptedPolicyServer } from '../../activities/policy/scriptedServer';
+import { startScriptedPolicyServer, type ScriptedPolicyBehaviour, type ScriptedPolicyServer } from '../../activities/policy/scriptedServer';
 import type { ScriptBook } from '../../activities/policy/scripts';
 import type { episode, EpisodeInput } from '../../workflows/episode';
 import { buildEpisodeInput, episodeWorkflowId } from '../../workflows/episodeInput';
@@ -34,7 +34,11 @@ export interface RolloutHarness extends OrchestrationHarness {
   startEpisode(input: EpisodeInput): Promise<WorkflowHandle<typeof episode>>;
 }
 
-export async function rolloutHarness(prefix: string, scripts: (tasks: ImportedTask[]) => ScriptBook): Promise<RolloutHarness> {
+export async function rolloutHarness(
+  prefix: string,
+  scripts: (tasks: ImportedTask[]) => ScriptBook,
+  behaviour?: ScriptedPolicyBehaviour,
+): Promise<RolloutHarness> {
   const base = await orchestrationHarness(prefix);
   const config = loadRunConfig('toy');
   config.timeouts.heartbeatSec = 2;
@@ -44,7 +48,7 @@ export async function rolloutHarness(prefix: string, scripts: (tasks: ImportedTa
   await persistImport(base.db.db, 'toy', imported);
   const runId = `${prefix}-${randomUUID().slice(0, 8)}`;
   await upsertRun(base.db.db, { id: runId, workflowId: `test-${runId}`, name: 'toy', config: config as unknown as Record<string, unknown> });
-  const policy = await startScriptedPolicyServer({ port: 0, scripts: scripts(imported.accepted) });
+  const policy = await startScriptedPolicyServer({ port: 0, scripts: scripts(imported.accepted), behaviour });
   const sharedQueue = `${base.taskQueue}-rollout`;
   const hostId = `${prefix}-${randomUUID().slice(0, 6)}`;
   let running: { workers: RolloutWorkers; done: Promise<void> } | undefined;
