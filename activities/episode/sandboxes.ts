@@ -5,7 +5,7 @@
 import type Docker from 'dockerode';
 import { Context } from '@temporalio/activity';
 import { observationIdx } from '../../core/transcript';
-import { ErrorCodes, SandboxError, TaskError } from '../../core/errors';
+import { ErrorCodes, TaskError } from '../../core/errors';
 import type { Db } from '../../db/client';
 import { getEpisode } from '../../db/episodes';
 import { getTask } from '../../db/tasks';
