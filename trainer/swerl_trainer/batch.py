@@ -46,14 +46,21 @@ class MicroBatch:
 
 
 def normalize_decoding(d: dict[str, Any] | None) -> dict[str, float] | None:
-    """Decoding params in one spelling (snake_case, accepting the TS camelCase), disabled values unified."""
+    """Decoding params in one spelling (snake_case, accepting the TS camelCase), disabled values unified.
+
+    A record that spells one parameter twice with different values is ambiguous: ValueError.
+    """
     if d is None:
         return None
-    out: dict[str, float] = {}
+    seen: dict[str, set[float]] = {}
     for k, v in d.items():
         key = _CAMEL.get(k, k)
         if key in DECODING_KEYS and v is not None:
-            out[key] = float(v)
+            seen.setdefault(key, set()).add(float(v))
+    ambiguous = [k for k, vs in seen.items() if len(vs) > 1]
+    if ambiguous:
+        raise ValueError(f"decoding record spells {', '.join(ambiguous)} twice with different values: {d}")
+    out = {k: vs.pop() for k, vs in seen.items()}
     for key, off in _DISABLED.items():
         out.setdefault(key, float(off))
     if out["top_k"] <= 0:  # vLLM spells "no top-k" as -1 or 0
@@ -64,8 +71,11 @@ def normalize_decoding(d: dict[str, Any] | None) -> dict[str, float] | None:
 
 def check_decoding(sample_id: str, recorded: dict[str, Any] | None, expected: dict[str, Any]) -> None:
     """Refuse to train on a trajectory sampled with other decoding params (PAPER.md lesson)."""
-    exp = normalize_decoding(expected)
-    got = normalize_decoding(recorded)
+    try:
+        exp = normalize_decoding(expected)
+        got = normalize_decoding(recorded)
+    except ValueError as e:
+        raise TrainerFault(DECODING_MISMATCH, f"episode {sample_id}: {e}", {"episode_id": sample_id}) from e
     if got is None:
         raise TrainerFault(
             DECODING_MISMATCH,

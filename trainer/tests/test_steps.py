@@ -93,6 +93,14 @@ def test_camel_case_and_vllm_spellings_of_disabled_params_match(root):
     run_step(root, "rl", _rl_input(0, [s]))
 
 
+def test_a_parameter_spelled_twice_with_different_values_is_refused(root):
+    s = trajectory("ep-twice", advantage=1.0)
+    s["decoding"] = {**PAPER_DECODING, "topK": 50}
+    with pytest.raises(TrainerFault) as e:
+        run_step(root, "rl", _rl_input(0, [s]))
+    assert e.value.code == DECODING_MISMATCH and "top_k twice" in str(e.value)
+
+
 def test_missing_decoding_record_is_refused(root):
     s = trajectory("ep-none", advantage=1.0)
     del s["decoding"]
