@@ -10,8 +10,8 @@
  *   missing or timed-out tests give R = 0 with a reason; a harness that could not produce a report
  *   (container died, Docker error, pytest itself missing or crashed) throws
  *   SandboxError(SWERL_REWARD_HARNESS_CRASHED), which Temporal retries and never scores.
- * - Test files the agent touched (and those test_patch touches) are reset to the base commit before
- *   test_patch is applied, so the agent cannot edit the tests that judge it (conftest.py included).
+ * - Test files and root pytest config the agent touched (and every file test_patch touches) are reset
+ *   to the base commit before test_patch is applied, so the agent cannot edit what judges it.
  * - Idempotent: the same inputs give the same result; persisting is the caller's (recordReward).
  */
 import type Docker from 'dockerode';
@@ -80,9 +80,19 @@ function crashed(task: RewardTask, image: string, step: string, cause: unknown):
   );
 }
 
-/** Paths a test-file restore must reset: test files in the agent's diff and every file of test_patch. */
+/**
+ * Files at the repo root that configure pytest: an agent could add `addopts = -p its_plugin` there
+ * and rewrite test outcomes, so like test files they are judged at the task's version.
+ */
+const PYTEST_CONFIG = new Set(['pytest.ini', '.pytest.ini', 'tox.ini', 'setup.cfg', 'pyproject.toml']);
+
+/**
+ * Paths reset before test_patch: test files (conftest.py included) and root pytest configuration
+ * the agent's diff touches, and every file of test_patch.
+ */
 export function pathsToRestore(agentDiff: string, testPatch: string): string[] {
-  const agent = parsePatch(agentDiff).files.flatMap((f) => [f.oldPath, f.newPath]).filter((p): p is string => !!p && isTestPath(p));
+  const judged = (p: string): boolean => isTestPath(p) || PYTEST_CONFIG.has(p);
+  const agent = parsePatch(agentDiff).files.flatMap((f) => [f.oldPath, f.newPath]).filter((p): p is string => !!p && judged(p));
   const tests = parsePatch(testPatch).files.flatMap((f) => [f.oldPath, f.newPath]).filter((p): p is string => !!p);
   return [...new Set([...agent, ...tests])].sort();
 }

@@ -115,6 +115,19 @@ describe('model outcomes are rewards', () => {
     expect(r.tests.filter((x) => x.list === 'PASS_TO_PASS').every((x) => x.outcome === 'passed')).toBe(true);
   });
 
+  it('an agent that loads its own pytest plugin through pytest.ini gets 0: root pytest config is restored', async () => {
+    const t = byName('bank-1');
+    // Without the restore this plugin reports every test as passed (checked by hand with the host pytest).
+    const hack = agentDiff(t, {
+      'pytest.ini': '[pytest]\naddopts = -p swerl_hack\n',
+      'swerl_hack.py': 'import pytest\n\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n' +
+        '    outcome = yield\n    outcome.get_result().outcome = "passed"\n',
+    });
+    const r = await reward(t, hack);
+    expect(r).toMatchObject({ reward: 0, reason: 'tests_failed', patchApplied: true });
+    expect(r.tests.find((x) => x.nodeid === t.failToPass[0])!.outcome).toBe('failed');
+  });
+
   it('a module that no longer imports makes its tests errors, not a crash', async () => {
     const t = byName('romans-1');
     const r = await reward(t, agentDiff(t, { 'romans/numerals.py': 'def broken(:\n' }));

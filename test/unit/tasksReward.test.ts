@@ -46,14 +46,16 @@ describe('reward scoring', () => {
 });
 
 describe('pathsToRestore', () => {
-  it('resets the test files the agent touched and every file of test_patch, not its source edits', () => {
+  it('resets test files and root pytest config the agent touched and every file of test_patch, not its source edits', () => {
     const agent = [
       'diff --git a/pkg/core.py b/pkg/core.py', '--- a/pkg/core.py', '+++ b/pkg/core.py', '@@ -1 +1 @@', '-a', '+b',
       'diff --git a/tests/conftest.py b/tests/conftest.py', 'new file mode 100644', '--- /dev/null', '+++ b/tests/conftest.py', '@@ -0,0 +1 @@', '+x = 1',
-      'diff --git a/tests/test_a.py b/tests/test_a.py', '--- a/tests/test_a.py', '+++ b/tests/test_a.py', '@@ -1 +1 @@', '-assert f()', '+pass', '',
+      'diff --git a/tests/test_a.py b/tests/test_a.py', '--- a/tests/test_a.py', '+++ b/tests/test_a.py', '@@ -1 +1 @@', '-assert f()', '+pass',
+      'diff --git a/pytest.ini b/pytest.ini', 'new file mode 100644', '--- /dev/null', '+++ b/pytest.ini', '@@ -0,0 +1,2 @@', '+[pytest]', '+addopts = -p hack',
+      'diff --git a/docs/setup.cfg b/docs/setup.cfg', '--- a/docs/setup.cfg', '+++ b/docs/setup.cfg', '@@ -1 +1 @@', '-a', '+b', '',
     ].join('\n');
     const testPatch = ['diff --git a/tests/test_b.py b/tests/test_b.py', 'new file mode 100644', '--- /dev/null', '+++ b/tests/test_b.py', '@@ -0,0 +1 @@', '+def test_b(): pass', ''].join('\n');
-    expect(pathsToRestore(agent, testPatch)).toEqual(['tests/conftest.py', 'tests/test_a.py', 'tests/test_b.py']);
+    expect(pathsToRestore(agent, testPatch)).toEqual(['pytest.ini', 'tests/conftest.py', 'tests/test_a.py', 'tests/test_b.py']);
     expect(pathsToRestore('', '')).toEqual([]);
   });
 });
