@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createRunActivities } from '../activities/runs';
+import { createTrainingActivities } from '../activities/training';
 import type { Db } from '../db/client';
 import { TaskQueues } from '../core/taskQueues';
 import type { Endpoints } from './endpoints';
@@ -46,7 +47,7 @@ export async function createOrchestrationWorker(opts: OrchestrationWorkerOptions
     namespace: opts.endpoints.temporalNamespace,
     taskQueue: opts.taskQueue ?? TaskQueues.orchestration,
     workflowBundle: await workflowBundle(),
-    activities: { ...createRunActivities(opts.db) },
+    activities: { ...createRunActivities(opts.db), ...createTrainingActivities(opts.db, { databaseUrl: opts.endpoints.databaseUrl }) },
   });
   return { worker, connection };
 }

@@ -1,3 +1,6 @@
 // The workflow bundle's entry point: every workflow type a worker registers.
 export { trainingRun } from './trainingRun';
 export { episode } from './episode';
+export { rftStage } from './rftStage';
+export { rlIteration } from './rlIteration';
+export { evalStage } from './evalStage';

@@ -10,14 +10,23 @@
  *   boundary; `status` Query answers at any time, including while paused.
  * - Bounded history: continue-as-new when Temporal suggests it, carrying counters and position.
  *
- * Stage executor: this is the foundation's smoke executor — each planned iteration is recorded in
- * Postgres, no episodes are rolled out yet. The training-loop issue replaces `runIteration` with
- * rlIteration / rftStage child workflows without changing the run's control surface.
+ * - Stage boundaries: between two RL stages (the paper's stage 1 → stage 2, where the curriculum
+ *   and the context change) the run evaluates its checkpoint and waits for the `promote` Update;
+ *   the validator accepts it only at the boundary, for a checkpoint of this run, with the eval
+ *   gate met or `force` and a reason. Who, when, why and which checkpoint are recorded.
+ *
+ * Stage executors: runs started before the training loop existed (no `swerl-training-loop`
+ * patch marker in their history) keep the foundation's smoke executor, which only records each
+ * planned iteration; every new run executes the loop: rftStage, rlIteration and evalStage child
+ * workflows (their own histories, so this one stays small), the policy version threaded through.
  */
 import {
+  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
+  currentUpdateInfo,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -26,21 +35,38 @@ import type { RunActivities } from '../activities/runs';
 import type { RunConfig, StageConfig } from '../core/config';
 import { ErrorCodes } from '../core/errors';
 import { toRetryPolicy } from '../core/retry';
+import { TaskQueues } from '../core/taskQueues';
 import {
   abortSignal,
   pauseSignal,
+  promoteUpdate,
   resumeSignal,
   statusQuery,
+  type PromoteResult,
   type RunStatus,
   type StageProgress,
 } from './definitions';
+import { runLoop, type LoopControl } from './trainingLoop';
+import { validatePromotion } from './promotion';
+import { trainingActivities } from './loopContext';
 
 export interface TrainingRunInput {
   runId: string;
   config: RunConfig;
   /** Set only by continue-as-new: where the previous run of this workflow left off. */
   carried?: RunStatus;
+  /** Where the loop finds its services; defaults: config.policy.url and the shared task queues. */
+  services?: RunServices;
 }
+
+export interface RunServices {
+  policyUrl?: string;
+  rolloutQueue?: string;
+  trainerQueue?: string;
+}
+
+/** Marks histories recorded by the training loop; older ones replay on the smoke executor. */
+export const TRAINING_LOOP_PATCH = 'swerl-training-loop';
 
 export function plannedIterations(stage: StageConfig): number {
   return stage.kind === 'rl' ? stage.iterations : 1;
@@ -96,7 +122,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<RunStatus> {
     if (!paused || abortRequested) return;
     paused = false;
     status.pausedBy = undefined;
-    touch('running');
+    touch(status.boundary ? 'at-boundary' : 'running');
   });
   setHandler(abortSignal, (action) => {
     if (isTerminal(status.phase)) return;
@@ -104,6 +130,55 @@ export async function trainingRun(input: TrainingRunInput): Promise<RunStatus> {
     status.abortReason = `${action.reason} (by ${action.who})`;
     touch('aborting');
   });
+
+  let promoting = false;
+  let promoted: PromoteResult | undefined;
+  setHandler(
+    promoteUpdate,
+    async (req) => {
+      promoting = true;
+      const b = status.boundary!;
+      const checkpointId = validatePromotion(status, req, config.model.base);
+      const result: PromoteResult = {
+        promotionId: currentUpdateInfo()?.id ?? `${runId}/${b.fromStage}`,
+        fromStage: b.fromStage,
+        toStage: b.toStage,
+        checkpointId,
+        forced: Boolean(req.force) && !b.gateMet,
+        evalId: b.eval?.evalId,
+      };
+      try {
+        await trainingActivities({ config }).recordPromotion({
+          ...result,
+          runId,
+          actor: req.who,
+          reason: req.reason,
+        });
+      } catch (err) {
+        promoting = false;
+        throw err;
+      }
+      status.promotions = [...(status.promotions ?? []), result];
+      promoted = result;
+      touch();
+      return result;
+    },
+    {
+      validator: (req) => {
+        if (promoting) {
+          throw ApplicationFailure.create({
+            type: ErrorCodes.PROMOTE_REJECTED,
+            message: `${ErrorCodes.PROMOTE_REJECTED}: run ${runId} is already being promoted`,
+            details: [{ reason: 'already-promoting', runId }],
+            nonRetryable: true,
+          });
+        }
+        validatePromotion(status, req, config.model.base);
+      },
+    },
+  );
+
+  status.executor ??= patched(TRAINING_LOOP_PATCH) ? 'loop' : 'smoke';
 
   if (!input.carried) {
     await bookkeeping.recordRunStarted({ runId, workflowId: workflowInfo().workflowId, name: config.name, config });
@@ -120,6 +195,38 @@ export async function trainingRun(input: TrainingRunInput): Promise<RunStatus> {
     }
     return !abortRequested;
   };
+
+  if (status.executor === 'loop') {
+    const control: LoopControl = {
+      status,
+      bookkeeping,
+      touch,
+      mayProceed,
+      finish,
+      isAbortRequested: () => abortRequested,
+      takePromotion: () => {
+        const p = promoted;
+        promoted = undefined;
+        promoting = false;
+        return p;
+      },
+      hasPromotion: () => promoted !== undefined,
+      continueAsNew: async () => {
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof trainingRun>({ runId, config, carried: status, services: input.services });
+      },
+    };
+    return runLoop(
+      {
+        runId,
+        config,
+        policyUrl: input.services?.policyUrl ?? config.policy.url ?? '',
+        rolloutQueue: input.services?.rolloutQueue,
+        trainerQueue: input.services?.trainerQueue ?? TaskQueues.trainer,
+      },
+      control,
+    );
+  }
 
   while (status.stageIndex < config.stages.length) {
     const stage = config.stages[status.stageIndex]!;
@@ -146,7 +253,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<RunStatus> {
   if (!(await mayProceed())) return finish('aborted');
   return finish('completed');
 
-  async function finish(phase: 'aborted' | 'completed'): Promise<RunStatus> {
+  async function finish(phase: 'aborted' | 'completed' | 'failed'): Promise<RunStatus> {
     touch(phase);
     await bookkeeping.recordRunFinished({ runId, status: phase, reason: status.abortReason });
     await condition(allHandlersFinished);

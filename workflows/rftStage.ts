@@ -1,0 +1,86 @@
+/**
+ * rftStage: rejection fine-tuning (PAPER.md "RFT"): N rollouts per task with the base policy,
+ * keep the successful trajectories, SFT on them with format-error assistant turns masked.
+ *
+ * Guarantees: as rlIteration — deterministic episode ids and steps, each SFT step keyed
+ * (run, stage, 0, step) at the trainer and applied once, each episode counted once in task_stats,
+ * only ids in history. With no successful trajectory there is nothing to learn from: the stage
+ * ends on its base checkpoint rather than failing.
+ */
+import { ApplicationFailure } from '@temporalio/workflow';
+import type { RftStageConfig } from '../core/config';
+import { deriveSeed } from '../core/rl';
+import type { IterationReport } from './definitions';
+import type { RlIterationResult } from './rlIteration';
+import { meanClipFraction, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type LoopContext } from './loopContext';
+
+export interface RftStageInput {
+  ctx: LoopContext;
+  stageIndex: number;
+  policyVersion: string;
+}
+
+export async function rftStage(input: RftStageInput): Promise<RlIterationResult & { snapshotId: string }> {
+  const { ctx } = input;
+  const stage = ctx.config.stages[input.stageIndex] as RftStageConfig;
+  if (stage?.kind !== 'rft') throw ApplicationFailure.nonRetryable(`stage ${input.stageIndex} of run ${ctx.runId} is not an rft stage`, 'SWERL_RUN_STATE_INVALID');
+  const training = trainingActivities(ctx);
+  const trainer = trainerActivities(ctx);
+  const iteration = 0;
+
+  const pool = await training.prepareCurriculum({ runId: ctx.runId, stage: stage.name, suite: ctx.config.tasks.suite, split: 'train' });
+  await training.recordIterationStarted({ runId: ctx.runId, stage: stage.name, iteration, policyVersion: input.policyVersion, snapshotId: pool.snapshotId });
+  const taskIds = await training.sampleIterationProblems({ snapshotId: pool.snapshotId, count: pool.taskCount, seed: deriveSeed(ctx.config.seed, stage.name), iteration });
+  const slots = taskIds.flatMap((taskId) => Array.from({ length: stage.rolloutsPerTask }, (_, sampleIdx) => ({ taskId, sampleIdx })));
+  const results = await runEpisodes(ctx, stage, iteration, slots, input.policyVersion);
+  const episodeIds = results.map((r) => r.episodeId);
+  await training.recordEpisodeOutcomes({ stage: stage.name, episodeIds });
+
+  await training.recordIterationPhase({ runId: ctx.runId, stage: stage.name, iteration, status: 'training' });
+  const plan = await training.buildSftBatch({ episodeIds, batchSize: stage.batchSize, epochs: stage.epochs, seed: deriveSeed(ctx.config.seed, stage.name, 'batches') });
+  let checkpointId = input.policyVersion;
+  const clipFractions: number[] = [];
+  if (plan.steps.length > 0) {
+    const dsn = await training.trainerBatchDsn();
+    for (const step of plan.steps) {
+      const out = await trainer.sft_step({
+        step_key: { run: ctx.runId, stage: stage.name, iteration, step: step.step },
+        base_checkpoint: checkpointId,
+        batch: { kind: 'postgres', dsn, episode_ids: step.episodeIds },
+        hyper: { lr: stage.lr, weight_decay: stage.weightDecay, grad_clip: 1.0, micro_batch_tokens: stage.contextTokens, mask_format_errors: stage.maskFormatErrors },
+        decoding_expected: toWireDecoding(ctx.config.policy.decoding),
+      });
+      await training.registerStepCheckpoint({
+        checkpointId: out.checkpoint_id,
+        path: out.checkpoint_path,
+        parentId: checkpointId,
+        runId: ctx.runId,
+        kind: 'sft',
+        stage: stage.name,
+        iteration,
+        metrics: { ...out.metrics, step: step.step },
+      });
+      clipFractions.push(out.metrics.clip_fraction);
+      checkpointId = out.checkpoint_id;
+    }
+    await trainer.load_policy({ checkpoint_id: checkpointId });
+  }
+  const m = plan.metrics;
+  const report: IterationReport = {
+    stage: stage.name,
+    iteration,
+    policyVersion: input.policyVersion,
+    checkpointId,
+    episodes: m.episodes,
+    rewardMean: m.rewardFinalMean,
+    passRate: m.rewardMean,
+    submitRate: m.submitRate,
+    meanTurns: m.meanTurns,
+    zeroAdvantageFraction: 0,
+    clipFraction: meanClipFraction(clipFractions),
+    infraFailures: m.infraFailures,
+    updateSteps: plan.steps.length,
+  };
+  await training.recordIterationResult({ runId: ctx.runId, stage: stage.name, iteration, outputCheckpointId: checkpointId, metrics: { ...report, kept: plan.kept } });
+  return { checkpointId, report, snapshotId: pool.snapshotId };
+}

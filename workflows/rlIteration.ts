@@ -1,0 +1,126 @@
+/**
+ * rlIteration: one synchronous, on-policy DAPO iteration (PAPER.md "RL (modified DAPO)").
+ *
+ * Guarantees
+ * - Deterministic plan: the problems are drawn from the stage's curriculum snapshot by
+ *   (seed, iteration), episode ids are derived from their slot, and the optimizer steps are
+ *   formed from the sorted kept episode ids; a replay or a retry plans the same steps.
+ * - Exactly-once update: each step goes to the trainer with the key (run, stage, iteration,
+ *   step); the trainer returns the recorded result for a key it already applied. Each episode is
+ *   counted into task_stats once (keyed by episode id).
+ * - Small history: only ids, advantages and summaries pass through; trajectories stay in Postgres.
+ * - A decoding-parameter mismatch (in an episode or at the trainer) fails the iteration with
+ *   SWERL_DECODING_MISMATCH, never retried: training on it corrupts the importance ratios.
+ */
+import { ApplicationFailure } from '@temporalio/workflow';
+import type { RlStageConfig } from '../core/config';
+import { deriveSeed } from '../core/rl';
+import type { IterationReport } from './definitions';
+import { meanClipFraction, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type EpisodeSlot, type LoopContext } from './loopContext';
+
+export interface RlIterationInput {
+  ctx: LoopContext;
+  stageIndex: number;
+  iteration: number;
+  policyVersion: string;
+  snapshotId: string;
+}
+
+export interface RlIterationResult {
+  checkpointId: string;
+  report: IterationReport;
+}
+
+/** Draws of one task in one iteration get disjoint sample indices, so their episode ids differ. */
+export function groupSlots(problems: string[], groupSize: number): Array<{ taskId: string; slots: EpisodeSlot[] }> {
+  const seen = new Map<string, number>();
+  return problems.map((taskId) => {
+    const occurrence = seen.get(taskId) ?? 0;
+    seen.set(taskId, occurrence + 1);
+    return { taskId, slots: Array.from({ length: groupSize }, (_, g) => ({ taskId, sampleIdx: occurrence * groupSize + g })) };
+  });
+}
+
+export async function rlIteration(input: RlIterationInput): Promise<RlIterationResult> {
+  const { ctx, iteration } = input;
+  const stage = ctx.config.stages[input.stageIndex] as RlStageConfig;
+  if (stage?.kind !== 'rl') throw ApplicationFailure.nonRetryable(`stage ${input.stageIndex} of run ${ctx.runId} is not an rl stage`, 'SWERL_RUN_STATE_INVALID');
+  const training = trainingActivities(ctx);
+  const trainer = trainerActivities(ctx);
+  const stageSeed = deriveSeed(ctx.config.seed, stage.name);
+
+  await training.recordIterationStarted({ runId: ctx.runId, stage: stage.name, iteration, policyVersion: input.policyVersion, snapshotId: input.snapshotId });
+  const problems = await training.sampleIterationProblems({ snapshotId: input.snapshotId, count: stage.problemsPerIteration, seed: stageSeed, iteration });
+  const groups = groupSlots(problems, stage.groupSize);
+  const results = await runEpisodes(ctx, stage, iteration, groups.flatMap((g) => g.slots), input.policyVersion);
+  const episodeIds = results.map((r) => r.episodeId);
+  await training.recordEpisodeOutcomes({ stage: stage.name, episodeIds });
+
+  await training.recordIterationPhase({ runId: ctx.runId, stage: stage.name, iteration, status: 'training' });
+  let cursor = 0;
+  const plan = await training.buildRlBatch({
+    runId: ctx.runId,
+    stage: stage.name,
+    iteration,
+    groups: groups.map((g) => ({ taskId: g.taskId, episodeIds: g.slots.map(() => episodeIds[cursor++]!) })),
+    shaping: { advantageEpsilon: stage.advantageEpsilon, dropZeroAdvantage: stage.dropZeroAdvantage, batchSize: stage.batchSize, epochsPerIteration: stage.epochsPerIteration },
+    seed: deriveSeed(stageSeed, 'batches', iteration),
+  });
+
+  let checkpointId = input.policyVersion;
+  const clipFractions: number[] = [];
+  if (plan.steps.length > 0) {
+    const dsn = await training.trainerBatchDsn();
+    for (const step of plan.steps) {
+      const out = await trainer.rl_step({
+        step_key: { run: ctx.runId, stage: stage.name, iteration, step: step.step },
+        base_checkpoint: checkpointId,
+        batch: { kind: 'postgres', dsn, episode_ids: step.episodeIds, advantages: step.advantages },
+        hyper: {
+          lr: stage.lr,
+          weight_decay: 0,
+          grad_clip: stage.gradClip,
+          eps_low: stage.clip.low,
+          eps_high: stage.clip.high,
+          micro_batch_tokens: stage.contextTokens,
+          loss: 'dapo',
+          mask_format_errors: false,
+        },
+        decoding_expected: toWireDecoding(ctx.config.policy.decoding),
+      });
+      await training.registerStepCheckpoint({
+        checkpointId: out.checkpoint_id,
+        path: out.checkpoint_path,
+        parentId: checkpointId,
+        runId: ctx.runId,
+        kind: 'rl',
+        stage: stage.name,
+        iteration,
+        metrics: { ...out.metrics, step: step.step },
+      });
+      clipFractions.push(out.metrics.clip_fraction);
+      checkpointId = out.checkpoint_id;
+    }
+    // The next iteration's rollouts must come from the new weights (on-policy).
+    await trainer.load_policy({ checkpoint_id: checkpointId });
+  }
+
+  const m = plan.metrics;
+  const report: IterationReport = {
+    stage: stage.name,
+    iteration,
+    policyVersion: input.policyVersion,
+    checkpointId,
+    episodes: m.episodes,
+    rewardMean: m.rewardFinalMean,
+    passRate: m.rewardMean,
+    submitRate: m.submitRate,
+    meanTurns: m.meanTurns,
+    zeroAdvantageFraction: plan.zeroAdvantageFraction,
+    clipFraction: meanClipFraction(clipFractions),
+    infraFailures: m.infraFailures,
+    updateSteps: plan.steps.length,
+  };
+  await training.recordIterationResult({ runId: ctx.runId, stage: stage.name, iteration, outputCheckpointId: checkpointId, metrics: { ...report, samplesKept: plan.samplesKept, groupsTotal: plan.groupsTotal, groupsDropped: plan.groupsDropped } });
+  return { checkpointId, report };
+}
