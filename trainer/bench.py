@@ -1,7 +1,7 @@
 """CPU throughput of the reference trainer: SFT and RL steps (through the exactly-once step path,
 checkpoint write included) and sampling. Prints one JSON object.
 
-  trainer/.venv/bin/python trainer/bench.py [--preset tiny] [--samples 8] [--turn-bytes 300] [--steps 2]
+  trainer/.venv/bin/python trainer/bench.py [--preset tiny] [--samples 4] [--turn-bytes 300] [--steps 2]
 """
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ def trajectory(i: int, turns: int, turn_bytes: int, advantage: float) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--preset", default="tiny")
-    p.add_argument("--samples", type=int, default=8)
-    p.add_argument("--turns", type=int, default=6)
+    p.add_argument("--samples", type=int, default=4)
+    p.add_argument("--turns", type=int, default=4)
     p.add_argument("--turn-bytes", type=int, default=300)
     p.add_argument("--steps", type=int, default=2)
     p.add_argument("--micro-batch-tokens", type=int, default=4096)

@@ -172,3 +172,36 @@ def test_killed_worker_mid_step_is_retried_and_trains_once(temporal, root):
     finally:
         restarted.terminate()
         restarted.wait(timeout=30)
+
+
+def test_load_policy_hot_reloads_the_policy_server(temporal, root):
+    import threading
+    import urllib.request
+
+    from swerl_trainer.server import make_server
+    from swerl_trainer.steps import run_step
+
+    cid = run_step(root, "sft", step_input())["checkpoint_id"]
+    srv = make_server(root, BASE_ID, port=0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    queue = f"trainer-load-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swerl_trainer.worker", "--address", temporal, "--task-queue", queue,
+         "--checkpoints", str(root), "--init-base", BASE_ID, "--preset", "test", "--policy-url", url],
+        cwd=TRAINER_DIR, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "worker_ready"
+        out = asyncio.run(_call(temporal, queue, "load_policy", {"checkpoint_id": cid}))
+        assert out == {"checkpoint_id": cid, "loaded": True}
+        with urllib.request.urlopen(url + "/health") as h:
+            assert json.loads(h.read())["checkpoint_id"] == cid
+        with pytest.raises(WorkflowFailureError) as e:
+            asyncio.run(_call(temporal, queue, "load_policy", {"checkpoint_id": "run-1/missing"}, max_attempts=0))
+        assert e.value.cause.cause.type == "SWERL_CHECKPOINT_NOT_FOUND"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        srv.shutdown()
+        srv.server_close()
