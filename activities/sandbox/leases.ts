@@ -55,7 +55,8 @@ interface PooledSandbox {
 interface Pool {
   spec: AcquireSpec;
   ready: PooledSandbox[];
-  filling: number;
+  /** Containers being started for this pool. */
+  filling: Set<Promise<void>>;
 }
 
 /** Managers alive in this process, by id: the reaper asks them before trusting a label. */
@@ -188,15 +189,16 @@ export class LeaseManager {
   /** Fills the pool for (image, limits) up to `prewarm` and resolves when it is full. */
   async prewarm(spec: Omit<AcquireSpec, 'labels'>): Promise<void> {
     const pool = this.poolFor({ ...spec, labels: { run: '', episode: '' } });
-    const missing = this.opts.prewarm - pool.ready.length - pool.filling;
-    await Promise.all(Array.from({ length: Math.max(0, missing) }, () => this.addToPool(pool)));
+    const missing = this.opts.prewarm - pool.ready.length - pool.filling.size;
+    for (let i = 0; i < missing; i++) this.addToPool(pool);
+    await Promise.all(pool.filling);
   }
 
   private poolFor(spec: AcquireSpec): Pool {
     const key = poolKey(spec);
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = { spec: { image: spec.image, limits: spec.limits, labels: { run: '', episode: '' } }, ready: [], filling: 0 };
+      pool = { spec: { image: spec.image, limits: spec.limits, labels: { run: '', episode: '' } }, ready: [], filling: new Set() };
       this.pools.set(key, pool);
     }
     return pool;
@@ -225,8 +227,14 @@ export class LeaseManager {
     }
   }
 
-  private async addToPool(pool: Pool): Promise<void> {
-    pool.filling++;
+  /** Starts one pooled container; the promise is tracked in `pool.filling` until it settles. */
+  private addToPool(pool: Pool): Promise<void> {
+    const p = this.startPooled(pool).finally(() => pool.filling.delete(p));
+    pool.filling.add(p);
+    return p;
+  }
+
+  private async startPooled(pool: Pool): Promise<void> {
     const leaseId = randomUUID();
     this.pending.add(leaseId);
     try {
@@ -234,13 +242,18 @@ export class LeaseManager {
       // sees labels never removes a container that was handed out late from the pool.
       const ttl = this.opts.leaseTtlSec + (this.opts.poolMaxIdleSec ?? 600);
       const sandbox = await createSandbox(this.docker, { ...pool.spec, leaseTtlSec: ttl }, { leaseId, managerId: this.id });
+      // One exec before pooling: proves the container works and pays the first exec's extra cost
+      // (cold caches in a fresh container) ahead of the episode.
+      await sandbox.exec('true').catch(async (err: unknown) => {
+        await sandbox.destroy().catch(() => undefined);
+        throw err;
+      });
       if (this.closed) {
         await sandbox.destroy();
         return;
       }
       pool.ready.push({ leaseId, sandbox, createdAt: Date.now() });
     } finally {
-      pool.filling--;
       this.pending.delete(leaseId);
     }
   }
@@ -249,7 +262,7 @@ export class LeaseManager {
   private fillPool(spec: AcquireSpec): void {
     if (this.opts.prewarm <= 0 || this.closed) return;
     const pool = this.poolFor(spec);
-    const missing = this.opts.prewarm - pool.ready.length - pool.filling;
+    const missing = this.opts.prewarm - pool.ready.length - pool.filling.size;
     for (let i = 0; i < missing; i++) {
       this.addToPool(pool).catch((err: Error) => {
         this.lastPoolError = err;

@@ -274,6 +274,12 @@ describe('leases', () => {
       await mgr.release(c.leaseId);
       await mgr.release(c.leaseId);
       expect(mgr.stats().leased).toBe(0);
+      // The hand-outs started refills in the background; prewarm waits for those instead of skipping them.
+      await mgr.prewarm({ image: baseTag, limits });
+      expect(mgr.stats().pooled).toBe(1);
+      const d = await mgr.acquire({ image: baseTag, limits, labels: { run: RUN, episode: 'lease-d' } });
+      expect(d.fromPool).toBe(true);
+      await mgr.release(d.leaseId);
     } finally {
       await mgr.close();
     }
