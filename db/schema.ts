@@ -284,6 +284,11 @@ export const episodes = pgTable(
     decoding: jsonb('decoding').$type<Record<string, unknown>>().notNull(),
     maxTurns: integer('max_turns').notNull(),
     contextTokens: integer('context_tokens').notNull(),
+    /**
+     * What the episode's activities need besides ids (policy endpoint, sandbox limits, turn
+     * limits), stored once so that the workflow's per-turn activity inputs stay a few ids long.
+     */
+    spec: jsonb('spec').$type<Record<string, unknown>>(),
     /** Maintained by appendTurn, once per turn: assistant turns (|τ|), largest prompt, summed completions. */
     turnCount: integer('turn_count').notNull().default(0),
     promptTokens: integer('prompt_tokens').notNull().default(0),

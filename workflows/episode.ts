@@ -84,7 +84,7 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
 
   let infraFailures = 0;
   const started = await shared.startEpisode({ ...input, workflowId: workflowInfo().workflowId });
-  let host = await shared.acquireSandbox({ episodeId: input.episodeId, replayUpTo: started.nextTurn, sandbox: input.sandbox });
+  let host = await shared.acquireSandbox({ episodeId: input.episodeId, replayUpTo: started.nextTurn });
 
   /** Runs `fn` on the current host; if the host is lost, rebuilds the sandbox on another and retries once per loss. */
   async function onCurrentHost<T>(timeoutSec: number, turn: number, fn: (h: HostActivities, containerId: string) => Promise<T>): Promise<T> {
@@ -95,7 +95,7 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
         if (!isHostLoss(err)) throw err;
         infraFailures += 1;
         await shared.recordInfraFailure({ episodeId: input.episodeId, code: ErrorCodes.SANDBOX_GONE });
-        host = await shared.acquireSandbox({ episodeId: input.episodeId, replayUpTo: turn, sandbox: input.sandbox });
+        host = await shared.acquireSandbox({ episodeId: input.episodeId, replayUpTo: turn });
       }
     }
   }
@@ -104,23 +104,16 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
   let formatErrors = started.formatErrors;
   let exitReason: EpisodeExit = 'max_turns';
   while (turn < input.limits.maxTurns) {
-    const step = await shared.policyTurn({
-      episodeId: input.episodeId,
-      turn,
-      policy: input.policy,
-      contextTokens: input.limits.contextTokens,
-      timeoutSec: input.timeouts.policyTurnSec,
-      sandbox: input.sandbox,
-    });
+    const step = await shared.policyTurn({ episodeId: input.episodeId, turn });
     if (step.kind === 'context_overflow') {
       exitReason = 'context_overflow';
       break;
     }
     if (step.formatError) formatErrors += 1;
     const obs = await onCurrentHost(input.timeouts.toolExecSec, turn, (h, containerId) =>
-      h.execTool({ episodeId: input.episodeId, turn, containerId, sandbox: input.sandbox }),
+      h.execTool({ episodeId: input.episodeId, turn, containerId }),
     );
-    if (obs.containerId !== host.containerId) host = { ...host, containerId: obs.containerId };
+    if (obs.rebuiltContainerId) host = { ...host, containerId: obs.rebuiltContainerId };
     turn += 1;
     if (obs.submitted) {
       exitReason = 'submitted';
@@ -132,14 +125,7 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
     // T_max or context overflow: the agent's current diff is what gets scored.
     await onCurrentHost(input.timeouts.toolExecSec, turn, (h, containerId) => h.captureDiff({ episodeId: input.episodeId, containerId }));
   }
-  const score = await shared.scoreEpisode({
-    episodeId: input.episodeId,
-    turns: turn,
-    exitReason,
-    limits: input.limits,
-    sandbox: input.sandbox,
-    rewardTimeoutSec: input.timeouts.rewardSec,
-  });
+  const score = await shared.scoreEpisode({ episodeId: input.episodeId, turns: turn, exitReason });
   await onHost(host.hostQueue, 30)
     .releaseSandbox({ episodeId: input.episodeId, containerId: host.containerId })
     .catch(() => {

@@ -21,7 +21,8 @@ import { complete } from '../policy/client';
 import { computeReward, recordReward } from '../reward';
 import { Labels } from '../sandbox';
 import { buildSandbox, releaseContainer, sandboxOf, taskImage, type HostContext } from './sandboxes';
-import type { EpisodeActivities, HostActivities } from './types';
+import { specOf } from './sandboxes';
+import type { EpisodeActivities, EpisodeSpec, HostActivities } from './types';
 
 /**
  * Runs an activity body. A retried attempt counts one infra failure on the episode first (the
@@ -67,6 +68,7 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
           decoding: { ...input.policy.decoding, seed: input.policy.seed ?? null },
           maxTurns: input.limits.maxTurns,
           contextTokens: input.limits.contextTokens,
+          spec: { policy: input.policy, limits: input.limits, sandbox: input.sandbox, timeouts: input.timeouts } satisfies EpisodeSpec,
         });
         await appendTurn(ctx.db, { episodeId: input.episodeId, idx: SYSTEM_IDX, role: 'system', text: systemPrompt({ maxTurns: input.limits.maxTurns }) });
         await appendTurn(ctx.db, { episodeId: input.episodeId, idx: INSTANCE_IDX, role: 'user', text: instancePrompt(task.problemStatement) });
@@ -76,18 +78,21 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
       });
     },
 
-    async acquireSandbox({ episodeId, replayUpTo, sandbox }) {
+    async acquireSandbox({ episodeId, replayUpTo }) {
       return counted(ctx, episodeId, `acquiring a sandbox for ${episodeId}`, async () => {
-        const sb = await buildSandbox(ctx, episodeId, replayUpTo, sandbox);
+        const sb = await buildSandbox(ctx, episodeId, replayUpTo);
         return { hostQueue: ctx.hostQueue, containerId: sb.containerId };
       });
     },
 
-    async policyTurn({ episodeId, turn, policy, contextTokens, timeoutSec, sandbox }) {
+    async policyTurn({ episodeId, turn }) {
       return counted(ctx, episodeId, `policy turn ${turn} of ${episodeId}`, async () => {
         const idx = assistantIdx(turn);
         const persisted = await getTurn(ctx.db, episodeId, idx);
         if (persisted) return { kind: 'action' as const, formatError: persisted.formatError, tool: persisted.tool ?? undefined };
+        const episode = await getEpisode(ctx.db, episodeId);
+        const { policy, limits, sandbox, timeouts } = specOf(episode);
+        const contextTokens = limits.contextTokens;
 
         const turns = await listTurns(ctx.db, episodeId);
         const messages = messagesBefore(turns as never, turn);
@@ -96,14 +101,13 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
         const estimatedPrompt = last ? (last.promptTokens ?? 0) + (last.completionTokens ?? 0) + estimateTokens(lastObservation?.text ?? '') : 0;
         if (estimatedPrompt >= contextTokens) return { kind: 'context_overflow' as const, formatError: false };
 
-        const episode = await getEpisode(ctx.db, episodeId);
         const outcome = await complete({
           url: policy.url,
           model: policy.model,
           messages,
           decoding: policy.decoding,
           seed: policy.seed === undefined ? undefined : policy.seed + turn,
-          timeoutMs: timeoutSec * 1000,
+          timeoutMs: timeouts.policyTurnSec * 1000,
           signal: Context.current().cancellationSignal,
           idempotencyKey: `${episodeId}:${turn}`,
           headers: { 'x-swerl-task': episode.taskId },
@@ -136,9 +140,11 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
       await recordInfraFailure(ctx.db, episodeId, code);
     },
 
-    async scoreEpisode({ episodeId, turns, exitReason, limits, sandbox, rewardTimeoutSec }) {
+    async scoreEpisode({ episodeId, turns, exitReason }) {
       return counted(ctx, episodeId, `scoring ${episodeId}`, async () => {
         const episode = await getEpisode(ctx.db, episodeId);
+        const { limits, sandbox, timeouts } = specOf(episode);
+        const rewardTimeoutSec = timeouts.rewardSec;
         if (episode.status === 'completed') {
           return { reward: episode.reward ?? 0, lengthPenalty: episode.lengthPenalty ?? 0, rewardFinal: episode.rewardFinal ?? 0, reason: 'already_scored', infraFailures: episode.infraFailures };
         }
@@ -164,12 +170,13 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
 
 export function createHostActivities(ctx: HostContext): HostActivities {
   return {
-    async execTool({ episodeId, turn, containerId, sandbox }) {
+    async execTool({ episodeId, turn, containerId }) {
       return counted(ctx, episodeId, `tool turn ${turn} of ${episodeId}`, async () => {
         const persisted = await getTurn(ctx.db, episodeId, observationIdx(turn));
         if (persisted) {
-          return { submitted: persisted.tool === 'submit', containerId, exitCode: persisted.exitCode, truncated: persisted.outputTruncated };
+          return { submitted: persisted.tool === 'submit', exitCode: persisted.exitCode, truncated: persisted.outputTruncated };
         }
+        const { sandbox } = specOf(await getEpisode(ctx.db, episodeId));
         const action = await getTurn(ctx.db, episodeId, assistantIdx(turn));
         if (!action?.command) {
           throw new SwerlError(ErrorCodes.EPISODE_STATE_INVALID, `episode ${episodeId} has no command for agent turn ${turn}`, { episodeId, turn });
@@ -179,7 +186,7 @@ export function createHostActivities(ctx: HostContext): HostActivities {
         let sb;
         if (Context.current().info.attempt > 1) {
           await sandboxOf(ctx, containerId).then((old) => releaseContainer(ctx, old), () => undefined);
-          sb = await buildSandbox(ctx, episodeId, turn, sandbox);
+          sb = await buildSandbox(ctx, episodeId, turn);
         } else {
           sb = await sandboxOf(ctx, containerId);
         }
@@ -196,7 +203,8 @@ export function createHostActivities(ctx: HostContext): HostActivities {
           outputTruncated: result.truncated,
           durationMs: result.durationMs,
         });
-        return { submitted, containerId: sb.containerId, exitCode: result.exitCode, truncated: result.truncated };
+        const rebuilt = sb.containerId !== containerId ? { rebuiltContainerId: sb.containerId } : {};
+        return { submitted, exitCode: result.exitCode, truncated: result.truncated, ...rebuilt };
       });
     },
 

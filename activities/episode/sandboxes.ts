@@ -5,14 +5,15 @@
 import type Docker from 'dockerode';
 import { Context } from '@temporalio/activity';
 import { observationIdx } from '../../core/transcript';
-import { ErrorCodes, TaskError } from '../../core/errors';
+import { ErrorCodes, SwerlError, TaskError } from '../../core/errors';
 import type { Db } from '../../db/client';
 import { getEpisode } from '../../db/episodes';
 import { getTask } from '../../db/tasks';
 import { listTurns } from '../../db/turns';
 import { ensureTaskImage } from '../../sandbox/images';
 import { attachSandbox, type LeaseManager, type Sandbox } from '../sandbox';
-import type { SandboxSettings } from './types';
+import type { Episode } from '../../db/episodes';
+import type { EpisodeSpec } from './types';
 
 export interface HostContext {
   db: Db;
@@ -35,13 +36,21 @@ export async function taskImage(ctx: HostContext, taskId: string): Promise<strin
 
 const leaseByContainer = new Map<string, string>();
 
+export function specOf(episode: Episode): EpisodeSpec {
+  if (!episode.spec) {
+    throw new SwerlError(ErrorCodes.EPISODE_STATE_INVALID, `episode ${episode.id} has no stored spec (was it started by the episode workflow?)`, { episodeId: episode.id });
+  }
+  return episode.spec as unknown as EpisodeSpec;
+}
+
 /**
  * A fresh sandbox for the episode with its first `replayUpTo` agent turns' commands re-run in
  * order (outputs discarded: the persisted observations stay the record). Commands are replayed,
  * never re-generated, so the rebuilt /repo and tool state match what the policy saw.
  */
-export async function buildSandbox(ctx: HostContext, episodeId: string, replayUpTo: number, settings: SandboxSettings): Promise<Sandbox> {
+export async function buildSandbox(ctx: HostContext, episodeId: string, replayUpTo: number): Promise<Sandbox> {
   const episode = await getEpisode(ctx.db, episodeId);
+  const settings = specOf(episode).sandbox;
   const image = await taskImage(ctx, episode.taskId);
   const { leaseId, sandbox } = await ctx.leases.acquire({
     image,

@@ -6,6 +6,9 @@ import type { EpisodeExit, EpisodeInput } from '../../workflows/episode';
 
 export type SandboxSettings = EpisodeInput['sandbox'];
 
+/** Stored once on the episode row (episodes.spec) and read by every activity. */
+export type EpisodeSpec = Pick<EpisodeInput, 'policy' | 'limits' | 'sandbox' | 'timeouts'>;
+
 export interface StartedEpisode {
   /** The first agent turn without a persisted observation (0 for a new episode). */
   nextTurn: number;
@@ -26,8 +29,8 @@ export interface PolicyStep {
 
 export interface ToolObservation {
   submitted: boolean;
-  /** Differs from the input when a retry rebuilt the sandbox. */
-  containerId: string;
+  /** Set only when a retry rebuilt the sandbox: the container to use from now on. */
+  rebuiltContainerId?: string;
   exitCode: number | null;
   truncated: boolean;
 }
@@ -42,29 +45,14 @@ export interface EpisodeScoreSummary {
 
 export interface EpisodeActivities {
   startEpisode(input: EpisodeInput & { workflowId: string }): Promise<StartedEpisode>;
-  acquireSandbox(input: { episodeId: string; replayUpTo: number; sandbox: SandboxSettings }): Promise<HostRef>;
-  policyTurn(input: {
-    episodeId: string;
-    turn: number;
-    policy: EpisodeInput['policy'];
-    contextTokens: number;
-    timeoutSec: number;
-    /** The tools' inner timeout and output cap are rendered into the command from these. */
-    sandbox: SandboxSettings;
-  }): Promise<PolicyStep>;
+  acquireSandbox(input: { episodeId: string; replayUpTo: number }): Promise<HostRef>;
+  policyTurn(input: { episodeId: string; turn: number }): Promise<PolicyStep>;
   recordInfraFailure(input: { episodeId: string; code: string }): Promise<void>;
-  scoreEpisode(input: {
-    episodeId: string;
-    turns: number;
-    exitReason: EpisodeExit;
-    limits: EpisodeInput['limits'];
-    sandbox: SandboxSettings;
-    rewardTimeoutSec: number;
-  }): Promise<EpisodeScoreSummary>;
+  scoreEpisode(input: { episodeId: string; turns: number; exitReason: EpisodeExit }): Promise<EpisodeScoreSummary>;
 }
 
 export interface HostActivities {
-  execTool(input: { episodeId: string; turn: number; containerId: string; sandbox: SandboxSettings }): Promise<ToolObservation>;
+  execTool(input: { episodeId: string; turn: number; containerId: string }): Promise<ToolObservation>;
   captureDiff(input: { episodeId: string; containerId: string }): Promise<void>;
   releaseSandbox(input: { episodeId: string; containerId: string }): Promise<void>;
 }

@@ -32,7 +32,7 @@ beforeAll(async () => {
   h = await rolloutHarness('faults', (tasks) =>
     createScriptBook(tasks.map((t) => ({ instanceId: t.instanceId, problemStatement: t.problemStatement, script: slowGold(t.goldPatch) }))),
     // Every policy call takes this long, which leaves a window to kill the worker mid-call.
-    { delayMs: POLICY_DELAY_MS },
+    { behaviour: { delayMs: POLICY_DELAY_MS } },
   );
   await h.stopRollout();
   await h.startWorker();

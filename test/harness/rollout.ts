@@ -30,14 +30,14 @@ export interface RolloutHarness extends OrchestrationHarness {
   policy: ScriptedPolicyServer;
   startRollout(): Promise<RolloutWorkers>;
   stopRollout(): Promise<void>;
-  episodeInput(taskId: string, overrides?: { sampleIdx?: number; maxTurns?: number }): EpisodeInput;
+  episodeInput(taskId: string, overrides?: { sampleIdx?: number; maxTurns?: number; contextTokens?: number }): EpisodeInput;
   startEpisode(input: EpisodeInput): Promise<WorkflowHandle<typeof episode>>;
 }
 
 export async function rolloutHarness(
   prefix: string,
   scripts: (tasks: ImportedTask[]) => ScriptBook,
-  behaviour?: ScriptedPolicyBehaviour,
+  server: { behaviour?: ScriptedPolicyBehaviour; contextLimitTokens?: number } = {},
 ): Promise<RolloutHarness> {
   const base = await orchestrationHarness(prefix);
   const config = loadRunConfig('toy');
@@ -48,7 +48,7 @@ export async function rolloutHarness(
   await persistImport(base.db.db, 'toy', imported);
   const runId = `${prefix}-${randomUUID().slice(0, 8)}`;
   await upsertRun(base.db.db, { id: runId, workflowId: `test-${runId}`, name: 'toy', config: config as unknown as Record<string, unknown> });
-  const policy = await startScriptedPolicyServer({ port: 0, scripts: scripts(imported.accepted), behaviour });
+  const policy = await startScriptedPolicyServer({ port: 0, scripts: scripts(imported.accepted), ...server });
   const sharedQueue = `${base.taskQueue}-rollout`;
   const hostId = `${prefix}-${randomUUID().slice(0, 6)}`;
   let running: { workers: RolloutWorkers; done: Promise<void> } | undefined;
@@ -81,6 +81,7 @@ export async function rolloutHarness(
     episodeInput(taskId, overrides = {}) {
       const stage = { ...config.stages.find((s) => s.kind === 'rl')! };
       if (overrides.maxTurns) stage.maxTurns = overrides.maxTurns;
+      if (overrides.contextTokens) stage.contextTokens = overrides.contextTokens;
       const input = buildEpisodeInput(config, stage, { runId, iteration: 0, taskId, sampleIdx: overrides.sampleIdx ?? 0 }, { url: policy.url, policyVersion: 'scripted' });
       return { ...input, rolloutQueue: sharedQueue };
     },
