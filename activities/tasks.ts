@@ -11,8 +11,8 @@
  *   every FAIL_TO_PASS test must not pass (SWERL_TASK_FAIL_TO_PASS_PASSES otherwise), and with the
  *   gold patch every listed test must pass (SWERL_TASK_GOLD_FAILS); the gold patch must apply
  *   (SWERL_TASK_PATCH_DOES_NOT_APPLY).
- * - Filters (paper: gold patch touches <= 7 files and < 500 changed lines) quarantine with
- *   SWERL_TASK_FILTERED.
+ * - Filters (paper: gold patch touches <= 7 files and < 500 changed lines, no flaky tests) quarantine
+ *   with SWERL_TASK_FILTERED.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ import { parsePatch, parseTaskLine, type Task } from '../core/tasks';
 import type { Db } from '../db/client';
 import { quarantineTask, upsertTask } from '../db/tasks';
 import { ensureTaskImage } from '../sandbox/images';
-import { computeReward, type RewardResult } from './reward';
+import { computeReward, testStability, type RewardResult } from './reward';
 import type { SandboxLimits } from './sandbox';
 
 export interface ImportedTask extends Task {
@@ -58,6 +58,12 @@ export interface ImportOptions {
   /** Limits of the validation containers (config `sandbox`); defaults are the paper's. */
   limits?: SandboxLimits;
   testTimeoutSec?: number;
+  /**
+   * Paper: 50 ("no flaky tests, each test rerun 50 times"). With the gold patch applied, every
+   * listed test runs this many times; a test whose outcome changes quarantines the task with
+   * SWERL_TASK_FILTERED. 1 (the default) skips the check.
+   */
+  stabilityRuns?: number;
   /** Tasks validated at once; each uses one container at a time. Default 2. */
   concurrency?: number;
   log?: (line: string) => void;
@@ -109,6 +115,15 @@ async function validateOnDocker(task: ImportedTask, opts: ImportOptions & { dock
   if (withGold.reward !== 1) {
     const failing = notPassed(withGold, [...task.failToPass, ...task.passToPass]);
     throw new Quarantine(ErrorCodes.TASK_GOLD_FAILS, `with the gold patch these tests do not pass (${withGold.reason}): ${failing.join(', ')}`);
+  }
+  const runs = opts.stabilityRuns ?? 1;
+  if (runs > 1) {
+    const stability = await testStability(opts.docker, task, task.goldPatch, { ...rewardOpts, runs });
+    if (stability.flaky.length > 0) {
+      const detail = stability.tests.filter((t) => stability.flaky.includes(t.nodeid))
+        .map((t) => `${t.nodeid} (passed ${t.runs.filter((o) => o === 'passed').length}/${runs})`);
+      throw new Quarantine(ErrorCodes.TASK_FILTERED, `flaky tests under the gold patch: ${detail.join(', ')}`);
+    }
   }
   return image;
 }

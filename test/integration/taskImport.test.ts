@@ -3,7 +3,8 @@
  * tasks is quarantined line by line with the right codes while its good line is still accepted.
  */
 import Docker from 'dockerode';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eq } from 'drizzle-orm';
@@ -112,6 +113,28 @@ describe('a file of broken tasks', () => {
     await persistImport(handle.db, 'broken', result);
     const rows = await handle.db.select().from(taskQuarantine).where(eq(taskQuarantine.suite, 'broken'));
     expect(rows.map((r) => [r.taskId, r.code]).sort()).toEqual(result.quarantined.map((q) => [q.instanceId, q.code]).sort());
+  }, 600_000);
+
+  it('quarantines a task with a flaky test when stabilityRuns is set (paper: no flaky tests)', async () => {
+    const stable = toy('strutils-1');
+    // The test_patch plus a test that fails on every second run in the same container.
+    const repo = mkdtempSync(join(scratch, 'flaky-'));
+    execFileSync('tar', ['-xzf', stable.repo_path as string, '-C', repo]);
+    execFileSync('git', ['reset', '-q', '--hard', stable.base_commit as string], { cwd: repo });
+    execFileSync('git', ['apply', '-'], { cwd: repo, input: stable.test_patch as string });
+    appendFileSync(join(repo, 'tests/test_core.py'), '\n\ndef test_counter():\n    import os\n\n    path = "/tmp/swerl-counter"\n' +
+      '    n = int(open(path).read()) if os.path.exists(path) else 0\n    with open(path, "w") as f:\n        f.write(str(n + 1))\n    assert n % 2 == 0\n');
+    execFileSync('git', ['add', '-A'], { cwd: repo });
+    const testPatch = execFileSync('git', ['diff', '--cached'], { cwd: repo, encoding: 'utf8' });
+    const flaky = { ...stable, instance_id: 'bad__flaky', test_patch: testPatch, PASS_TO_PASS: [...(stable.PASS_TO_PASS as string[]), 'tests/test_core.py::test_counter'] };
+    const file = join(scratch, 'flaky.jsonl');
+    writeFileSync(file, `${JSON.stringify(stable)}\n${JSON.stringify(flaky)}\n`);
+
+    const result = await importTasks(file, { validate: true, docker, stabilityRuns: 3 });
+    expect(result.accepted.map((t) => t.instanceId)).toEqual(['toy__strutils-1']);
+    expect(result.quarantined).toHaveLength(1);
+    expect(result.quarantined[0]).toMatchObject({ instanceId: 'bad__flaky', code: ErrorCodes.TASK_FILTERED });
+    expect(result.quarantined[0]!.reason).toContain('flaky tests under the gold patch: tests/test_core.py::test_counter (passed 2/3)');
   }, 600_000);
 
   it('imports without Docker when validation is off, and refuses a missing file', async () => {
