@@ -164,15 +164,17 @@ function listed(task: RewardTask): { nodeid: string; list: TestList }[] {
   ];
 }
 
-export async function computeReward(docker: Docker, task: RewardTask, agentDiff: string, opts: RewardOptions): Promise<RewardResult> {
-  const started = Date.now();
-  const reruns = opts.reruns ?? 0;
-  const rule = opts.flakyRule ?? 'majority';
-  const timeoutSec = opts.testTimeoutSec ?? 300;
-  const ids = listed(task);
-  const allIds = ids.map((t) => t.nodeid);
-  const done = (r: Omit<RewardResult, 'durationMs' | 'image'>): RewardResult => ({ ...r, durationMs: Date.now() - started, image: opts.image });
+type Prepared = Awaited<ReturnType<typeof prepareRepo>>;
 
+/**
+ * Runs `body` against /repo prepared in a fresh container (base commit, agent diff, test files
+ * restored, test_patch), and removes the container afterwards. Every failure that is not already
+ * a harness crash becomes one, naming the step it happened in.
+ */
+async function inCleanRepo<T>(
+  docker: Docker, task: RewardTask, agentDiff: string, opts: RewardOptions,
+  body: (sb: Sandbox, prep: Prepared, setStep: (step: string) => void) => Promise<T>,
+): Promise<T> {
   let sb: Sandbox;
   try {
     sb = await createSandbox(docker, {
@@ -187,19 +189,42 @@ export async function computeReward(docker: Docker, task: RewardTask, agentDiff:
   let step = 'preparing /repo';
   try {
     const prep = await prepareRepo(sb, task, agentDiff);
-    if (prep.stop) {
-      const tests = ids.map((t) => ({ ...t, outcome: 'missing' as const, durationSec: 0, runs: ['missing' as const] }));
-      return done({ reward: 0, reason: prep.stop, patchApplied: prep.patchApplied, tests, outputTail: tail(prep.output), harnessExitCode: null });
-    }
+    return await body(sb, prep, (s) => {
+      step = s;
+    });
+  } catch (err) {
+    if (err instanceof SwerlError && err.code === ErrorCodes.REWARD_HARNESS_CRASHED) throw err;
+    throw crashed(task, opts.image, step, err);
+  } finally {
+    await sb.destroy().catch(() => undefined);
+  }
+}
 
-    step = 'running the tests';
+function noReport(run: PytestRun): Error {
+  return new Error(`pytest left no JUnit report (exit ${run.exitCode ?? 'unknown'}): ${tail(run.output).slice(-600).trim()}`);
+}
+
+export async function computeReward(docker: Docker, task: RewardTask, agentDiff: string, opts: RewardOptions): Promise<RewardResult> {
+  const started = Date.now();
+  const reruns = opts.reruns ?? 0;
+  const rule = opts.flakyRule ?? 'majority';
+  const timeoutSec = opts.testTimeoutSec ?? 300;
+  const ids = listed(task);
+  const allIds = ids.map((t) => t.nodeid);
+  const done = (r: Omit<RewardResult, 'durationMs' | 'image'>): RewardResult => ({ ...r, durationMs: Date.now() - started, image: opts.image });
+  const unrun = (): RewardTest[] => ids.map((t) => ({ ...t, outcome: 'missing' as const, durationSec: 0, runs: ['missing' as const] }));
+
+  return inCleanRepo(docker, task, agentDiff, opts, async (sb, prep, setStep) => {
+    if (prep.stop) {
+      return done({ reward: 0, reason: prep.stop, patchApplied: prep.patchApplied, tests: unrun(), outputTail: tail(prep.output), harnessExitCode: null });
+    }
+    setStep('running the tests');
     const first = await runPytest(sb, task, allIds, 'run0', timeoutSec);
     if (first.outcomes.size === 0) {
-      const tests = ids.map((t) => ({ ...t, outcome: 'missing' as const, durationSec: 0, runs: ['missing' as const] }));
-      const base = { reward: 0 as const, patchApplied: prep.patchApplied, tests, outputTail: tail(first.output), harnessExitCode: first.exitCode };
+      const base = { reward: 0 as const, patchApplied: prep.patchApplied, tests: unrun(), outputTail: tail(first.output), harnessExitCode: first.exitCode };
       if (first.timedOut) return done({ ...base, reason: 'tests_timed_out' });
       if (first.notFound) return done({ ...base, reason: 'tests_not_found' });
-      throw new Error(`pytest left no JUnit report (exit ${first.exitCode ?? 'unknown'}): ${tail(first.output).slice(-600).trim()}`);
+      throw noReport(first);
     }
     const tests: RewardTest[] = ids.map((t) => {
       const o = first.outcomes.get(t.nodeid)!;
@@ -209,7 +234,7 @@ export async function computeReward(docker: Docker, task: RewardTask, agentDiff:
     for (let round = 1; round <= reruns; round++) {
       const again = tests.filter((t) => needsRerun(t, reruns, rule));
       if (again.length === 0) break;
-      step = `rerunning ${again.length} test(s), round ${round}`;
+      setStep(`rerunning ${again.length} test(s), round ${round}`);
       const run = await runPytest(sb, task, again.map((t) => t.nodeid), `run${round}`, timeoutSec);
       // A rerun without a report (timeout) is one more non-passing run of each test in it.
       for (const t of again) t.runs.push(run.outcomes.get(t.nodeid)?.outcome ?? 'missing');
@@ -225,12 +250,36 @@ export async function computeReward(docker: Docker, task: RewardTask, agentDiff:
       outputTail: tail(first.output),
       harnessExitCode: first.exitCode,
     });
-  } catch (err) {
-    if (err instanceof SwerlError && err.code === ErrorCodes.REWARD_HARNESS_CRASHED) throw err;
-    throw crashed(task, opts.image, step, err);
-  } finally {
-    await sb.destroy().catch(() => undefined);
-  }
+  });
+}
+
+export interface StabilityResult {
+  /** Set when /repo could not be prepared (the diff or test_patch did not apply); no test ran. */
+  stop?: RewardReason;
+  tests: { nodeid: string; list: TestList; runs: ListedOutcome[] }[];
+  /** Node ids whose outcome was not the same in every run. */
+  flaky: string[];
+}
+
+/**
+ * The paper's flaky-test filter: runs the listed tests `runs` times in one prepared repo (with
+ * `agentDiff`, normally the gold patch) and reports every test whose outcome changed between runs.
+ * A run that times out counts as `missing` for every test in it.
+ */
+export async function testStability(docker: Docker, task: RewardTask, agentDiff: string, opts: RewardOptions & { runs: number }): Promise<StabilityResult> {
+  const ids = listed(task);
+  const allIds = ids.map((t) => t.nodeid);
+  return inCleanRepo(docker, task, agentDiff, opts, async (sb, prep, setStep) => {
+    const tests = ids.map((t) => ({ ...t, runs: [] as ListedOutcome[] }));
+    if (prep.stop) return { stop: prep.stop, tests, flaky: [] };
+    for (let i = 0; i < opts.runs; i++) {
+      setStep(`stability run ${i + 1} of ${opts.runs}`);
+      const run = await runPytest(sb, task, allIds, `stable${i}`, opts.testTimeoutSec ?? 300);
+      if (run.outcomes.size === 0 && !run.timedOut) throw noReport(run);
+      for (const t of tests) t.runs.push(run.outcomes.get(t.nodeid)?.outcome ?? 'missing');
+    }
+    return { tests, flaky: tests.filter((t) => new Set(t.runs).size > 1).map((t) => t.nodeid) };
+  });
 }
 
 /** Persists a reward's provenance once per episode (a retried activity gets the first row back). */
