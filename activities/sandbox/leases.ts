@@ -273,6 +273,9 @@ export class LeaseManager {
   /** Destroys pooled containers and (unless told otherwise) leased ones; the manager is unusable after. */
   async close(opts: { releaseLeases?: boolean } = {}): Promise<void> {
     this.closed = true;
+    // Containers still starting destroy themselves when they see `closed`; wait for that, or a
+    // process that exits right after close() leaves them behind.
+    await Promise.allSettled([...this.pools.values()].flatMap((pool) => [...pool.filling]));
     liveManagers.delete(this.id);
     const doomed: Sandbox[] = [];
     for (const pool of this.pools.values()) doomed.push(...pool.ready.splice(0).map((p) => p.sandbox));

@@ -280,6 +280,9 @@ describe('leases', () => {
       const d = await mgr.acquire({ image: baseTag, limits, labels: { run: RUN, episode: 'lease-d' } });
       expect(d.fromPool).toBe(true);
       await mgr.release(d.leaseId);
+      // That hand-out started another refill: close() waits for it and leaves nothing behind.
+      await mgr.close();
+      expect(await docker.listContainers({ all: true, filters: { label: [`${Labels.manager}=${mgr.id}`] } })).toEqual([]);
     } finally {
       await mgr.close();
     }
