@@ -97,11 +97,22 @@ def encode_sample(
     sample: dict[str, Any],
     max_seq_len: int,
     mask_format_errors: bool,
-) -> EncodedSample:
+) -> list[EncodedSample]:
+    """One trajectory as one training sequence, or several when the sampler's prompts drifted.
+
+    Turn k is scored on the exact tokens it was sampled from: its prompt is the earlier turns as
+    the sampler rendered them, i.e. earlier assistant turns re-encoded from their *text*. When a
+    turn's sampled ids differ from its re-encoded text (invalid UTF-8, a trimmed stop string),
+    later turns saw the text, so the sequence is cut after that turn and the next segment starts
+    from the re-encoded prefix (its tokens carry no loss). Every action token is scored once.
+    """
     sid = str(sample.get("episode_id", "?"))
+    adv = float(sample.get("advantage", 0.0))
+    segments: list[EncodedSample] = []
     ids: list[int] = []
     in_loss: list[int] = []
     old: list[float] = []
+    as_prompted: list[int] = []  # the trajectory as later prompts rendered it
     for n, turn in enumerate(sample["turns"]):
         role = turn["role"]
         if role != "assistant":
@@ -109,15 +120,13 @@ def encode_sample(
             ids += part
             in_loss += [0] * len(part)
             old += [math.nan] * len(part)
+            as_prompted += part
             continue
-        ids.append(tok.assistant_id)
-        in_loss.append(0)
-        old.append(math.nan)
         trained = 0 if (mask_format_errors and turn.get("format_error")) else 1
         sampled = turn.get("token_ids")
         if sampled is None:
             content = tok.encode(turn["text"]) + [tok.end_id]
-            lps: Sequence[float] = [math.nan] * len(content)
+            lps: Sequence[float | None] = [math.nan] * len(content)
         else:
             content = list(sampled)
             bad = [t for t in content if not (0 <= t < tok.vocab_size)]
@@ -126,23 +135,37 @@ def encode_sample(
             lps = turn.get("logprobs") or [math.nan] * len(content)
             if len(lps) != len(content):
                 raise TrainerFault(TRAINER_BAD_BATCH, f"episode {sid} turn {n}: {len(lps)} logprobs for {len(content)} token ids", {"episode_id": sid, "turn": n})
-        ids += content
-        in_loss += [trained] * len(content)
-        old += [float(x) if x is not None else math.nan for x in lps]
-        if content and content[-1] != tok.end_id:
+        turn_ids = [tok.assistant_id, *content]
+        turn_loss = [0] + [trained] * len(content)
+        turn_old = [math.nan] + [float(x) if x is not None else math.nan for x in lps]
+        if not content or content[-1] != tok.end_id:
             # Cut at max_tokens: the template closes the turn, but that <|end|> was never sampled.
-            ids.append(tok.end_id)
-            in_loss.append(0)
-            old.append(math.nan)
+            turn_ids.append(tok.end_id)
+            turn_loss.append(0)
+            turn_old.append(math.nan)
+        ids += turn_ids
+        in_loss += turn_loss
+        old += turn_old
+        rendered = tok.encode_message("assistant", turn["text"])
+        as_prompted += rendered
+        if rendered != turn_ids and n < len(sample["turns"]) - 1:
+            segments.append(_segment(sid, ids, in_loss, old, adv, max_seq_len))
+            ids, in_loss, old = list(as_prompted), [0] * len(as_prompted), [math.nan] * len(as_prompted)
+    segments.append(_segment(sid, ids, in_loss, old, adv, max_seq_len))
+    kept = [seg for seg in segments if seg.loss_tokens]
+    return kept or segments[:1]
+
+
+def _segment(sid: str, ids: list[int], in_loss: list[int], old: list[float], adv: float, max_seq_len: int) -> EncodedSample:
     # Position i of ids is predicted from ids[:i]: shift masks and logprobs onto targets.
-    sample_enc = EncodedSample(sid, ids, in_loss[1:], old[1:], float(sample.get("advantage", 0.0)))
+    seg = EncodedSample(sid, list(ids), in_loss[1:], old[1:], adv)
     if len(ids) > max_seq_len:
         # Only the tail after the last action (a final observation) may be dropped: it carries no loss.
-        last = max((i for i, m in enumerate(sample_enc.loss_mask) if m), default=-1)
+        last = max((i for i, m in enumerate(seg.loss_mask) if m), default=-1)
         if last + 2 > max_seq_len:
             raise TrainerFault(TRAINER_BAD_BATCH, f"episode {sid} has {len(ids)} tokens of which the actions reach token {last + 2}, beyond the model context of {max_seq_len}", {"episode_id": sid})
-        sample_enc = EncodedSample(sid, ids[:max_seq_len], sample_enc.loss_mask[: max_seq_len - 1], sample_enc.old_logprobs[: max_seq_len - 1], sample_enc.advantage)
-    return sample_enc
+        seg = EncodedSample(sid, ids[:max_seq_len], seg.loss_mask[: max_seq_len - 1], seg.old_logprobs[: max_seq_len - 1], adv)
+    return seg
 
 
 def micro_batches(samples: Iterable[EncodedSample], token_budget: int) -> list[MicroBatch]:

@@ -119,7 +119,9 @@ def run_step(root: Path, kind: str, inp: dict[str, Any], progress: Progress = la
         torch.manual_seed(int(digest[:8], 16))
         encoded = encode_batch(kind, base.tokenizer, samples, base.model.cfg.max_seq_len, hyper, decoding)
         temperature = float(decoding["temperature"]) if decoding else 1.0
-        opt_state, metrics = train_step(kind, base.model, base.tokenizer, base.optimizer_state, encoded, hyper, temperature, progress)
+        opt_state, metrics = train_step(
+            kind, base.model, base.tokenizer, base.optimizer_state, encoded, hyper, temperature, progress, n_samples=len(samples)
+        )
         result = {"checkpoint_id": cid, "checkpoint_path": str(final), "metrics": metrics}
         record = {"step_key": key, "kind": kind, "input_digest": digest, "base_checkpoint": base.id, "result": result}
         meta = {"parent": base.id, "step_key": key, "kind": kind}

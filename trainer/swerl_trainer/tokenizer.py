@@ -62,9 +62,12 @@ class ByteTokenizer:
 
     # --- chat template ----------------------------------------------------------------------
     def role_header(self, role: str) -> int:
+        """Observations (stored with role `tool`) are rendered as user messages, as SWE-agent does
+        and as the rollout side sends them (core/transcript.ts messagesBefore): the trainer must lay
+        a trajectory out exactly as the sampler saw it, or the importance ratios are wrong."""
         if role not in ROLES:
             raise ValueError(f"unknown chat role {role!r} (expected one of {', '.join(ROLES)})")
-        return self.special[f"<|{role}|>"]
+        return self.special["<|user|>" if role == "tool" else f"<|{role}|>"]
 
     def encode_message(self, role: str, content: str) -> list[int]:
         """`<|role|>` + content bytes + `<|end|>`: the one template for prompts and training."""
@@ -85,7 +88,7 @@ class ByteTokenizer:
             "vocab_size": self.vocab_size,
             "byte_tokens": 256,
             "special_tokens": self.special,
-            "chat_template": "for each message: <|role|> utf8(content) <|end|>; prompt ends with <|assistant|>",
+            "chat_template": "for each message: <|role|> utf8(content) <|end|> (role tool rendered as user); prompt ends with <|assistant|>",
         }
 
     def save(self, path: Path) -> None:

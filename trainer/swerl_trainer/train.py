@@ -102,7 +102,7 @@ def encode_batch(
             check_decoding(str(s.get("episode_id", "?")), s.get("decoding"), decoding_expected)
         if kind == "rl" and "advantage" not in s:
             raise TrainerFault(TRAINER_BAD_BATCH, f"rl sample {s.get('episode_id', '?')} has no advantage", {"episode_id": s.get("episode_id")})
-        encoded.append(encode_sample(tok, s, max_seq_len, mask_fmt))
+        encoded.extend(encode_sample(tok, s, max_seq_len, mask_fmt))
     if sum(e.loss_tokens for e in encoded) == 0:
         raise TrainerFault(TRAINER_BAD_BATCH, f"{kind} batch of {len(samples)} samples has no trainable tokens")
     return encoded
@@ -117,6 +117,7 @@ def train_step(
     hyper: Hyper,
     temperature: float,
     progress: Progress = lambda _: None,
+    n_samples: int | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """Apply one optimizer step in place; returns the new optimizer state and the step metrics."""
     started = time.monotonic()
@@ -155,7 +156,8 @@ def train_step(
         "approx_kl": kl / total if pg else 0.0,
         "tokens": int(total),
         "sequence_tokens": seq_tokens,
-        "samples": len(encoded),
+        "samples": n_samples if n_samples is not None else len(encoded),
+        "sequences": len(encoded),
         "micro_batches": len(batches),
         "seconds": elapsed,
         "tokens_per_sec": seq_tokens / elapsed,

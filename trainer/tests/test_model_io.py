@@ -79,11 +79,11 @@ def test_missing_checkpoint_is_a_coded_error(root):
 
 def test_encoding_masks_observations_and_format_error_turns():
     tok = ByteTokenizer()
-    enc = encode_sample(tok, trajectory(answer="ls"), max_seq_len=512, mask_format_errors=True)
+    [enc] = encode_sample(tok, trajectory(answer="ls"), max_seq_len=512, mask_format_errors=True)
     trained = bytes(t for t, m in zip(enc.ids[1:], enc.loss_mask) if m and t < 256).decode()
     assert trained == "Let me look.\n```\nls\n```"
     assert enc.loss_tokens == len(trained) + 1  # + the <|end|> that closes the turn
-    unmasked = encode_sample(tok, trajectory(answer="ls"), max_seq_len=512, mask_format_errors=False)
+    [unmasked] = encode_sample(tok, trajectory(answer="ls"), max_seq_len=512, mask_format_errors=False)
     assert unmasked.loss_tokens == enc.loss_tokens + len("two blocks") + 1
 
 
@@ -91,9 +91,9 @@ def test_sampler_token_ids_and_logprobs_are_used_verbatim():
     tok = ByteTokenizer()
     s = {"episode_id": "e", "turns": [
         {"role": "user", "text": "q"},
-        {"role": "assistant", "text": "ignored", "token_ids": [65, 66], "logprobs": [-0.5, -0.25]},
+        {"role": "assistant", "text": "AB", "token_ids": [65, 66], "logprobs": [-0.5, -0.25]},
     ]}
-    enc = encode_sample(tok, s, 512, True)
+    [enc] = encode_sample(tok, s, 512, True)
     # <|user|> q <|end|> <|assistant|> A B <|end|>(not sampled: cut at max_tokens -> masked)
     assert enc.ids[4:] == [65, 66, tok.end_id]
     assert enc.loss_mask == [0, 0, 0, 1, 1, 0]
@@ -102,6 +102,24 @@ def test_sampler_token_ids_and_logprobs_are_used_verbatim():
     with pytest.raises(TrainerFault) as e:
         encode_sample(tok, bad, 512, True)
     assert e.value.code == TRAINER_BAD_BATCH and "episode e turn 0" in str(e.value)
+
+
+def test_turn_whose_ids_differ_from_its_text_splits_the_trajectory():
+    tok = ByteTokenizer()
+    # Turn 1 sampled an invalid UTF-8 byte (0xff): the next prompt held its text "\ufffd" re-encoded.
+    s = {"episode_id": "e", "turns": [
+        {"role": "user", "text": "q"},
+        {"role": "assistant", "text": "\ufffd", "token_ids": [0xFF, tok.end_id], "logprobs": [-1.0, -2.0]},
+        {"role": "tool", "text": "o"},
+        {"role": "assistant", "text": "B", "token_ids": [66, tok.end_id], "logprobs": [-3.0, -4.0]},
+    ]}
+    first, second = encode_sample(tok, s, 512, False)
+    u, a, end = tok.special["<|user|>"], tok.assistant_id, tok.end_id
+    assert first.ids == [u, ord("q"), end, a, 0xFF, end]  # cut after the drifting turn
+    assert first.loss_tokens == 2 and first.old_logprobs[3:5] == [-1.0, -2.0]
+    # The second segment is the prefix as prompted (0xff -> EF BF BD), then turn 2 scored.
+    assert second.ids == [u, ord("q"), end, a, 0xEF, 0xBF, 0xBD, end, u, ord("o"), end, a, 66, end]
+    assert second.loss_mask == [0] * 11 + [1, 1] and second.old_logprobs[11:] == [-3.0, -4.0]
 
 
 def test_micro_batches_respect_the_padded_token_budget():

@@ -119,3 +119,24 @@ def test_hot_reload_and_per_request_checkpoint(server):
     assert _post(url, "/v1/chat/completions", {"model": BASE_ID, "messages": MESSAGES, "max_tokens": 2})[1]["model"] == BASE_ID
     status, r = _post(url, "/v1/load", {"checkpoint": "run-1/none"})
     assert status == 404 and r["error"]["code"] == "SWERL_CHECKPOINT_NOT_FOUND"
+
+
+def test_trajectory_sampled_by_the_server_trains_with_ratio_one(server):
+    """Sampler and trainer lay a multi-turn trajectory out identically (observations stored as
+    `tool`, sent as `user`), so the recorded logprobs are the trainer's: no clipping, KL ~ 0."""
+    url, root = server
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "fix it"}]
+    turns = [{"role": m["role"], "text": m["content"]} for m in messages]
+    for k in range(2):
+        _, r = _post(url, "/v1/chat/completions", {"messages": messages, "max_tokens": 24, "seed": k})
+        c = r["choices"][0]
+        turns.append({"role": "assistant", "text": c["message"]["content"], "token_ids": c["token_ids"],
+                      "logprobs": [e["logprob"] for e in c["logprobs"]["content"]], "format_error": False})
+        turns.append({"role": "tool", "text": f"observation {k}"})
+        messages += [{"role": "assistant", "content": c["message"]["content"]}, {"role": "user", "content": f"observation {k}"}]
+    sample = {"episode_id": "ep-served", "advantage": 1.0, "decoding": r["swerl_decoding"], "turns": turns}
+    inp = step_input(0, [sample])
+    inp["step_key"]["stage"] = "rl-1"
+    m = run_step(root, "rl", inp)["metrics"]
+    assert m["clip_fraction"] == 0.0
+    assert abs(m["approx_kl"]) < 1e-5

@@ -132,7 +132,7 @@ def test_sft_overfits_one_sample_and_carries_adam_state(root):
 
 def _action_logprob(root, cid, sample):
     c = ckpt.load(root, cid)
-    enc = encode_sample(c.tokenizer, sample, c.model.cfg.max_seq_len, False)
+    [enc] = encode_sample(c.tokenizer, sample, c.model.cfg.max_seq_len, False)
     with torch.no_grad():
         logits, _ = c.model(torch.tensor([enc.ids[:-1]]))
         lp = token_logprobs(logits, torch.tensor([enc.ids[1:]]))[0]
