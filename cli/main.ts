@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { loadRunConfig } from '../config/load';
 import { SwerlError } from '../core/errors';
 import { registerDevCommands } from './dev/command';
+import { registerEpisodeCommands } from './episodeCommands';
 import { registerRunCommands } from './runCommands';
 
 const program = new Command()
@@ -15,6 +16,7 @@ const program = new Command()
 
 registerDevCommands(program);
 registerRunCommands(program);
+registerEpisodeCommands(program);
 
 program
   .command('config')

@@ -17,19 +17,28 @@ const LEVELS: Record<LogLevel, pino.Level> = { TRACE: 'trace', DEBUG: 'debug', I
 
 let installed = false;
 
+/**
+ * Activity-only workers (rollout hosts) are meant to register no workflows; the SDK warns about it
+ * on every start, which buries real warnings.
+ */
+function demote(level: LogLevel, message: string): LogLevel {
+  return level === 'WARN' && message.startsWith('No workflows registered') ? 'DEBUG' : level;
+}
+
 /** Routes Temporal's runtime and worker logs through pino. Call once, before creating workers. */
 export function installTemporalLogging(defaultLevel: pino.Level = 'info'): void {
   if (installed) return;
   installed = true;
   const log = logger(defaultLevel).child({ component: 'temporal' });
+  const at = (level: LogLevel, message: string, meta?: LogMetadata) => log[LEVELS[demote(level, message)]](meta ?? {}, message);
   Runtime.install({
     logger: {
-      log: (level: LogLevel, message: string, meta?: LogMetadata) => log[LEVELS[level]](meta ?? {}, message),
-      trace: (message: string, meta?: LogMetadata) => log.trace(meta ?? {}, message),
-      debug: (message: string, meta?: LogMetadata) => log.debug(meta ?? {}, message),
-      info: (message: string, meta?: LogMetadata) => log.info(meta ?? {}, message),
-      warn: (message: string, meta?: LogMetadata) => log.warn(meta ?? {}, message),
-      error: (message: string, meta?: LogMetadata) => log.error(meta ?? {}, message),
+      log: at,
+      trace: (message: string, meta?: LogMetadata) => at('TRACE', message, meta),
+      debug: (message: string, meta?: LogMetadata) => at('DEBUG', message, meta),
+      info: (message: string, meta?: LogMetadata) => at('INFO', message, meta),
+      warn: (message: string, meta?: LogMetadata) => at('WARN', message, meta),
+      error: (message: string, meta?: LogMetadata) => at('ERROR', message, meta),
     },
   });
 }
