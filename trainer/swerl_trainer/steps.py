@@ -53,6 +53,8 @@ def checkpoint_id(key: dict[str, Any]) -> str:
 
 def input_digest(kind: str, inp: dict[str, Any]) -> str:
     canonical = {k: inp.get(k) for k in ("base_checkpoint", "batch", "hyper", "decoding_expected")}
+    # Where a batch is read from is not what it is: a retry may reach the same rows by another DSN.
+    canonical["batch"] = {k: v for k, v in inp["batch"].items() if k != "dsn"}
     blob = json.dumps({"kind": kind, **canonical}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
