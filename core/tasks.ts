@@ -283,8 +283,9 @@ function parseAttributes(text: string): Record<string, string> {
 const SEVERITY: Record<TestOutcome, number> = { passed: 0, skipped: 1, failed: 2, error: 3 };
 
 /**
- * Parses pytest's JUnit XML (xunit1 or xunit2). An outcome comes from the first <failure>,
- * <error> or <skipped> child of a <testcase>; none means passed. When `expected` node ids are
+ * Parses pytest's JUnit XML (xunit1 or xunit2). An outcome comes from the <failure>, <error> or
+ * <skipped> children of a <testcase> (the worst wins); none means passed, and so does an xfail
+ * (`<skipped type="pytest.xfail">`), as in SWE-bench's grading. When `expected` node ids are
  * given, each case is named by the expected id it maps to; otherwise by `classname::name`.
  * Throws a plain Error on markup that is not a JUnit report, so a truncated file is never
  * mistaken for "no tests ran".
@@ -321,8 +322,10 @@ export function parseJUnitXml(xml: string, expected: readonly string[] = []): JU
         durationSec: (prev?.durationSec ?? 0) + (Number.isFinite(durationSec) ? durationSec : 0) };
       cases.set(key, current);
     } else if (current && stack.at(-1) === 'testcase') {
+      // An expected failure (xfail) counts as passing, as in SWE-bench's grading.
+      const xfail = name === 'skipped' && parseAttributes(attrText).type === 'pytest.xfail';
       const outcome: TestOutcome | undefined =
-        name === 'failure' ? 'failed' : name === 'error' ? 'error' : name === 'skipped' ? 'skipped' : undefined;
+        name === 'failure' ? 'failed' : name === 'error' ? 'error' : name === 'skipped' && !xfail ? 'skipped' : undefined;
       if (outcome && SEVERITY[outcome] > SEVERITY[current.outcome]) current.outcome = outcome;
     }
     if (!selfClosing) stack.push(name);

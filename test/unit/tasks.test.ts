@@ -160,6 +160,7 @@ const XML = `<?xml version="1.0" encoding="utf-8"?>
 E       assert 1 == 2</failure></testcase>
 <testcase classname="tests.test_x.TestK" name="test_p[-3 + 5-2]" time="0.5"><system-out><![CDATA[<error> inside cdata is text]]></system-out></testcase>
 <testcase classname="tests.test_x" name="test_skip" time="0"><skipped type="pytest.skip" message="no">skip</skipped></testcase>
+<testcase classname="tests.test_x" name="test_xfail" time="0.01"><skipped type="pytest.xfail" message="known bug" /></testcase>
 <testcase classname="tests.test_x" name="test_teardown" time="0.1"></testcase>
 <testcase classname="tests.test_x" name="test_teardown" time="0.2"><error message="teardown failed">boom</error></testcase>
 <testcase classname="" name="tests.test_broken" time="0.000"><error message="collection failure">ImportError</error></testcase>
@@ -174,6 +175,7 @@ describe('parseJUnitXml', () => {
       'tests.test_x::test_bad': ['failed', 0.02],
       'tests/test_x.py::TestK::test_p[-3 + 5-2]': ['passed', 0.5],
       'tests.test_x::test_skip': ['skipped', 0],
+      'tests.test_x::test_xfail': ['passed', 0.01],
       // the same case twice (call passed, teardown errored): the worse outcome, summed time
       'tests/test_x.py::test_teardown': ['error', 0.30000000000000004],
       'tests.test_broken': ['error', 0],
