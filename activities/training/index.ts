@@ -8,8 +8,14 @@ import { createCurriculumActivities } from './curriculum';
 import { createRecordActivities } from './records';
 
 export interface TrainingActivityOptions {
-  /** Handed to the trainer inside Postgres batch references (contract: PostgresBatch.dsn). */
+  /** Fallback for the DSN handed to the trainer in Postgres batch references (PostgresBatch.dsn). */
   databaseUrl: string;
+}
+
+/** The trainer must read the very database these activities write: take the pool's own DSN. */
+function dsnOf(db: Db, fallback: string): string {
+  const client = (db as unknown as { $client?: { options?: { connectionString?: string } } }).$client;
+  return client?.options?.connectionString ?? fallback;
 }
 
 export function createTrainingActivities(db: Db, opts: TrainingActivityOptions) {
@@ -18,7 +24,7 @@ export function createTrainingActivities(db: Db, opts: TrainingActivityOptions) 
     ...createBatchActivities(db),
     ...createRecordActivities(db),
     async trainerBatchDsn(): Promise<string> {
-      return opts.databaseUrl;
+      return dsnOf(db, opts.databaseUrl);
     },
   };
 }

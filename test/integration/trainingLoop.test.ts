@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { and, eq, sql } from 'drizzle-orm';
+import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { trainingRun } from '../../workflows/trainingRun';
+import { errorCodeOf } from '../../core/errors';
+import { checkpointLineage } from '../../db/checkpoints';
+import { curriculumSnapshots, episodes, evals, promotions, taskStatEvents, taskStats } from '../../db/schema';
+import { promoteUpdate, statusQuery, type PromoteRequest } from '../../workflows/definitions';
+import { EASY, EVAL_GOLD, HARD, MIXED, loopConfig, loopWorld, waitFor, type LoopWorld } from './trainingLoopSetup';
+
+let w: LoopWorld;
+
+beforeAll(async () => {
+  w = await loopWorld('loop');
+  await w.startWorker();
+  await w.startRollout();
+});
+afterAll(async () => {
+  await w?.close();
+});
+
+async function promoteRejection(handle: WorkflowHandle<typeof trainingRun>, req: PromoteRequest) {
+  const err: unknown = await handle.executeUpdate(promoteUpdate, { args: [req] }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `promotion ${JSON.stringify(req)} should be rejected`).toBeDefined();
+  const cause = (err as { cause?: unknown }).cause;
+  return { code: errorCodeOf(err), reason: (cause instanceof ApplicationFailure ? (cause.details?.[0] as { reason?: string }) : undefined)?.reason };
+}
+
+describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () => {
+  it('runs the toy plan end to end with exactly-once steps and counts', async () => {
+    const { runId, handle } = await w.startRun(loopConfig({ minPass1: 0.9 }));
+
+    // Mid-stage: refused with a coded reason.
+    await waitFor(async () => (await handle.query(statusQuery)).phase === 'running', 30_000, 'run to start');
+    expect(await promoteRejection(handle, { who: 'alice', reason: 'too early' })).toEqual({ code: 'SWERL_PROMOTE_REJECTED', reason: 'not-at-boundary' });
+
+    await waitFor(async () => (await handle.query(statusQuery)).phase === 'at-boundary', 600_000, 'the stage-1 boundary');
+    const atBoundary = await handle.query(statusQuery);
+    expect(atBoundary.stageIndex).toBe(1);
+    expect(atBoundary.boundary).toMatchObject({ fromStage: 'rl-stage1', toStage: 'rl-stage2', minPass1: 0.9, gateMet: false });
+    // Gate eval of the stage-1 checkpoint: EVAL_GOLD solved in both runs, the other never.
+    expect(atBoundary.boundary?.eval).toMatchObject({ pass1: 0.5, sem: 0, passK: 0.5, k: 2, tasks: 2 });
+    expect(atBoundary.boundary?.checkpointId).toBe(`${runId}/rl-stage1/i0001-s0000`);
+
+    expect(await promoteRejection(handle, { who: 'alice', reason: 'go', checkpointId: 'no-such-checkpoint' })).toEqual({ code: 'SWERL_PROMOTE_REJECTED', reason: 'checkpoint-missing' });
+    expect(await promoteRejection(handle, { who: 'alice', reason: 'go' })).toEqual({ code: 'SWERL_PROMOTE_REJECTED', reason: 'gate-unmet' });
+    const promoted = await handle.executeUpdate(promoteUpdate, { args: [{ who: 'alice', reason: 'toy gate is strict; stage 1 looks healthy', force: true }] });
+    expect(promoted).toMatchObject({ fromStage: 'rl-stage1', toStage: 'rl-stage2', checkpointId: `${runId}/rl-stage1/i0001-s0000`, forced: true });
+
+    const final = await handle.result();
+    expect(final.phase).toBe('completed');
+    expect(final.stages.map((s) => [s.name, s.state, s.iterationsDone])).toEqual([
+      ['rft', 'done', 1],
+      ['rl-stage1', 'done', 2],
+      ['rl-stage2', 'done', 1],
+      ['eval', 'done', 1],
+    ]);
+
+    // Per-iteration status: what the paper watches. Stage 1: EASY 2/2, MIXED 1/2, HARD 0/2.
+    const reports = final.iterations ?? [];
+    expect(reports.map((r) => [r.stage, r.iteration, r.episodes, r.updateSteps])).toEqual([
+      ['rft', 0, 6, 1],
+      ['rl-stage1', 0, 6, 1],
+      ['rl-stage1', 1, 6, 1],
+      ['rl-stage2', 0, 4, 1],
+    ]);
+    for (const r of reports.filter((x) => x.stage === 'rl-stage1')) {
+      expect(r).toMatchObject({ passRate: 0.5, submitRate: 0.5, meanTurns: expect.any(Number), infraFailures: 0 });
+      expect(r.zeroAdvantageFraction).toBeCloseTo(2 / 3, 10);
+      // The double's clip fraction: 0.1 × share of negative advantages (1 of MIXED's 2 samples).
+      expect(r.clipFraction).toBeCloseTo(0.05, 10);
+    }
+    // Stage 2 trains on MIXED only: two groups, each one solve and one failure.
+    expect(reports[3]).toMatchObject({ passRate: 0.5, zeroAdvantageFraction: 0 });
+    // The policy version threads through: each iteration samples from the previous one's checkpoint.
+    expect(reports.map((r) => r.policyVersion)).toEqual([
+      'toy-base',
+      `${runId}/rft/i0000-s0000`,
+      `${runId}/rl-stage1/i0000-s0000`,
+      `${runId}/rl-stage1/i0001-s0000`,
+    ]);
+    const rows = await w.db.db.select({ id: episodes.id, policyVersion: episodes.policyVersion }).from(episodes).where(and(eq(episodes.runId, runId), eq(episodes.stage, 'rl-stage2')));
+    expect(new Set(rows.map((r) => r.policyVersion))).toEqual(new Set([`${runId}/rl-stage1/i0001-s0000`]));
+
+    // Trainer ledger: each (run, stage, iteration, step) applied exactly once.
+    const ledger = w.trainer.ledger(runId);
+    expect(ledger.map((r) => `${r.kind}:${r.stage}/${r.iteration}/${r.step}`)).toEqual(['sft:rft/0/0', 'rl:rl-stage1/0/0', 'rl:rl-stage1/1/0', 'rl:rl-stage2/0/0']);
+    expect([...w.trainer.applications.values()].every((n) => n === 1)).toBe(true);
+    // RFT keeps the solved trajectories: EASY ×2 and MIXED's even-seed sample.
+    expect(ledger[0]!.metrics.samples).toBe(3);
+    expect(w.trainer.loads).toContain(`${runId}/rl-stage2/i0000-s0000`);
+
+    // task_stats: every scored training episode counted once (6 + 12 + 4); eval episodes never.
+    const [events] = await w.db.db.select({ n: sql<number>`count(*)::int` }).from(taskStatEvents).where(eq(taskStatEvents.runId, runId));
+    expect(events?.n).toBe(22);
+    const stage1 = await w.db.db.select().from(taskStats).where(and(eq(taskStats.runId, runId), eq(taskStats.stage, 'rl-stage1')));
+    expect(Object.fromEntries(stage1.map((s) => [s.taskId, [s.attempts, s.solves]]))).toEqual({ [EASY]: [4, 4], [MIXED]: [4, 2], [HARD]: [4, 0] });
+
+    // Stage 2 curriculum by the paper's rule: drop solved ≥ 2/3 (EASY) and never solved (HARD).
+    const [snap] = await w.db.db.select().from(curriculumSnapshots).where(and(eq(curriculumSnapshots.runId, runId), eq(curriculumSnapshots.stage, 'rl-stage2')));
+    expect(snap?.taskIds).toEqual([MIXED]);
+    expect(final.stages[2]?.snapshotId).toBe(snap?.id);
+
+    // Evals per checkpoint: the gate eval and the final one.
+    const evalRows = await w.db.db.select().from(evals).where(eq(evals.runId, runId));
+    expect(evalRows.map((e) => [e.stage, e.checkpointId, e.pass1Mean, e.pass1Sem, e.passK, e.k]).sort()).toEqual(
+      [
+        ['eval', `${runId}/rl-stage2/i0000-s0000`, 0.5, 0, 0.5, 2],
+        ['rl-stage1-gate', `${runId}/rl-stage1/i0001-s0000`, 0.5, 0, 0.5, 2],
+      ].sort(),
+    );
+    expect(evalRows.find((e) => e.stage === 'eval')?.perTask[EVAL_GOLD]).toEqual({ solved: 2, runs: 2 });
+
+    // The promotion's audit row and the checkpoint lineage back to the base model.
+    const [promotion] = await w.db.db.select().from(promotions).where(eq(promotions.runId, runId));
+    expect(promotion).toMatchObject({ fromStage: 'rl-stage1', toStage: 'rl-stage2', forced: true, actor: 'alice', checkpointId: `${runId}/rl-stage1/i0001-s0000` });
+    const lineage = await checkpointLineage(w.db.db, `${runId}/rl-stage2/i0000-s0000`);
+    expect(lineage.map((c) => c.id)).toEqual([
+      `${runId}/rl-stage2/i0000-s0000`,
+      `${runId}/rl-stage1/i0001-s0000`,
+      `${runId}/rl-stage1/i0000-s0000`,
+      `${runId}/rft/i0000-s0000`,
+      'toy-base',
+    ]);
+    expect(final.counters).toEqual({ episodes: 6 + 12 + 4 + 4 + 4, infraFailures: 0, updateSteps: 4 });
+  });
+});
+
+describe('decoding mismatch', () => {
+  it('a sampler that silently enables top_k fails the run with SWERL_DECODING_MISMATCH', async () => {
+    const mismatched = await loopWorld('loopdec', { mutateDecoding: { topK: 40 } });
+    try {
+      await mismatched.startWorker();
+      await mismatched.startRollout();
+      const config = loopConfig({ stages: [loopConfig().stages[1]] });
+      const { handle } = await mismatched.startRun(config);
+      const err = await handle.result().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect(errorCodeOf(err)).toBe('SWERL_DECODING_MISMATCH');
+      expect((err as WorkflowFailedError).cause).toMatchObject({ nonRetryable: true });
+      expect(mismatched.trainer.ledger()).toEqual([]);
+    } finally {
+      await mismatched.close();
+    }
+  });
+});
