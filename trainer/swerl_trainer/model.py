@@ -1,8 +1,9 @@
 """A small causal transformer (GPT-style, pre-LayerNorm, tied embeddings) for the reference policy.
 
-Sized to train and sample on 2 CPU cores: the `tiny` preset has ~1.3M parameters and a 4096-token
-context. Attention is written out (torch 1.13 has no fused kernel) with an optional KV cache so the
-policy server samples in O(context) per token.
+Sized to train and sample on 2 CPU cores: the `tiny` preset has ~1.9M parameters and an 8192-token
+context (the toy run's largest stage). Attention is written out (torch 1.13 has no fused kernel),
+with a KV cache so the policy server samples in O(context) per token, and recomputation in
+backward for long training sequences.
 """
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+# Above this many tokens a training forward recomputes each block in backward instead of keeping
+# its [t, t] attention matrices: at 8k tokens those are ~1 GB per block.
+RECOMPUTE_ABOVE_TOKENS = 2048
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class ModelConfig:
 
 PRESETS = {
     # The toy pipeline's base policy.
-    "tiny": dict(d_model=128, n_layers=4, n_heads=4, d_ff=512, max_seq_len=4096),
+    "tiny": dict(d_model=128, n_layers=4, n_heads=4, d_ff=512, max_seq_len=8192),
     # For tests: trains a step in milliseconds.
     "test": dict(d_model=64, n_layers=2, n_heads=2, d_ff=128, max_seq_len=512),
 }
@@ -132,6 +138,10 @@ class CausalLM(nn.Module):
             allowed = allowed & pad_mask.view(-1, 1, 1, s)
         bias = torch.zeros(allowed.shape, dtype=x.dtype, device=ids.device).masked_fill_(~allowed, float("-inf"))
         cache: KVCache = []
+        if self.training and torch.is_grad_enabled() and t > RECOMPUTE_ABOVE_TOKENS:
+            for block in self.blocks:
+                x = checkpoint(lambda h, blk=block: blk(h, bias, None)[0], x)
+            return self.ln_f(x) @ self.tok_emb.weight.T, cache
         for i, block in enumerate(self.blocks):
             x, kv = block(x, bias, past[i] if past else None)
             cache.append(kv)

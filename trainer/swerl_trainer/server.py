@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -262,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", default="latest", help="checkpoint id, or `latest` (newest in the ledger, else --init-base)")
     p.add_argument("--init-base", default="swerl-tiny-base", help="seeded base policy created if missing")
     p.add_argument("--preset", default="tiny")
+    p.add_argument("--max-seq-len", type=int, default=None, help="context of that base (default: the preset's)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--strict-max-tokens", action="store_true", help="refuse (400) when prompt + max_tokens exceeds the context, like vLLM")
@@ -271,7 +271,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     root = Path(args.checkpoints).resolve()
-    ckpt.create_base(root, args.init_base, preset=args.preset)
+    overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
+    ckpt.create_base(root, args.init_base, preset=args.preset, **overrides)
     ref = default_checkpoint(root, args.init_base) if args.checkpoint == "latest" else args.checkpoint
     server = make_server(root, ref, args.host, args.port, args.strict_max_tokens)
     print(json.dumps({"event": "policy_server_ready", "url": f"http://{args.host}:{server.server_address[1]}", "checkpoint_id": ref}), flush=True)

@@ -162,7 +162,8 @@ async def _connect(address: str, namespace: str, attempts: int = 30) -> Client:
 
 async def serve(args: argparse.Namespace) -> None:
     root = Path(args.checkpoints).resolve()
-    base = ckpt.create_base(root, args.init_base, preset=args.preset, seed=args.seed)
+    overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
+    base = ckpt.create_base(root, args.init_base, preset=args.preset, seed=args.seed, **overrides)
     log.info("checkpoints at %s; base policy %s at %s", root, args.init_base, base)
     client = await _connect(args.address, args.namespace)
     acts = TrainerActivities(root, args.policy_url)
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--init-base", default=DEFAULT_BASE, help="id of the seeded base policy created if missing")
     p.add_argument("--preset", default="tiny", help="model preset of that base (tiny | test)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-seq-len", type=int, default=None, help="context of that base (default: the preset's)")
     p.add_argument("--max-concurrent", type=int, default=4, help="activity slots (training steps still run one at a time)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     args = p.parse_args(argv)

@@ -71,6 +71,23 @@ def test_kv_cache_matches_full_forward(root):
     assert torch.allclose(torch.cat([prefix, step], dim=1), full, atol=1e-5)
 
 
+def test_recomputed_long_sequence_gradients_equal_the_stored_ones(root, monkeypatch):
+    import swerl_trainer.model as model_module
+
+    model = ckpt.load(root, BASE_ID).model.train()
+    ids = torch.randint(0, 256, (2, 40), generator=torch.Generator().manual_seed(0))
+
+    def grads():
+        model.zero_grad()
+        model(ids)[0].logsumexp(-1).mean().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    stored = grads()
+    monkeypatch.setattr(model_module, "RECOMPUTE_ABOVE_TOKENS", 8)
+    recomputed = grads()
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(stored, recomputed))
+
+
 def test_missing_checkpoint_is_a_coded_error(root):
     with pytest.raises(TrainerFault) as e:
         ckpt.load(root, "nope/never")
