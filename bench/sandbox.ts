@@ -7,15 +7,9 @@
 import Docker from 'dockerode';
 import { createSandbox, LeaseManager, type SandboxLimits } from '../activities/sandbox';
 import { ensureBaseImage } from '../sandbox/images';
+import { percentile, round1 } from './stats';
 
-/** Nearest-rank percentile of `xs` (p in 0..100). */
-function percentile(xs: readonly number[], p: number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1] ?? Number.NaN;
-}
-
-const round = (ms: number): number => Math.round(ms * 10) / 10;
+const round = round1;
 
 export async function benchSandbox(opts: { startSamples?: number; execSamples?: number } = {}): Promise<Record<string, number>> {
   const startSamples = opts.startSamples ?? 10;

@@ -58,6 +58,7 @@ export async function buildSandbox(ctx: HostContext, episodeId: string, replayUp
     labels: { run: episode.runId, episode: episodeId },
   });
   leaseByContainer.set(sandbox.containerId, leaseId);
+  attached.set(sandbox.containerId, sandbox);
   if (replayUpTo > 0) {
     const turns = await listTurns(ctx.db, episodeId);
     const commands = turns.filter((t) => t.role === 'assistant' && t.command && t.idx < observationIdx(replayUpTo));
@@ -69,9 +70,16 @@ export async function buildSandbox(ctx: HostContext, episodeId: string, replayUp
   return sandbox;
 }
 
+/** Sandboxes this host created or attached, by container id: a turn's exec skips `docker inspect`. */
+const attached = new Map<string, Sandbox>();
+
 /** The sandbox a host activity was told about; after a worker restart the container is re-attached. */
 export async function sandboxOf(ctx: HostContext, containerId: string): Promise<Sandbox> {
-  const sandbox = await attachSandbox(ctx.docker, containerId);
+  let sandbox = attached.get(containerId);
+  if (!sandbox) {
+    sandbox = await attachSandbox(ctx.docker, containerId);
+    attached.set(containerId, sandbox);
+  }
   const leaseId = leaseByContainer.get(containerId);
   if (leaseId) ctx.leases.renew(leaseId);
   return sandbox;
@@ -80,6 +88,7 @@ export async function sandboxOf(ctx: HostContext, containerId: string): Promise<
 export async function releaseContainer(ctx: HostContext, sandbox: Sandbox): Promise<void> {
   const leaseId = leaseByContainer.get(sandbox.containerId);
   leaseByContainer.delete(sandbox.containerId);
+  attached.delete(sandbox.containerId);
   if (leaseId) await ctx.leases.release(leaseId).catch(() => sandbox.destroy());
   else await sandbox.destroy();
 }

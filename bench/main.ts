@@ -1,0 +1,58 @@
+/**
+ * `npm run bench`: every benchmark, printed as a table on stderr and as one JSON document on
+ * stdout (also written to bench/results/latest.json). `npm run bench -- sandbox episode` runs a subset.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { benchEpisode } from './episode';
+import { benchSandbox } from './sandbox';
+
+type Bench = () => Promise<Record<string, number>>;
+
+const ROOT = path.join(__dirname, '..');
+
+/** The trainer's own benchmark (tokens/s of SFT and RL steps on CPU), if its venv is installed. */
+async function benchTrainer(): Promise<Record<string, number>> {
+  const python = path.join(ROOT, 'trainer', '.venv', 'bin', 'python');
+  const run = spawnSync(python, [path.join(ROOT, 'trainer', 'bench.py')], { cwd: path.join(ROOT, 'trainer'), encoding: 'utf8', timeout: 600_000 });
+  if (run.status !== 0) throw new Error(`trainer bench failed (${run.status}): ${run.stderr.slice(-500)}`);
+  const lastJson = run.stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  const parsed = JSON.parse(lastJson ?? '{}') as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, number] => typeof e[1] === 'number'));
+}
+
+const BENCHES: Record<string, Bench> = {
+  sandbox: () => benchSandbox(),
+  episode: () => benchEpisode(),
+  trainer: benchTrainer,
+};
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2).filter((a) => a in BENCHES);
+  const names = wanted.length > 0 ? wanted : Object.keys(BENCHES);
+  const results: Record<string, Record<string, number> | { error: string }> = {};
+  for (const name of names) {
+    const t0 = performance.now();
+    try {
+      results[name] = await BENCHES[name]!();
+    } catch (err) {
+      results[name] = { error: (err as Error).message };
+    }
+    console.error(`[bench] ${name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  const doc = { at: new Date().toISOString(), host: { cpus: (await import('node:os')).cpus().length }, results };
+  const rows: string[][] = [['bench', 'metric', 'value']];
+  for (const [bench, metrics] of Object.entries(results)) {
+    for (const [metric, value] of Object.entries(metrics)) rows.push([bench, metric, String(value)]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  console.error(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n'));
+  const dir = path.join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(doc, null, 2)}\n`);
+  console.log(JSON.stringify(doc));
+  process.exit(0);
+}
+
+void main();
