@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type Docker from 'dockerode';
-import { ErrorCodes, TaskError, type ErrorCode } from '../core/errors';
+import { ErrorCodes, SwerlError, TaskError, type ErrorCode } from '../core/errors';
 import { parsePatch, parseTaskLine, type Task } from '../core/tasks';
 import type { Db } from '../db/client';
 import { quarantineTask, upsertTask } from '../db/tasks';
@@ -93,8 +93,12 @@ async function validateOnDocker(task: ImportedTask, opts: ImportOptions & { dock
       { docker: opts.docker },
     );
   } catch (err) {
-    // The repo or its base commit is bad: the task's fault. Anything else (Docker) is infra.
+    // The repo or its base commit is bad, or its setup script fails (the image's only RUN step
+    // that can exit non-zero): the task's fault. Anything else (Docker itself) is infra.
     if (err instanceof TaskError) throw new Quarantine(err.code, err.message);
+    if (task.setup && err instanceof SwerlError && err.code === ErrorCodes.IMAGE_BUILD_FAILED && /returned a non-zero code/.test(err.message)) {
+      throw new Quarantine(ErrorCodes.TASK_INVALID, `setup script failed while building the task image: ${err.message.slice(-600)}`);
+    }
     throw err;
   }
   const rewardOpts = { image, limits: opts.limits ?? DEFAULT_LIMITS, testTimeoutSec: opts.testTimeoutSec, labels: { run: 'task-import', episode: task.instanceId } };

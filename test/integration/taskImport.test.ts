@@ -87,6 +87,7 @@ describe('a file of broken tasks', () => {
       JSON.stringify(noRepo),
       JSON.stringify({ ...good }),
       JSON.stringify({ ...good, instance_id: 'bad__no-tests', FAIL_TO_PASS: '[]' }),
+      JSON.stringify({ ...toy('semver-1'), instance_id: 'bad__setup-fails', setup: 'echo cannot install >&2; exit 3' }),
     ];
     const file = join(scratch, 'broken.jsonl');
     writeFileSync(file, `${lines.join('\n')}\n`);
@@ -102,6 +103,7 @@ describe('a file of broken tasks', () => {
       [8, 'bad__no-repo', ErrorCodes.TASK_NOT_FOUND],
       [9, 'toy__strutils-1', ErrorCodes.TASK_INVALID],
       [10, 'bad__no-tests', ErrorCodes.TASK_INVALID],
+      [11, 'bad__setup-fails', ErrorCodes.TASK_INVALID],
     ]);
     const reasons = Object.fromEntries(result.quarantined.map((q) => [q.instanceId, q.reason]));
     expect(reasons['line:2']).toMatch(/line 2: not valid JSON/);
@@ -109,6 +111,7 @@ describe('a file of broken tasks', () => {
     expect(reasons['bad__gold-fails']).toContain('tests/test_temperature.py::test_no_such_test (missing)');
     expect(reasons['bad__too-many-files']).toContain('touches 3 files (max 2)');
     expect(reasons['toy__strutils-1']).toContain('duplicate');
+    expect(reasons['bad__setup-fails']).toMatch(/setup script failed.*returned a non-zero code: 3/s);
 
     await persistImport(handle.db, 'broken', result);
     const rows = await handle.db.select().from(taskQuarantine).where(eq(taskQuarantine.suite, 'broken'));
