@@ -22,12 +22,15 @@ def load_samples(batch: dict[str, Any], kind: str) -> list[dict[str, Any]]:
             cur.execute("SELECT id, decoding FROM episodes WHERE id = ANY(%s)", (ids,))
             decoding = {r[0]: r[1] for r in cur.fetchall()}
             cur.execute(
-                "SELECT episode_id, role, text, token_ids, logprobs, format_error FROM turns "
+                "SELECT episode_id, idx, role, text, token_ids, logprobs, format_error, tokens_ref FROM turns "
                 "WHERE episode_id = ANY(%s) ORDER BY episode_id, idx",
                 (ids,),
             )
             turns: dict[str, list[dict[str, Any]]] = {}
-            for eid, role, text, token_ids, logprobs, fmt in cur.fetchall():
+            for eid, idx, role, text, token_ids, logprobs, fmt, tokens_ref in cur.fetchall():
+                if tokens_ref is not None and token_ids is None:
+                    # Re-tokenizing the text instead would silently drop the sampler's logprobs.
+                    raise TrainerFault(TRAINER_BAD_BATCH, f"episode {eid} turn {idx} keeps its tokens at {tokens_ref!r}, which this trainer cannot read", {"episode_id": eid, "turn": idx})
                 t: dict[str, Any] = {"role": role, "text": text, "format_error": bool(fmt)}
                 if token_ids is not None:
                     t["token_ids"] = token_ids

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import step_input, trajectory
+from conftest import PAPER_DECODING, step_input, trajectory
 from swerl_trainer.errors import TRAINER_BAD_BATCH, TRAINER_FAILED, TrainerFault
 from swerl_trainer.ledger import Ledger
 from swerl_trainer.steps import run_step
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not (PG_BIN / "initdb").exists() or os.geteuid()
 SCHEMA = """
 CREATE TABLE episodes (id text PRIMARY KEY, decoding jsonb NOT NULL);
 CREATE TABLE turns (episode_id text NOT NULL REFERENCES episodes(id), idx integer NOT NULL, role text NOT NULL,
-  text text NOT NULL, token_ids jsonb, logprobs jsonb, format_error boolean NOT NULL DEFAULT false,
+  text text NOT NULL, token_ids jsonb, logprobs jsonb, format_error boolean NOT NULL DEFAULT false, tokens_ref text,
   PRIMARY KEY (episode_id, idx));
 """
 
@@ -60,6 +60,13 @@ def dsn():
                 )
         conn.execute("INSERT INTO episodes VALUES ('ep-topk', %s)", (json.dumps({"temperature": 1.0, "topP": 1.0, "topK": 50, "minP": 0, "repetitionPenalty": 1.0}),))
         conn.execute("INSERT INTO turns (episode_id, idx, role, text) VALUES ('ep-topk', 0, 'assistant', 'x')")
+        conn.execute("INSERT INTO episodes VALUES ('ep-ref', %s)", (json.dumps(PAPER_DECODING),))
+        conn.execute("INSERT INTO turns (episode_id, idx, role, text, tokens_ref) VALUES ('ep-ref', 0, 'assistant', 'x', 's3://t/1')")
+        # Sampled ids and logprobs stored inline, as the rollout side writes them.
+        conn.execute("INSERT INTO episodes VALUES ('ep-ids', %s)", (json.dumps(PAPER_DECODING),))
+        conn.execute("INSERT INTO turns (episode_id, idx, role, text) VALUES ('ep-ids', 0, 'user', 'q')")
+        conn.execute("INSERT INTO turns (episode_id, idx, role, text, token_ids, logprobs) VALUES "
+                     "('ep-ids', 1, 'assistant', 'AB', '[65, 66, 260]', '[-20.0, -20.0, -20.0]')")
     yield url
     _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop")
     shutil.rmtree(data, ignore_errors=True)
@@ -107,3 +114,15 @@ def test_unreachable_database_is_retryable_infra(root):
     with pytest.raises(TrainerFault) as e:
         run_step(root, "rl", _pg_input(dead, ["ep-a"], [1.0]))
     assert e.value.code == TRAINER_FAILED and e.value.retryable
+
+
+def test_turn_whose_tokens_live_elsewhere_is_refused_not_retokenized(root, dsn):
+    with pytest.raises(TrainerFault) as e:
+        run_step(root, "rl", _pg_input(dsn, ["ep-ref"], [1.0]))
+    assert e.value.code == TRAINER_BAD_BATCH and "ep-ref turn 0" in str(e.value)
+
+
+def test_stored_sampler_logprobs_drive_the_ratio(root, dsn):
+    # logprob -20 recorded for every sampled token: ratio >> 1 + eps_high with A > 0, all clipped.
+    out = run_step(root, "rl", _pg_input(dsn, ["ep-ids"], [1.0]))
+    assert out["metrics"]["tokens"] == 3 and out["metrics"]["clip_fraction"] == 1.0
