@@ -14,6 +14,7 @@
  *   to the base commit before test_patch is applied, so the agent cannot edit what judges it.
  * - Idempotent: the same inputs give the same result; persisting is the caller's (recordReward).
  */
+import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import { ErrorCodes, SandboxError, SwerlError } from '../core/errors';
 import { isTestPath, parseJUnitXml, parsePatch, testFilesOf, type Task } from '../core/tasks';
@@ -106,8 +107,11 @@ interface PytestRun {
 }
 
 async function runPytest(sb: Sandbox, task: RewardTask, ids: string[], tag: string, timeoutSec: number): Promise<PytestRun> {
-  const junit = `${WORK}/junit-${tag}.xml`;
-  const exitFile = `${WORK}/exit-${tag}`;
+  // Unpredictable names: code under test runs as the same user and should not find a fixed path to
+  // pre-write a report at. (It runs inside pytest itself, so this is a speed bump, not a wall.)
+  const nonce = randomUUID();
+  const junit = `${WORK}/junit-${tag}-${nonce}.xml`;
+  const exitFile = `${WORK}/exit-${tag}-${nonce}`;
   // The exit code goes to a file because the output may be truncated at the sandbox's byte limit.
   const cmd = `cd /repo && rm -f ${junit} ${exitFile}; python3 -m pytest -p no:cacheprovider --continue-on-collection-errors -q ` +
     `--junitxml=${junit} ${testFilesOf(ids).map(q).join(' ')}; echo $? > ${exitFile}`;
