@@ -64,26 +64,27 @@ export async function runEpisodes(
   policyVersion: string,
 ): Promise<EpisodeResult[]> {
   const taskQueue = workflowInfo().taskQueue;
-  const settled = await Promise.allSettled(
-    slots.map((slot) => {
-      const input = {
-        ...buildEpisodeInput(ctx.config, stage, { runId: ctx.runId, iteration, ...slot }, { url: ctx.policyUrl, policyVersion }),
-        rolloutQueue: ctx.rolloutQueue,
-      };
-      return executeChild<typeof episode>('episode', { workflowId: episodeWorkflowId(input.episodeId), taskQueue, args: [input] });
-    }),
-  );
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) {
-    const code = errorCodeOf(failed.reason) ?? ErrorCodes.RUN_STATE_INVALID;
-    const detail = failed.reason instanceof Error ? (failed.reason.cause?.toString() ?? failed.reason.message) : String(failed.reason);
+  try {
+    // Fail fast: a final failure of one child decides the iteration; the others are terminated
+    // with it (parent-close policy TERMINATE) instead of holding sandboxes for nothing.
+    return await Promise.all(
+      slots.map((slot) => {
+        const input = {
+          ...buildEpisodeInput(ctx.config, stage, { runId: ctx.runId, iteration, ...slot }, { url: ctx.policyUrl, policyVersion }),
+          rolloutQueue: ctx.rolloutQueue,
+        };
+        return executeChild<typeof episode>('episode', { workflowId: episodeWorkflowId(input.episodeId), taskQueue, args: [input] });
+      }),
+    );
+  } catch (err) {
+    const code = errorCodeOf(err) ?? ErrorCodes.RUN_STATE_INVALID;
+    const detail = err instanceof Error ? (err.cause?.toString() ?? err.message) : String(err);
     throw ApplicationFailure.create({
       type: code,
-      message: `${code}: ${slots.length} episode(s) of ${ctx.runId}/${stage.name}/${iteration}: an episode failed: ${detail}`,
+      message: `${code}: an episode of ${ctx.runId}/${stage.name}/${iteration} failed: ${detail}`,
       nonRetryable: true,
     });
   }
-  return settled.map((s) => (s as PromiseFulfilledResult<EpisodeResult>).value);
 }
 
 /** Mean of the trainer's clip fraction over steps; null when nothing was trained. */

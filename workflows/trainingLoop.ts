@@ -30,6 +30,7 @@ export interface LoopControl {
   hasPromotion(): boolean;
   takePromotion(): PromoteResult | undefined;
   continueAsNew(): Promise<void>;
+  continueAsNewAfterIterations?: number;
 }
 
 /** Iteration reports kept in status: enough for a dashboard, bounded for the history. */
@@ -62,6 +63,7 @@ export async function runLoop(ctx: LoopContext, c: LoopControl): Promise<RunStat
     status.counters.episodes += e.tasks * e.k;
   };
 
+  let iterationsThisRun = 0;
   try {
     if (!ctx.policyUrl) {
       throw ApplicationFailure.nonRetryable(`run ${runId} has no policy endpoint: set policy.url in the config`, ErrorCodes.CONFIG_INVALID);
@@ -113,7 +115,9 @@ export async function runLoop(ctx: LoopContext, c: LoopControl): Promise<RunStat
         }
         progress.iterationsDone += 1;
         c.touch();
-        if (workflowInfo().continueAsNewSuggested) await c.continueAsNew();
+        iterationsThisRun += 1;
+        const every = c.continueAsNewAfterIterations;
+        if (workflowInfo().continueAsNewSuggested || (every !== undefined && iterationsThisRun >= every)) await c.continueAsNew();
       }
       progress.state = 'done';
       progress.finalCheckpointId = status.policyVersion;

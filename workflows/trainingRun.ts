@@ -57,6 +57,16 @@ export interface TrainingRunInput {
   carried?: RunStatus;
   /** Where the loop finds its services; defaults: config.policy.url and the shared task queues. */
   services?: RunServices;
+  /**
+   * Force a stage executor. 'smoke' records the plan without rolling anything out (control-surface
+   * tests); unset = the training loop for new runs, the smoke executor for runs recorded before it.
+   */
+  executor?: 'smoke' | 'loop';
+  /**
+   * Continue as new after this many iterations in one workflow run, besides Temporal's own
+   * suggestion: bounds the history of very long runs (and lets tests exercise the carry-over).
+   */
+  continueAsNewAfterIterations?: number;
 }
 
 export interface RunServices {
@@ -178,7 +188,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<RunStatus> {
     },
   );
 
-  status.executor ??= patched(TRAINING_LOOP_PATCH) ? 'loop' : 'smoke';
+  status.executor ??= input.executor ?? (patched(TRAINING_LOOP_PATCH) ? 'loop' : 'smoke');
 
   if (!input.carried) {
     await bookkeeping.recordRunStarted({ runId, workflowId: workflowInfo().workflowId, name: config.name, config });
@@ -211,9 +221,10 @@ export async function trainingRun(input: TrainingRunInput): Promise<RunStatus> {
         return p;
       },
       hasPromotion: () => promoted !== undefined,
+      continueAsNewAfterIterations: input.continueAsNewAfterIterations,
       continueAsNew: async () => {
         await condition(allHandlersFinished);
-        await continueAsNew<typeof trainingRun>({ runId, config, carried: status, services: input.services });
+        await continueAsNew<typeof trainingRun>({ ...input, carried: status });
       },
     };
     return runLoop(

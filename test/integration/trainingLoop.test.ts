@@ -32,7 +32,8 @@ async function promoteRejection(handle: WorkflowHandle<typeof trainingRun>, req:
 
 describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () => {
   it('runs the toy plan end to end with exactly-once steps and counts', async () => {
-    const { runId, handle } = await w.startRun(loopConfig({ minPass1: 0.9 }));
+    // Continue-as-new every 2 iterations: the carried status must keep every counter and report.
+    const { runId, handle } = await w.startRun(loopConfig({ minPass1: 0.9 }), { continueAsNewAfterIterations: 2 });
 
     // Mid-stage: refused with a coded reason.
     await waitFor(async () => (await handle.query(statusQuery)).phase === 'running', 30_000, 'run to start');
@@ -127,6 +128,8 @@ describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () =
       'toy-base',
     ]);
     expect(final.counters).toEqual({ episodes: 6 + 12 + 4 + 4 + 4, infraFailures: 0, updateSteps: 4 });
+    // rft + stage-1 #0 → new run; stage-1 #1 + stage-2 #0 → new run; then the eval.
+    expect(final.continuedAsNew).toBe(2);
   });
 });
 

@@ -20,7 +20,7 @@ import { startTrainerDouble, type TrainerDouble } from '../../activities/trainer
 import { parseRunConfig, type Decoding, type RunConfig } from '../../core/config';
 import { trainingRunWorkflowId } from '../../core/taskQueues';
 import { createRolloutWorkers, type RolloutWorkers } from '../../workers/rollout';
-import type { trainingRun } from '../../workflows/trainingRun';
+import type { trainingRun, TrainingRunInput } from '../../workflows/trainingRun';
 import { orchestrationHarness, type OrchestrationHarness } from '../harness/orchestration';
 import { testEndpoints } from '../harness/stack';
 
@@ -68,10 +68,10 @@ export interface LoopWorld extends OrchestrationHarness {
   trainerQueue: string;
   trainer: TrainerDouble;
   startRollout(): Promise<void>;
-  startRun(config: RunConfig, runId?: string): Promise<{ runId: string; handle: WorkflowHandle<typeof trainingRun> }>;
+  startRun(config: RunConfig, extra?: Pick<TrainingRunInput, 'continueAsNewAfterIterations'>): Promise<{ runId: string; handle: WorkflowHandle<typeof trainingRun> }>;
 }
 
-/** Routes each chat request to the "even" or the "odd" server by the parity of its seed. */
+/** Routes each chat request to the "even" or the "odd" server by the parity of its episode's seed. */
 async function startParityProxy(even: string, odd: string): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -80,7 +80,10 @@ async function startParityProxy(even: string, odd: string): Promise<{ url: strin
       const body = Buffer.concat(chunks).toString('utf8');
       let seed = 0;
       try {
-        seed = Number((JSON.parse(body || '{}') as { seed?: number }).seed ?? 0);
+        // The episode sends seed + turn (activities/episode): the episode's own seed is seed − turn.
+        const parsed = JSON.parse(body || '{}') as { seed?: number; messages?: Array<{ role?: string }> };
+        const turn = (parsed.messages ?? []).filter((m) => m.role === 'assistant').length;
+        seed = Number(parsed.seed ?? 0) - turn;
       } catch {
         // not JSON: route to the even server, which answers with its own error
       }
@@ -140,11 +143,12 @@ export async function loopWorld(prefix: string, opts: { mutateDecoding?: Partial
       const workers = await createRolloutWorkers({ endpoints, db: base.db.db, sandbox, hostId: `${prefix}-${randomUUID().slice(0, 6)}`, sharedQueue, reaperIntervalMs: 5_000 });
       rollout = { workers, done: workers.run() };
     },
-    async startRun(config, runId = `${prefix}-${randomUUID().slice(0, 8)}`) {
+    async startRun(config, extra = {}) {
+      const runId = `${prefix}-${randomUUID().slice(0, 8)}`;
       const handle = await base.client.workflow.start<typeof trainingRun>('trainingRun', {
         workflowId: trainingRunWorkflowId(runId),
         taskQueue: base.taskQueue,
-        args: [{ runId, config, services: { policyUrl: proxy.url, rolloutQueue: sharedQueue, trainerQueue } }],
+        args: [{ runId, config, services: { policyUrl: proxy.url, rolloutQueue: sharedQueue, trainerQueue }, ...extra }],
       });
       return { runId, handle };
     },

@@ -1,0 +1,104 @@
+/**
+ * Fault: the orchestration worker is SIGKILLed in the middle of an RL iteration (episodes of it
+ * running) and restarted; the trainer crashes once right after applying a step. The run must
+ * complete with every (run, stage, iteration, step) applied exactly once (the trainer double's own
+ * ledger) and every episode counted once in task_stats.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { and, eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { episodes, taskStatEvents, taskStats } from '../../db/schema';
+import { statusQuery } from '../../workflows/definitions';
+import { testEndpoints } from '../harness/stack';
+import { EASY, HARD, MIXED, loopConfig, loopWorld, waitFor, type LoopWorld } from '../integration/trainingLoopSetup';
+
+const REPO = path.join(__dirname, '..', '..');
+let w: LoopWorld;
+let worker: ChildProcess | undefined;
+
+function startWorkerProcess(): Promise<ChildProcess> {
+  const endpoints = testEndpoints();
+  const dsn = (w.db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
+  const child = spawn('npx', ['tsx', 'cli/main.ts', 'worker', '--role', 'orchestration'], {
+    cwd: REPO,
+    detached: true, // its own process group: SIGKILL reaches npx, tsx and node alike
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      SWERL_ORCHESTRATION_QUEUE: w.taskQueue,
+      SWERL_DATABASE_URL: dsn,
+      SWERL_TEMPORAL_ADDRESS: endpoints.temporalAddress,
+      SWERL_TEMPORAL_NAMESPACE: endpoints.temporalNamespace,
+    },
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('orchestration worker polling')) resolve(child);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`orchestration worker exited (${code}) before polling:\n${out.slice(-2000)}`)));
+    setTimeout(() => reject(new Error(`orchestration worker not ready in 120 s:\n${out.slice(-2000)}`)), 120_000).unref();
+  });
+}
+
+function sigkill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    process.kill(-child.pid!, 'SIGKILL');
+  });
+}
+
+beforeAll(async () => {
+  w = await loopWorld('loopkill', { crashAfterApply: 1 });
+  await w.startRollout();
+});
+afterAll(async () => {
+  if (worker && worker.exitCode === null) await sigkill(worker);
+  await w?.close();
+});
+
+describe('training loop under a killed orchestration worker', () => {
+  it('completes after SIGKILL mid-iteration with every step applied once and every episode counted once', async () => {
+    worker = await startWorkerProcess();
+    const config = loopConfig({ stages: [loopConfig().stages[1]] }); // rl-stage1: 2 iterations × 3 problems × G 2
+    const { runId, handle } = await w.startRun(config);
+
+    // Mid-iteration: some episodes of iteration 0 done, the iteration not finished.
+    await waitFor(
+      async () => {
+        const [row] = await w.db.db
+          .select({ n: sql<number>`count(*)::int` })
+          .from(episodes)
+          .where(and(eq(episodes.runId, runId), eq(episodes.iteration, 0), eq(episodes.status, 'completed')));
+        return (row?.n ?? 0) >= 1;
+      },
+      300_000,
+      'the first finished episode',
+    );
+    expect(w.trainer.ledger(runId)).toEqual([]);
+    await sigkill(worker);
+    await new Promise((r) => setTimeout(r, 3_000));
+    worker = await startWorkerProcess();
+
+    const final = await handle.result();
+    expect(final.phase).toBe('completed');
+    expect(final.stages[0]).toMatchObject({ state: 'done', iterationsDone: 2 });
+    expect((await handle.query(statusQuery)).counters).toEqual({ episodes: 12, infraFailures: 0, updateSteps: 2 });
+
+    const ledger = w.trainer.ledger(runId);
+    expect(ledger.map((r) => `${r.stage}/${r.iteration}/${r.step}`)).toEqual(['rl-stage1/0/0', 'rl-stage1/1/0']);
+    expect([...w.trainer.applications.values()]).toEqual([1, 1]);
+    // The injected crash after applying step 0 made Temporal retry it; the ledger answered.
+    expect(w.trainer.crashesInjected).toBe(1);
+    expect(w.trainer.calls.get(`${runId}/rl-stage1/0/0`)).toBe(2);
+
+    const [events] = await w.db.db.select({ n: sql<number>`count(*)::int` }).from(taskStatEvents).where(eq(taskStatEvents.runId, runId));
+    expect(events?.n).toBe(12);
+    const stats = await w.db.db.select().from(taskStats).where(eq(taskStats.runId, runId));
+    expect(Object.fromEntries(stats.map((s) => [s.taskId, [s.attempts, s.solves]]))).toEqual({ [EASY]: [4, 4], [MIXED]: [4, 2], [HARD]: [4, 0] });
+  });
+});
