@@ -30,7 +30,7 @@ from typing import Any, Callable
 import torch
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
 from . import checkpoint as ckpt
@@ -50,7 +50,7 @@ def _as_temporal(fn: Callable[[], Any]) -> Any:
     except TrainerFault as e:
         log.warning("activity failed: %s", e)
         raise e.to_application_error() from e
-    except (ApplicationError, asyncio.CancelledError):
+    except (ApplicationError, CancelledError, asyncio.CancelledError):  # cancellation is not a failure
         raise
     except Exception as e:
         log.exception("activity crashed")
@@ -76,7 +76,7 @@ class _Heartbeat:
         self.details = {"phase": "training", **details}
         activity.heartbeat(self.details)
         if activity.is_cancelled():
-            raise asyncio.CancelledError("step cancelled")
+            raise CancelledError("step cancelled between micro-batches")
 
     def __enter__(self) -> "_Heartbeat":
         activity.heartbeat(self.details)

@@ -9,6 +9,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 
 
 @workflow.defn
@@ -22,4 +23,6 @@ class CallActivity:
             start_to_close_timeout=timedelta(seconds=req.get("start_to_close_sec", 120)),
             heartbeat_timeout=timedelta(seconds=req.get("heartbeat_sec", 10)),
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=req.get("max_attempts", 5)),
+            # A cancelled workflow waits until the activity has really stopped.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )

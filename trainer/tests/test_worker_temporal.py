@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.worker import Worker
 
 from call_activity_workflow import CallActivity
 from conftest import BASE_ID, step_input, trajectory
+from swerl_trainer.ledger import Ledger
 
 TRAINER_DIR = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(shutil.which("temporal") is None, reason="the temporal CLI is not installed")
@@ -121,6 +122,45 @@ def test_load_policy_without_a_policy_server_is_a_final_error(trainer):
     assert e.value.cause.cause.type == "SWERL_POLICY_UNAVAILABLE"
 
 
+async def _wait_for_training(handle, deadline_sec: float = 180) -> None:
+    deadline = time.monotonic() + deadline_sec  # generous: the 2 cores are shared with other work
+    while True:
+        desc = await handle.describe()
+        pending = desc.raw_description.pending_activities
+        if pending and pending[0].heartbeat_details.payloads:
+            if json.loads(pending[0].heartbeat_details.payloads[0].data).get("phase") == "training":
+                return
+        assert time.monotonic() < deadline, "the step never heartbeated"
+        await asyncio.sleep(0.1)
+
+
+def test_cancelled_step_stops_between_micro_batches_and_leaves_nothing(trainer):
+    address, root, queue = trainer
+    inp = step_input(7, [trajectory(f"ep-{i}", answer="x" * 200) for i in range(16)])
+    inp["hyper"]["micro_batch_tokens"] = 300
+
+    async def scenario():
+        client = await Client.connect(address)
+        wf_queue = f"wf-cancel-{queue}"
+        async with Worker(client, task_queue=wf_queue, workflows=[CallActivity]):
+            handle = await client.start_workflow(
+                CallActivity.run, {"activity": "sft_step", "input": inp, "task_queue": queue, "heartbeat_sec": 2},
+                id=f"cancel-{uuid.uuid4().hex}", task_queue=wf_queue,
+            )
+            await _wait_for_training(handle)
+            await handle.cancel()
+            with pytest.raises(WorkflowFailureError) as e:
+                await handle.result()
+            return e.value
+
+    failure = asyncio.run(scenario())
+    assert isinstance(failure.cause, CancelledError)  # reported as cancelled, not as a failure
+    assert not (root / "run-1" / "rft" / "i0000-s0007").exists()
+    assert all(r["step"] != 7 for r in Ledger(root).rows("run-1"))
+    # The step lock was released: the same key trains normally afterwards.
+    assert asyncio.run(_call(address, queue, "sft_step", inp))["checkpoint_id"] == "run-1/rft/i0000-s0007"
+
+
 def test_killed_worker_mid_step_is_retried_and_trains_once(temporal, root):
     """SIGKILL the worker while a long step heartbeats; a new worker finishes it from scratch."""
     queue = f"trainer-kill-{uuid.uuid4().hex[:8]}"
@@ -138,16 +178,7 @@ def test_killed_worker_mid_step_is_retried_and_trains_once(temporal, root):
                 {"activity": "sft_step", "input": inp, "task_queue": queue, "heartbeat_sec": 2},
                 id=f"kill-{uuid.uuid4().hex}", task_queue=wf_queue,
             )
-            deadline = time.monotonic() + 180  # generous: the 2 cores are shared with other work
-            while True:  # wait until the step has reported training progress
-                desc = await handle.describe()
-                pending = desc.raw_description.pending_activities
-                if pending and pending[0].heartbeat_details.payloads:
-                    details = json.loads(pending[0].heartbeat_details.payloads[0].data)
-                    if details.get("phase") == "training":
-                        break
-                assert time.monotonic() < deadline, "the step never heartbeated"
-                await asyncio.sleep(0.1)
+            await _wait_for_training(handle)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             restarted = _start_worker(temporal, root, queue)
@@ -166,8 +197,6 @@ def test_killed_worker_mid_step_is_retried_and_trains_once(temporal, root):
         assert attempts and attempts[-1] >= 2  # the killed attempt did not finish; a retry did
         assert result["checkpoint_id"] == "run-1/rft/i0000-s0000" and result["metrics"]["samples"] == 16
         assert len(list((root / "run-1" / "rft").iterdir())) == 1  # no torn temp dir left
-        from swerl_trainer.ledger import Ledger
-
         assert len(Ledger(root).rows("run-1")) == 1
     finally:
         restarted.terminate()
