@@ -14,6 +14,7 @@ DECODING_MISMATCH = "SWERL_DECODING_MISMATCH"
 TRAINER_FAILED = "SWERL_TRAINER_FAILED"
 TRAINER_STEP_CONFLICT = "SWERL_TRAINER_STEP_CONFLICT"
 CHECKPOINT_NOT_FOUND = "SWERL_CHECKPOINT_NOT_FOUND"
+POLICY_UNAVAILABLE = "SWERL_POLICY_UNAVAILABLE"  # load_policy cannot reach the policy server
 # Not yet in core/errors.ts (reported to its owner): a checkpoint dir that exists but cannot be
 # loaded, and a batch that violates the contract (bad token ids, no trainable tokens, ...).
 CHECKPOINT_INVALID = "SWERL_CHECKPOINT_INVALID"

@@ -34,12 +34,11 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
 from . import checkpoint as ckpt
-from .errors import CHECKPOINT_NOT_FOUND, TRAINER_FAILED, TrainerFault
+from .errors import CHECKPOINT_NOT_FOUND, POLICY_UNAVAILABLE, TRAINER_FAILED, TrainerFault
 from .ledger import Ledger
 from .steps import run_step
 
 log = logging.getLogger("swerl_trainer.worker")
-POLICY_UNAVAILABLE = "SWERL_POLICY_UNAVAILABLE"
 DEFAULT_BASE = "swerl-tiny-base"
 
 
