@@ -192,7 +192,12 @@ def test_killed_worker_mid_step_is_retried_and_trains_once(temporal, root):
                 restarted.kill()
                 raise
 
-    result, attempts, restarted = asyncio.run(scenario())
+    try:
+        result, attempts, restarted = asyncio.run(scenario())
+    finally:
+        if proc.poll() is None:  # the scenario failed before the kill: leave no worker behind
+            proc.kill()
+            proc.wait()
     try:
         assert attempts and attempts[-1] >= 2  # the killed attempt did not finish; a retry did
         assert result["checkpoint_id"] == "run-1/rft/i0000-s0000" and result["metrics"]["samples"] == 16
