@@ -8,4 +8,4 @@ npm run --silent lint
 npm run --silent typecheck
 npx vitest run --project unit
 npx vitest run --project integration
-if [ -x trainer/test.sh ]; then trainer/test.sh; fi
+trainer/.venv/bin/python -m pytest trainer/tests -q
