@@ -38,6 +38,10 @@ export interface IterationReport {
   clipFraction: number | null;
   infraFailures: number;
   updateSteps: number;
+  /** Wall time of the iteration (rollouts + update), for throughput. */
+  durationSec: number;
+  /** Mean over update steps of the trainer's sequence tokens per second; null with no step. */
+  trainerTokensPerSec: number | null;
 }
 
 export interface EvalOutcome {

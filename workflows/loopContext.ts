@@ -87,8 +87,8 @@ export async function runEpisodes(
   }
 }
 
-/** Mean of the trainer's clip fraction over steps; null when nothing was trained. */
-export function meanClipFraction(values: number[]): number | null {
+/** Mean of a per-step trainer metric over an iteration's steps; null when nothing was trained. */
+export function meanOf(values: number[]): number | null {
   return values.length === 0 ? null : values.reduce((a, v) => a + v, 0) / values.length;
 }
 

@@ -12,7 +12,7 @@ import type { RftStageConfig } from '../core/config';
 import { deriveSeed } from '../core/rl';
 import type { IterationReport } from './definitions';
 import type { RlIterationResult } from './rlIteration';
-import { meanClipFraction, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type LoopContext } from './loopContext';
+import { meanOf, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type LoopContext } from './loopContext';
 
 export interface RftStageInput {
   ctx: LoopContext;
@@ -24,6 +24,7 @@ export async function rftStage(input: RftStageInput): Promise<RlIterationResult 
   const { ctx } = input;
   const stage = ctx.config.stages[input.stageIndex] as RftStageConfig;
   if (stage?.kind !== 'rft') throw ApplicationFailure.nonRetryable(`stage ${input.stageIndex} of run ${ctx.runId} is not an rft stage`, 'SWERL_RUN_STATE_INVALID');
+  const startedMs = new Date().getTime(); // workflow time: deterministic under replay
   const training = trainingActivities(ctx);
   const trainer = trainerActivities(ctx);
   const iteration = 0;
@@ -40,6 +41,7 @@ export async function rftStage(input: RftStageInput): Promise<RlIterationResult 
   const plan = await training.buildSftBatch({ episodeIds, batchSize: stage.batchSize, epochs: stage.epochs, seed: deriveSeed(ctx.config.seed, stage.name, 'batches') });
   let checkpointId = input.policyVersion;
   const clipFractions: number[] = [];
+  const tokensPerSec: number[] = [];
   if (plan.steps.length > 0) {
     const dsn = await training.trainerBatchDsn();
     for (const step of plan.steps) {
@@ -61,6 +63,7 @@ export async function rftStage(input: RftStageInput): Promise<RlIterationResult 
         metrics: { ...out.metrics, step: step.step },
       });
       clipFractions.push(out.metrics.clip_fraction);
+      tokensPerSec.push(out.metrics.tokens_per_sec);
       checkpointId = out.checkpoint_id;
     }
     await trainer.load_policy({ checkpoint_id: checkpointId });
@@ -77,7 +80,9 @@ export async function rftStage(input: RftStageInput): Promise<RlIterationResult 
     submitRate: m.submitRate,
     meanTurns: m.meanTurns,
     zeroAdvantageFraction: 0,
-    clipFraction: meanClipFraction(clipFractions),
+    clipFraction: meanOf(clipFractions),
+    durationSec: (new Date().getTime() - startedMs) / 1000,
+    trainerTokensPerSec: meanOf(tokensPerSec),
     infraFailures: m.infraFailures,
     updateSteps: plan.steps.length,
   };

@@ -16,7 +16,7 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import type { RlStageConfig } from '../core/config';
 import { deriveSeed } from '../core/rl';
 import type { IterationReport } from './definitions';
-import { meanClipFraction, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type EpisodeSlot, type LoopContext } from './loopContext';
+import { meanOf, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type EpisodeSlot, type LoopContext } from './loopContext';
 
 export interface RlIterationInput {
   ctx: LoopContext;
@@ -45,6 +45,7 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
   const { ctx, iteration } = input;
   const stage = ctx.config.stages[input.stageIndex] as RlStageConfig;
   if (stage?.kind !== 'rl') throw ApplicationFailure.nonRetryable(`stage ${input.stageIndex} of run ${ctx.runId} is not an rl stage`, 'SWERL_RUN_STATE_INVALID');
+  const startedMs = new Date().getTime(); // workflow time: deterministic under replay
   const training = trainingActivities(ctx);
   const trainer = trainerActivities(ctx);
   const stageSeed = deriveSeed(ctx.config.seed, stage.name);
@@ -69,6 +70,7 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
 
   let checkpointId = input.policyVersion;
   const clipFractions: number[] = [];
+  const tokensPerSec: number[] = [];
   if (plan.steps.length > 0) {
     const dsn = await training.trainerBatchDsn();
     for (const step of plan.steps) {
@@ -99,6 +101,7 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
         metrics: { ...out.metrics, step: step.step },
       });
       clipFractions.push(out.metrics.clip_fraction);
+      tokensPerSec.push(out.metrics.tokens_per_sec);
       checkpointId = out.checkpoint_id;
     }
     // The next iteration's rollouts must come from the new weights (on-policy).
@@ -117,7 +120,9 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
     submitRate: m.submitRate,
     meanTurns: m.meanTurns,
     zeroAdvantageFraction: plan.zeroAdvantageFraction,
-    clipFraction: meanClipFraction(clipFractions),
+    clipFraction: meanOf(clipFractions),
+    durationSec: (new Date().getTime() - startedMs) / 1000,
+    trainerTokensPerSec: meanOf(tokensPerSec),
     infraFailures: m.infraFailures,
     updateSteps: plan.steps.length,
   };
