@@ -5,7 +5,7 @@
  * registerTrainingCommands(program).
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { asc, eq } from 'drizzle-orm';
 import { ErrorCodes, RunError } from '../core/errors';
@@ -28,6 +28,7 @@ export async function promoteRun(client: Client, runId: string, req: PromoteRequ
       const details = (err.cause.details?.[0] ?? {}) as Record<string, unknown>;
       throw new RunError(ErrorCodes.PROMOTE_REJECTED, `run ${runId}: ${err.cause.message.replace(`${ErrorCodes.PROMOTE_REJECTED}: `, '')}`, details);
     }
+    if (err instanceof WorkflowNotFoundError) throw new RunError(ErrorCodes.RUN_NOT_FOUND, `no run "${runId}"`, { runId });
     throw err;
   }
 }
