@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { benchEpisode } from './episode';
+import { benchReward } from './reward';
 import { benchSandbox } from './sandbox';
 
 type Bench = () => Promise<Record<string, number>>;
@@ -24,6 +25,7 @@ async function benchTrainer(): Promise<Record<string, number>> {
 
 const BENCHES: Record<string, Bench> = {
   sandbox: () => benchSandbox(),
+  reward: () => benchReward(),
   episode: () => benchEpisode(),
   trainer: benchTrainer,
 };
