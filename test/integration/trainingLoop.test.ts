@@ -1,12 +1,14 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, eq, sql } from 'drizzle-orm';
-import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import type { trainingRun } from '../../workflows/trainingRun';
-import { errorCodeOf } from '../../core/errors';
+import { WorkflowFailedError } from '@temporalio/client';
+import { errorCodeOf, RunError } from '../../core/errors';
+import { promoteRun } from '../../cli/trainingCommands';
 import { checkpointLineage } from '../../db/checkpoints';
 import { curriculumSnapshots, episodes, evals, promotions, taskStatEvents, taskStats } from '../../db/schema';
-import { promoteUpdate, statusQuery, type PromoteRequest } from '../../workflows/definitions';
+import { statusQuery, type PromoteRequest } from '../../workflows/definitions';
 import { EASY, EVAL_GOLD, HARD, MIXED, loopConfig, loopWorld, waitFor, type LoopWorld } from './trainingLoopSetup';
 
 let w: LoopWorld;
@@ -20,14 +22,14 @@ afterAll(async () => {
   await w?.close();
 });
 
-async function promoteRejection(handle: WorkflowHandle<typeof trainingRun>, req: PromoteRequest) {
-  const err: unknown = await handle.executeUpdate(promoteUpdate, { args: [req] }).then(
+/** Promotes through the CLI's promoteRun and returns the validator's coded rejection. */
+async function promoteRejection(runId: string, req: PromoteRequest): Promise<{ code?: string; reason?: unknown }> {
+  const err: unknown = await promoteRun(w.client, runId, req).then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(err, `promotion ${JSON.stringify(req)} should be rejected`).toBeDefined();
-  const cause = (err as { cause?: unknown }).cause;
-  return { code: errorCodeOf(err), reason: (cause instanceof ApplicationFailure ? (cause.details?.[0] as { reason?: string }) : undefined)?.reason };
+  expect(err, `promotion ${JSON.stringify(req)} should be rejected`).toBeInstanceOf(RunError);
+  return { code: (err as RunError).code, reason: (err as RunError).details.reason };
 }
 
 describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () => {
@@ -37,7 +39,7 @@ describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () =
 
     // Mid-stage: refused with a coded reason.
     await waitFor(async () => (await handle.query(statusQuery)).phase === 'running', 30_000, 'run to start');
-    expect(await promoteRejection(handle, { who: 'alice', reason: 'too early' })).toEqual({ code: 'SWERL_PROMOTE_REJECTED', reason: 'not-at-boundary' });
+    expect(await promoteRejection(runId, { who: 'alice', reason: 'too early' })).toEqual({ code: 'SWERL_PROMOTE_REJECTED', reason: 'not-at-boundary' });
 
     await waitFor(async () => (await handle.query(statusQuery)).phase === 'at-boundary', 600_000, 'the stage-1 boundary');
     const atBoundary = await handle.query(statusQuery);
@@ -47,9 +49,9 @@ describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () =
     expect(atBoundary.boundary?.eval).toMatchObject({ pass1: 0.5, sem: 0, passK: 0.5, k: 2, tasks: 2 });
     expect(atBoundary.boundary?.checkpointId).toBe(`${runId}/rl-stage1/i0001-s0000`);
 
-    expect(await promoteRejection(handle, { who: 'alice', reason: 'go', checkpointId: 'no-such-checkpoint' })).toEqual({ code: 'SWERL_PROMOTE_REJECTED', reason: 'checkpoint-missing' });
-    expect(await promoteRejection(handle, { who: 'alice', reason: 'go' })).toEqual({ code: 'SWERL_PROMOTE_REJECTED', reason: 'gate-unmet' });
-    const promoted = await handle.executeUpdate(promoteUpdate, { args: [{ who: 'alice', reason: 'toy gate is strict; stage 1 looks healthy', force: true }] });
+    expect(await promoteRejection(runId, { who: 'alice', reason: 'go', checkpointId: 'no-such-checkpoint' })).toEqual({ code: 'SWERL_PROMOTE_REJECTED', reason: 'checkpoint-missing' });
+    expect(await promoteRejection(runId, { who: 'alice', reason: 'go' })).toEqual({ code: 'SWERL_PROMOTE_REJECTED', reason: 'gate-unmet' });
+    const promoted = await promoteRun(w.client, runId, { who: 'alice', reason: 'toy gate is strict; stage 1 looks healthy', force: true });
     expect(promoted).toMatchObject({ fromStage: 'rl-stage1', toStage: 'rl-stage2', checkpointId: `${runId}/rl-stage1/i0001-s0000`, forced: true });
 
     const final = await handle.result();
@@ -130,6 +132,15 @@ describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () =
     expect(final.counters).toEqual({ episodes: 6 + 12 + 4 + 4 + 4, infraFailures: 0, updateSteps: 4 });
     // rft + stage-1 #0 → new run; stage-1 #1 + stage-2 #0 → new run; then the eval.
     expect(final.continuedAsNew).toBe(2);
+    expect(reports.every((r) => r.durationSec > 0 && r.trainerTokensPerSec === 1000)).toBe(true);
+
+    // SWERL_RECORD_HISTORIES=1 records loop histories for test/integration/replay.test.ts.
+    if (process.env.SWERL_RECORD_HISTORIES) {
+      const dir = path.join(__dirname, '..', 'fixtures', 'histories');
+      writeFileSync(path.join(dir, 'trainingRun-loop.json'), historyToJSON(await handle.fetchHistory()));
+      const iteration = w.client.workflow.getHandle(`swerl-iter-${runId}-rl-stage1-0`);
+      writeFileSync(path.join(dir, 'rlIteration-toy.json'), historyToJSON(await iteration.fetchHistory()));
+    }
   });
 });
 
