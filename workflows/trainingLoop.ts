@@ -48,7 +48,10 @@ export async function runLoop(ctx: LoopContext, c: LoopControl): Promise<RunStat
   const trainer = trainerActivities(ctx);
   const childId = (...parts: Array<string | number>) => `swerl-${parts.join('-')}`;
 
+  /** What the policy endpoint serves, as far as this workflow run knows (unknown after continue-as-new). */
+  let servedVersion: string | undefined;
   const addReport = (report: IterationReport) => {
+    servedVersion = report.checkpointId; // the iteration loaded its own output
     status.iterations = [...(status.iterations ?? []), report].slice(-KEPT_REPORTS);
     status.counters.episodes += report.episodes;
     status.counters.infraFailures += report.infraFailures;
@@ -59,15 +62,13 @@ export async function runLoop(ctx: LoopContext, c: LoopControl): Promise<RunStat
     }
   };
   const addEval = (e: EvalOutcome) => {
+    servedVersion = e.checkpointId;
     status.evals = [...(status.evals ?? []), e].slice(-KEPT_REPORTS);
     status.counters.episodes += e.tasks * e.k;
   };
 
   let iterationsThisRun = 0;
   try {
-    if (!ctx.policyUrl) {
-      throw ApplicationFailure.nonRetryable(`run ${runId} has no policy endpoint: set policy.url in the config`, ErrorCodes.CONFIG_INVALID);
-    }
     if (status.policyVersion === undefined) {
       await training.ensureBaseCheckpoint({ checkpointId: config.model.base });
       status.policyVersion = config.model.base;
@@ -80,7 +81,6 @@ export async function runLoop(ctx: LoopContext, c: LoopControl): Promise<RunStat
         progress.state = 'running';
         progress.baseCheckpointId = status.policyVersion;
         await c.bookkeeping.recordStageState({ runId, stageIndex: index, name: stage.name, kind: stage.kind, state: 'running' });
-        await trainer.load_policy({ checkpoint_id: status.policyVersion! });
       }
       if (stage.kind === 'rl' && !progress.snapshotId) {
         const pool = await training.prepareCurriculum({ runId, stage: stage.name, suite: config.tasks.suite, split: 'train', rule: stage.curriculum });
@@ -88,7 +88,15 @@ export async function runLoop(ctx: LoopContext, c: LoopControl): Promise<RunStat
       }
       while (progress.iterationsDone < progress.iterationsPlanned) {
         if (!(await c.mayProceed())) return await c.finish('aborted');
+        if (!ctx.policyUrl) {
+          throw ApplicationFailure.nonRetryable(`run ${runId} has no policy endpoint: set policy.url in the config`, ErrorCodes.CONFIG_INVALID);
+        }
         const policyVersion = status.policyVersion!;
+        if (stage.kind !== 'eval' && servedVersion !== policyVersion) {
+          // Rollouts must come from policyVersion: the base, a promoted checkpoint, or after a restart.
+          await trainer.load_policy({ checkpoint_id: policyVersion });
+        }
+        servedVersion = policyVersion;
         if (stage.kind === 'rft') {
           const r = await executeChild<typeof rftStage>('rftStage', {
             workflowId: childId('rft', runId, stage.name),
