@@ -37,6 +37,8 @@ export interface TrainerDoubleOptions {
 
 export interface TrainerDouble {
   taskQueue: string;
+  /** The activity implementations, for calling the contract directly (no activity context needed). */
+  activities: TrainerActivities;
   /** Every applied step, in order of application. */
   ledger(run?: string): LedgerRow[];
   /** Calls per step key (`run/stage/iteration/step`), retries and duplicates included. */
@@ -180,6 +182,7 @@ export async function startTrainerDouble(opts: TrainerDoubleOptions): Promise<Tr
   const running = worker.run();
   return {
     taskQueue: opts.taskQueue,
+    activities,
     ledger: (run) => rows.filter((r) => run === undefined || r.run === run),
     calls,
     applications,

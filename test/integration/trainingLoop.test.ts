@@ -130,6 +130,21 @@ describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () =
       'toy-base',
     ]);
     expect(final.counters).toEqual({ episodes: 6 + 12 + 4 + 4 + 4, infraFailures: 0, updateSteps: 4 });
+
+    // The trainer side of the decoding lesson: these episodes were sampled with top_k disabled, so a
+    // trainer expecting top_k 40 refuses them (final), and replaying a key with another input conflicts.
+    const dsn = (w.db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
+    const stage2Ids = rows.map((r) => r.id);
+    const step = { step_key: { run: runId, stage: 'rl-stage2', iteration: 7, step: 0 }, base_checkpoint: 'toy-base', hyper: { lr: 1e-6, weight_decay: 0, grad_clip: 1, micro_batch_tokens: 4096 } };
+    const refused = await w.trainer.activities
+      .rl_step({ ...step, batch: { kind: 'postgres', dsn, episode_ids: stage2Ids, advantages: stage2Ids.map(() => 1) }, decoding_expected: { temperature: 1, top_k: 40 } })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({ type: 'SWERL_DECODING_MISMATCH', nonRetryable: true });
+    const replayedKey = ledger[1]!;
+    const conflict = await w.trainer.activities
+      .rl_step({ ...step, step_key: { run: runId, stage: replayedKey.stage, iteration: replayedKey.iteration, step: replayedKey.step }, batch: { kind: 'postgres', dsn, episode_ids: stage2Ids, advantages: stage2Ids.map(() => 1) }, decoding_expected: { temperature: 1 } })
+      .catch((e: unknown) => e);
+    expect(conflict).toMatchObject({ type: 'SWERL_TRAINER_STEP_CONFLICT', nonRetryable: true });
     // rft + stage-1 #0 → new run; stage-1 #1 + stage-2 #0 → new run; then the eval.
     expect(final.continuedAsNew).toBe(2);
     expect(reports.every((r) => r.durationSec > 0 && r.trainerTokensPerSec === 1000)).toBe(true);
