@@ -8,6 +8,7 @@ import { SwerlError } from '../core/errors';
 import { registerDevCommands } from './dev/command';
 import { registerEpisodeCommands } from './episodeCommands';
 import { registerRunCommands } from './runCommands';
+import { registerTrainingCommands } from './trainingCommands';
 
 const program = new Command()
   .name('swerl')
@@ -17,6 +18,7 @@ const program = new Command()
 registerDevCommands(program);
 registerRunCommands(program);
 registerEpisodeCommands(program);
+registerTrainingCommands(program);
 
 program
   .command('config')

@@ -9,7 +9,7 @@ import { RunError, ErrorCodes } from '../core/errors';
 import type { RunConfig } from '../core/config';
 import { TaskQueues, trainingRunWorkflowId } from '../core/taskQueues';
 import { abortSignal, pauseSignal, resumeSignal, statusQuery, type RunStatus } from '../workflows/definitions';
-import type { trainingRun } from '../workflows/trainingRun';
+import type { trainingRun, TrainingRunInput } from '../workflows/trainingRun';
 import { formatHistory, summarizeHistory, type HistoryLine } from './history';
 
 export function newRunId(config: RunConfig, now: Date = new Date()): string {
@@ -22,11 +22,12 @@ export async function startRun(
   config: RunConfig,
   runId: string = newRunId(config),
   taskQueue: string = TaskQueues.orchestration,
+  extra: Omit<TrainingRunInput, 'runId' | 'config' | 'carried'> = {},
 ): Promise<WorkflowHandle<typeof trainingRun>> {
   return client.workflow.start<typeof trainingRun>('trainingRun', {
     workflowId: trainingRunWorkflowId(runId),
     taskQueue,
-    args: [{ runId, config }],
+    args: [{ runId, config, ...extra }],
     // A second start of the same run id is an operator mistake, not a new run.
     workflowIdConflictPolicy: 'FAIL',
     memo: { swerlRunName: config.name },
@@ -54,14 +55,34 @@ export async function runStatus(client: Client, runId: string): Promise<RunStatu
   return handle.query(statusQuery);
 }
 
+const pct = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
+const num = (x: number | null | undefined, digits = 2): string => (x === null || x === undefined ? '-' : x.toFixed(digits));
+
 export function formatStatus(s: RunStatus): string {
   const lines = [
     `run ${s.runId} (${s.name}): ${s.phase}${s.pausedBy ? ` by ${s.pausedBy.who}: ${s.pausedBy.reason}` : ''}${s.abortReason ? ` — ${s.abortReason}` : ''}`,
-    `  started ${s.startedAt}, updated ${s.updatedAt}, continued-as-new ${s.continuedAsNew}x`,
-    `  episodes ${s.counters.episodes}, infra failures ${s.counters.infraFailures}, update steps ${s.counters.updateSteps}`,
+    `  started ${s.startedAt}, updated ${s.updatedAt}, continued-as-new ${s.continuedAsNew}x${s.executor ? `, executor ${s.executor}` : ''}`,
+    `  episodes ${s.counters.episodes}, infra failures ${s.counters.infraFailures}, update steps ${s.counters.updateSteps}${s.policyVersion ? `, policy ${s.policyVersion}` : ''}`,
     '  stages:',
-    ...s.stages.map((st, i) => `  ${i === s.stageIndex ? '>' : ' '} ${st.name.padEnd(14)} ${st.kind.padEnd(5)} ${st.state.padEnd(8)} iterations ${st.iterationsDone}/${st.iterationsPlanned}`),
+    ...s.stages.map((st, i) => `  ${i === s.stageIndex ? '>' : ' '} ${st.name.padEnd(14)} ${st.kind.padEnd(5)} ${st.state.padEnd(8)} iterations ${st.iterationsDone}/${st.iterationsPlanned}${st.finalCheckpointId ? `  → ${st.finalCheckpointId}` : ''}`),
   ];
+  if (s.iterations?.length) {
+    lines.push('  iterations:', '    stage/iter            episodes  reward  pass@1   submit  turns  zero-adv  clip    infra  steps  tok/s');
+    for (const it of s.iterations) {
+      lines.push(
+        `    ${`${it.stage}/${it.iteration}`.padEnd(20)}  ${String(it.episodes).padStart(8)}  ${num(it.rewardMean).padStart(6)}  ${pct(it.passRate).padStart(6)}  ${pct(it.submitRate).padStart(6)}  ${num(it.meanTurns, 1).padStart(5)}  ${pct(it.zeroAdvantageFraction).padStart(8)}  ${pct(it.clipFraction).padStart(6)}  ${String(it.infraFailures).padStart(5)}  ${String(it.updateSteps).padStart(5)}  ${num(it.trainerTokensPerSec, 0).padStart(5)}`,
+      );
+    }
+  }
+  for (const e of s.evals ?? []) {
+    lines.push(`  eval ${e.evalId}: ${e.checkpointId} Pass@1 ${pct(e.pass1)} ± ${e.sem === null ? '-' : pct(e.sem)} (k=${e.k}, ${e.tasks} tasks), Pass@${e.k} ${pct(e.passK)}`);
+  }
+  if (s.boundary) {
+    const b = s.boundary;
+    lines.push(`  waiting at ${b.fromStage} → ${b.toStage} since ${b.since}: checkpoint ${b.checkpointId}, gate Pass@1 ≥ ${pct(b.minPass1)} ${b.gateMet ? 'met' : 'NOT met'} — \`swerl promote ${s.runId} --reason …\``);
+  }
+  for (const p of s.promotions ?? []) lines.push(`  promoted ${p.fromStage} → ${p.toStage} from ${p.checkpointId}${p.forced ? ' (forced)' : ''}`);
+  if (s.failure) lines.push(`  failed: ${s.failure.code}: ${s.failure.message}`);
   return lines.join('\n');
 }
 

@@ -16,8 +16,8 @@
  * - Context overflow and T_max end the episode like a submit does: the current diff is scored and
  *   the trajectory is kept (PAPER.md: masking them reinforced looping).
  */
-import { ActivityFailure, ApplicationFailure, TimeoutFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { EpisodeActivities, HostActivities } from '../activities/episode/types';
+import { ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { EpisodeActivities, EpisodeScoreSummary, HostActivities } from '../activities/episode/types';
 import type { Decoding, RetryPolicyConfig } from '../core/config';
 import { ErrorCodes } from '../core/errors';
 import { toRetryPolicy } from '../core/retry';
@@ -103,34 +103,41 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
   let turn = started.nextTurn;
   let formatErrors = started.formatErrors;
   let exitReason: EpisodeExit = 'max_turns';
-  while (turn < input.limits.maxTurns) {
-    const step = await shared.policyTurn({ episodeId: input.episodeId, turn });
-    if (step.kind === 'context_overflow') {
-      exitReason = 'context_overflow';
-      break;
+  let score: EpisodeScoreSummary;
+  try {
+    while (turn < input.limits.maxTurns) {
+      const step = await shared.policyTurn({ episodeId: input.episodeId, turn });
+      if (step.kind === 'context_overflow') {
+        exitReason = 'context_overflow';
+        break;
+      }
+      if (step.formatError) formatErrors += 1;
+      const obs = await onCurrentHost(input.timeouts.toolExecSec, turn, (h, containerId) =>
+        h.execTool({ episodeId: input.episodeId, turn, containerId }),
+      );
+      if (obs.rebuiltContainerId) host = { ...host, containerId: obs.rebuiltContainerId };
+      turn += 1;
+      if (obs.submitted) {
+        exitReason = 'submitted';
+        break;
+      }
     }
-    if (step.formatError) formatErrors += 1;
-    const obs = await onCurrentHost(input.timeouts.toolExecSec, turn, (h, containerId) =>
-      h.execTool({ episodeId: input.episodeId, turn, containerId }),
-    );
-    if (obs.rebuiltContainerId) host = { ...host, containerId: obs.rebuiltContainerId };
-    turn += 1;
-    if (obs.submitted) {
-      exitReason = 'submitted';
-      break;
-    }
-  }
 
-  if (exitReason !== 'submitted') {
-    // T_max or context overflow: the agent's current diff is what gets scored.
-    await onCurrentHost(input.timeouts.toolExecSec, turn, (h, containerId) => h.captureDiff({ episodeId: input.episodeId, containerId }));
+    if (exitReason !== 'submitted') {
+      // T_max or context overflow: the agent's current diff is what gets scored.
+      await onCurrentHost(input.timeouts.toolExecSec, turn, (h, containerId) => h.captureDiff({ episodeId: input.episodeId, containerId }));
+    }
+    score = await shared.scoreEpisode({ episodeId: input.episodeId, turns: turn, exitReason });
+  } finally {
+    // Also when the episode fails or is cancelled: its sandbox lease must not wait for the TTL.
+    await CancellationScope.nonCancellable(() =>
+      onHost(host.hostQueue, 30)
+        .releaseSandbox({ episodeId: input.episodeId, containerId: host.containerId })
+        .catch(() => {
+          // A lost host's containers are removed by its reaper.
+        }),
+    );
   }
-  const score = await shared.scoreEpisode({ episodeId: input.episodeId, turns: turn, exitReason });
-  await onHost(host.hostQueue, 30)
-    .releaseSandbox({ episodeId: input.episodeId, containerId: host.containerId })
-    .catch(() => {
-      // A lost host's containers are removed by its reaper; the episode is complete regardless.
-    });
   return {
     episodeId: input.episodeId,
     taskId: input.taskId,

@@ -60,7 +60,14 @@ async function foreignListener(ports: number[]): Promise<string | undefined> {
 export async function assertPortsFree(component: ComponentName, ports: { port: number; role: string }[]): Promise<void> {
   for (const { port, role } of ports) {
     if (!(await portTaken(port))) continue;
-    const holder = listenerPid(port);
+    let holder = listenerPid(port);
+    // Right after a SIGKILL the kernel may still hold a listening socket that no process owns;
+    // it goes away within moments. Only a port with no owner gets that grace.
+    for (let waited = 0; holder === undefined && waited < 5_000 && (await portTaken(port)); waited += 250) {
+      await new Promise((r) => setTimeout(r, 250));
+      holder = listenerPid(port);
+    }
+    if (!(await portTaken(port))) continue;
     const who = holder === undefined ? 'another process' : `pid ${holder} (${commandLine(holder).slice(0, 120) || 'unknown'})`;
     throw new StackError(
       ErrorCodes.STACK_PORT_IN_USE,

@@ -25,7 +25,7 @@ afterAll(async () => {
 it('a run survives SIGKILL of the Temporal server and completes', async () => {
   const config = loadRunConfig('toy');
   const runId = `restart-${Date.now()}`;
-  const handle = await startRun(h.client, config, runId, h.taskQueue);
+  const handle = await startRun(h.client, config, runId, h.taskQueue, { executor: 'smoke' });
   await signalRun(h.client, runId, 'pause', 'before the crash', 'ci');
   const deadline = Date.now() + 30_000;
   while ((await handle.query(statusQuery)).phase !== 'paused') {

@@ -34,7 +34,7 @@ async function waitFor(pred: () => Promise<boolean>, timeoutMs = 30_000): Promis
 describe('trainingRun smoke run', () => {
   it('records the run, pauses and resumes on Signals, answers status, and completes', async () => {
     const runId = `smoke-${Date.now()}`;
-    const handle = await startRun(h.client, config, runId, h.taskQueue);
+    const handle = await startRun(h.client, config, runId, h.taskQueue, { executor: 'smoke' });
     await signalRun(h.client, runId, 'pause', 'inspect the first iteration', 'alice');
     await waitFor(async () => (await handle.query(statusQuery)).phase === 'paused');
 
@@ -79,7 +79,7 @@ describe('trainingRun smoke run', () => {
 
   it('aborts at the next boundary with the reason recorded', async () => {
     const runId = `abort-${Date.now()}`;
-    const handle = await startRun(h.client, config, runId, h.taskQueue);
+    const handle = await startRun(h.client, config, runId, h.taskQueue, { executor: 'smoke' });
     await signalRun(h.client, runId, 'pause', 'hold', 'bob');
     await signalRun(h.client, runId, 'abort', 'wrong learning rate', 'bob');
     const final = await handle.result();
