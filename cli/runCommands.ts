@@ -166,7 +166,9 @@ export function registerRunCommands(program: Command): void {
         await worker.runUntil(
           withClient(async (client) => {
             const runId = newRunId(config);
-            const handle = await startRun(client, config, runId);
+            // The foundation's smoke executor: the run's control surface and bookkeeping on the real
+            // stack, without rollouts (the learning demo with the trainer is issue 7's).
+            const handle = await startRun(client, config, runId, undefined, { executor: 'smoke' });
             console.log(`run ${runId} started: ${stack.temporalUiUrl}/namespaces/${endpoints.temporalNamespace}/workflows/${handle.workflowId}`);
             const final = await handle.result();
             console.log(formatStatus(final));
