@@ -10,7 +10,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { episodes, taskStatEvents, taskStats } from '../../db/schema';
 import { statusQuery } from '../../workflows/definitions';
-import { testEndpoints } from '../harness/stack';
+import { killComponent, startComponent, testEndpoints } from '../harness/stack';
 import { EASY, HARD, MIXED, loopConfig, loopWorld, waitFor, type LoopWorld } from '../integration/trainingLoopSetup';
 
 const REPO = path.join(__dirname, '..', '..');
@@ -100,5 +100,33 @@ describe('training loop under a killed orchestration worker', () => {
     expect(events?.n).toBe(12);
     const stats = await w.db.db.select().from(taskStats).where(eq(taskStats.runId, runId));
     expect(Object.fromEntries(stats.map((s) => [s.taskId, [s.attempts, s.solves]]))).toEqual({ [EASY]: [4, 4], [MIXED]: [4, 2], [HARD]: [4, 0] });
+  });
+
+  it('completes after the Temporal server is SIGKILLed and restarted mid-stage, every step applied once', async () => {
+    worker ??= await startWorkerProcess();
+    const config = loopConfig({ stages: [loopConfig().stages[1]] });
+    const { runId, handle } = await w.startRun(config);
+    await waitFor(
+      async () => {
+        const [row] = await w.db.db
+          .select({ n: sql<number>`count(*)::int` })
+          .from(episodes)
+          .where(and(eq(episodes.runId, runId), eq(episodes.status, 'completed')));
+        return (row?.n ?? 0) >= 2;
+      },
+      300_000,
+      'two finished episodes',
+    );
+    await killComponent('temporal', 'SIGKILL');
+    await startComponent('temporal');
+
+    const final = await handle.result();
+    expect(final.phase).toBe('completed');
+    expect(final.stages[0]).toMatchObject({ state: 'done', iterationsDone: 2 });
+    const ledger = w.trainer.ledger(runId);
+    expect(ledger.map((r) => `${r.stage}/${r.iteration}/${r.step}`)).toEqual(['rl-stage1/0/0', 'rl-stage1/1/0']);
+    for (const r of ledger) expect(w.trainer.applications.get(`${runId}/${r.stage}/${r.iteration}/${r.step}`)).toBe(1);
+    const [events] = await w.db.db.select({ n: sql<number>`count(*)::int` }).from(taskStatEvents).where(eq(taskStatEvents.runId, runId));
+    expect(events?.n).toBe(12);
   });
 });
