@@ -8,6 +8,7 @@ import path from 'node:path';
 import { benchEpisode } from './episode';
 import { benchReward } from './reward';
 import { benchSandbox } from './sandbox';
+import { round1 } from './stats';
 
 type Bench = () => Promise<Record<string, number>>;
 
@@ -18,9 +19,19 @@ async function benchTrainer(): Promise<Record<string, number>> {
   const python = path.join(ROOT, 'trainer', '.venv', 'bin', 'python');
   const run = spawnSync(python, [path.join(ROOT, 'trainer', 'bench.py')], { cwd: path.join(ROOT, 'trainer'), encoding: 'utf8', timeout: 600_000 });
   if (run.status !== 0) throw new Error(`trainer bench failed (${run.status}): ${run.stderr.slice(-500)}`);
-  const lastJson = run.stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
-  const parsed = JSON.parse(lastJson ?? '{}') as Record<string, unknown>;
-  return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, number] => typeof e[1] === 'number'));
+  const doc = JSON.parse(run.stdout.slice(run.stdout.indexOf('{'))) as {
+    sft: { tokens_per_sec_best: number; checkpoint_write_sec: number };
+    rl: { tokens_per_sec_best: number; checkpoint_write_sec: number };
+    sample: { tokens_per_sec: number };
+    loadavg_1m: number;
+  };
+  return {
+    trainer_sft_tokens_per_sec: round1(doc.sft.tokens_per_sec_best),
+    trainer_rl_tokens_per_sec: round1(doc.rl.tokens_per_sec_best),
+    trainer_checkpoint_write_ms: Math.round(doc.rl.checkpoint_write_sec * 1000),
+    trainer_sample_tokens_per_sec: round1(doc.sample.tokens_per_sec),
+    trainer_bench_loadavg_1m: round1(doc.loadavg_1m),
+  };
 }
 
 const BENCHES: Record<string, Bench> = {
