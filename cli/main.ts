@@ -5,6 +5,7 @@
 import { Command, Option } from 'commander';
 import { loadRunConfig } from '../config/load';
 import { SwerlError } from '../core/errors';
+import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev/command';
 import { registerEpisodeCommands } from './episodeCommands';
 import { registerRunCommands } from './runCommands';
@@ -17,6 +18,7 @@ const program = new Command()
 
 registerDevCommands(program);
 registerRunCommands(program);
+registerDemoCommand(program);
 registerEpisodeCommands(program);
 registerTrainingCommands(program);
 

@@ -7,7 +7,6 @@ import { NativeConnection } from '@temporalio/worker';
 import { installTemporalLogging, logger } from '../workers/logging';
 import { createRolloutWorkers } from '../workers/rollout';
 import { createOrchestrationWorker } from '../workers/orchestration';
-import { devUp } from './dev/stack';
 import { formatHistory, formatStatus, newRunId, runHistory, runStatus, signalRun, startRun, type OperatorVerb } from './runs';
 
 async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectClient>>) => Promise<T>): Promise<T> {
@@ -148,36 +147,4 @@ export function registerRunCommands(program: Command): void {
         }),
       );
   }
-
-  program
-    .command('demo')
-    .description('bring up the embedded stack and run the toy config end to end with an in-process worker')
-    .option('--config <file>', 'run config or preset', 'toy')
-    .action(async (opts: { config: string }) => {
-      installTemporalLogging('warn');
-      const config = loadRunConfig(opts.config);
-      const stack = await devUp();
-      console.log(`stack up: Temporal ${stack.temporalAddress} (UI ${stack.temporalUiUrl}), Postgres ${stack.databaseUrl}`);
-      const endpoints = resolveEndpoints();
-      await migrateDatabase(endpoints.databaseUrl);
-      const db = createDb(endpoints.databaseUrl);
-      const { worker, connection } = await createOrchestrationWorker({ endpoints, db: db.db });
-      try {
-        await worker.runUntil(
-          withClient(async (client) => {
-            const runId = newRunId(config);
-            // The foundation's smoke executor: the run's control surface and bookkeeping on the real
-            // stack, without rollouts (the learning demo with the trainer is issue 7's).
-            const handle = await startRun(client, config, runId, undefined, { executor: 'smoke' });
-            console.log(`run ${runId} started: ${stack.temporalUiUrl}/namespaces/${endpoints.temporalNamespace}/workflows/${handle.workflowId}`);
-            const final = await handle.result();
-            console.log(formatStatus(final));
-            console.log(`\nhistory: npm run swerl -- history ${runId}`);
-          }),
-        );
-      } finally {
-        await connection.close();
-        await db.close();
-      }
-    });
 }

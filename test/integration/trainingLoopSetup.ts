@@ -9,13 +9,12 @@
  * when the episode seed is even; eval: EVAL_GOLD always solved, EVAL_GARBAGE never.
  */
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { importTasks, persistImport, type ImportedTask } from '../../activities/tasks';
 import { startScriptedPolicyServer, type ScriptedPolicyServer } from '../../activities/policy/scriptedServer';
 import { createScriptBook, garbageScript, goldScript } from '../../activities/policy/scripts';
+import { startParityProxy } from '../../activities/policy/seedRouter';
 import { startTrainerDouble, type TrainerDouble } from '../../activities/trainer/testDouble';
 import { parseRunConfig, type Decoding, type RunConfig } from '../../core/config';
 import { trainingRunWorkflowId } from '../../core/taskQueues';
@@ -69,41 +68,6 @@ export interface LoopWorld extends OrchestrationHarness {
   trainer: TrainerDouble;
   startRollout(): Promise<void>;
   startRun(config: RunConfig, extra?: Pick<TrainingRunInput, 'continueAsNewAfterIterations'>): Promise<{ runId: string; handle: WorkflowHandle<typeof trainingRun> }>;
-}
-
-/** Routes each chat request to the "even" or the "odd" server by the parity of its episode's seed. */
-async function startParityProxy(even: string, odd: string): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      let seed = 0;
-      try {
-        // The episode sends seed + turn (activities/episode): the episode's own seed is seed − turn.
-        const parsed = JSON.parse(body || '{}') as { seed?: number; messages?: Array<{ role?: string }> };
-        const turn = (parsed.messages ?? []).filter((m) => m.role === 'assistant').length;
-        seed = Number(parsed.seed ?? 0) - turn;
-      } catch {
-        // not JSON: route to the even server, which answers with its own error
-      }
-      const target = seed % 2 === 0 ? even : odd;
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
-      fetch(target + (req.url ?? '/'), { method: req.method, headers, body: req.method === 'GET' ? undefined : body })
-        .then(async (r) => {
-          res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
-          res.end(Buffer.from(await r.arrayBuffer()));
-        })
-        .catch((err: unknown) => {
-          res.writeHead(502);
-          res.end(String(err));
-        });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 export async function loopWorld(prefix: string, opts: { mutateDecoding?: Partial<Decoding>; crashAfterApply?: number } = {}): Promise<LoopWorld> {
