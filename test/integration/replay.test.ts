@@ -8,7 +8,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
+import { installTemporalLogging } from '../../workers/logging';
 import { workflowBundle } from '../../workers/orchestration';
+
+installTemporalLogging('warn');
 
 const dir = path.join(__dirname, '..', 'fixtures', 'histories');
 const fixtures = readdirSync(dir).filter((f) => f.endsWith('.json'));

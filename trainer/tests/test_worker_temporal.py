@@ -134,10 +134,21 @@ async def _wait_for_training(handle, deadline_sec: float = 180) -> None:
         await asyncio.sleep(0.1)
 
 
+LONG_STEP_SAMPLES = 96
+
+
+def long_step_input(step: int) -> dict:
+    """A step long enough to be caught mid-training on an idle machine too (the heartbeat that
+    reports phase 'training' is throttled, so a step of a few seconds can finish unseen): one
+    sample per micro-batch, many micro-batches, a heartbeat after each."""
+    inp = step_input(step, [trajectory(f"ep-{i}", answer="x" * 200) for i in range(LONG_STEP_SAMPLES)])
+    inp["hyper"]["micro_batch_tokens"] = 300
+    return inp
+
+
 def test_cancelled_step_stops_between_micro_batches_and_leaves_nothing(trainer):
     address, root, queue = trainer
-    inp = step_input(7, [trajectory(f"ep-{i}", answer="x" * 200) for i in range(16)])
-    inp["hyper"]["micro_batch_tokens"] = 300
+    inp = long_step_input(7)
 
     async def scenario():
         client = await Client.connect(address)
@@ -164,9 +175,7 @@ def test_cancelled_step_stops_between_micro_batches_and_leaves_nothing(trainer):
 def test_killed_worker_mid_step_is_retried_and_trains_once(temporal, root):
     """SIGKILL the worker while a long step heartbeats; a new worker finishes it from scratch."""
     queue = f"trainer-kill-{uuid.uuid4().hex[:8]}"
-    samples = [trajectory(f"ep-{i}", answer="x" * 200) for i in range(16)]
-    inp = step_input(0, samples)
-    inp["hyper"]["micro_batch_tokens"] = 300  # one sample per micro-batch: many heartbeats
+    inp = long_step_input(0)
     proc = _start_worker(temporal, root, queue)
 
     async def scenario():
@@ -200,7 +209,7 @@ def test_killed_worker_mid_step_is_retried_and_trains_once(temporal, root):
             proc.wait()
     try:
         assert attempts and attempts[-1] >= 2  # the killed attempt did not finish; a retry did
-        assert result["checkpoint_id"] == "run-1/rft/i0000-s0000" and result["metrics"]["samples"] == 16
+        assert result["checkpoint_id"] == "run-1/rft/i0000-s0000" and result["metrics"]["samples"] == LONG_STEP_SAMPLES
         assert len(list((root / "run-1" / "rft").iterdir())) == 1  # no torn temp dir left
         assert len(Ledger(root).rows("run-1")) == 1
     finally:
