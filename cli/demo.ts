@@ -178,10 +178,13 @@ async function runDemo(opts: { config: string }): Promise<void> {
   const db = createDb(endpoints.databaseUrl);
   const closers: Array<() => Promise<void> | void> = [() => db.close()];
   let trainer: TrainerProcess | undefined;
+  let releaseSandboxes: (() => Promise<void>) | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     trainer?.kill();
-    console.error(`\n${signal}: stopped the demo's workers; the run stays in Temporal (abort it with \`npm run swerl -- abort <run>\`)`);
-    process.exit(130);
+    console.error(`\n${signal}: stopping the demo's workers; the run stays in Temporal (abort it with \`npm run swerl -- abort <run>\`)`);
+    // Release this process's sandboxes (bounded: a second signal or a hung daemon must not keep us here).
+    const timeout = new Promise((r) => setTimeout(r, 10_000).unref());
+    void Promise.race([releaseSandboxes?.().catch(() => undefined), timeout]).finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -209,6 +212,7 @@ async function runDemo(opts: { config: string }): Promise<void> {
     const orchestration = await createOrchestrationWorker({ endpoints, db: db.db, taskQueue: queue });
     closers.push(() => orchestration.connection.close());
     const rollout = await createRolloutWorkers({ endpoints, db: db.db, sandbox: config.sandbox, sharedQueue: services.rolloutQueue, connection: orchestration.connection });
+    releaseSandboxes = () => rollout.close();
     const rolloutDone = rollout.run();
     try {
       await orchestration.worker.runUntil(async () => {
