@@ -45,7 +45,7 @@ describe('episode workflow', () => {
     const task = h.tasks[GARBAGE_TASK_INDEX]!;
     const input = h.episodeInput(task.instanceId, { maxTurns: 12 });
     const result = await (await h.startEpisode(input)).result();
-    // toy rl-stage1: freeTurns 8, T_max 12 → R_len = (8 − 12) / (12 − 8) = −1
+    // toy rl-stage1 freeTurns 5, T_max overridden to 12 → R_len = (5 − 12) / (12 − 5) = −1
     expect(result).toMatchObject({ reward: 0, exitReason: 'max_turns', turns: 12, formatErrors: 12, lengthPenalty: -1, rewardFinal: -1 });
     const [row] = await h.db.db.select().from(episodes).where(eq(episodes.id, input.episodeId));
     expect(row).toMatchObject({ status: 'completed', reward: 0, rewardFinal: -1, exitReason: 'max_turns' });
