@@ -83,7 +83,9 @@ async function startTrainer(opts: { temporalAddress: string; namespace: string; 
     stderrTail.push(line);
     if (stderrTail.length > 20) stderrTail.shift();
   });
+  let stopping = false;
   const kill = () => {
+    stopping = true;
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   };
   await new Promise<void>((resolve, reject) => {
@@ -110,7 +112,7 @@ async function startTrainer(opts: { temporalAddress: string; namespace: string; 
   // After readiness an exit is no longer a startup failure; the run's activities surface it.
   child.removeAllListeners('exit');
   child.once('exit', (code, signal) => {
-    if (signal !== 'SIGTERM') console.error(`trainer worker exited (code ${code}, signal ${signal}):\n${stderrTail.join('\n')}`);
+    if (!stopping) console.error(`trainer worker exited (code ${code}, signal ${signal}):\n${stderrTail.join('\n')}`);
   });
   return { child, kill };
 }
