@@ -12,6 +12,7 @@ import { recordEval } from '../../db/evals';
 import { recordPromotion } from '../../db/promotions';
 import { setRunStatus } from '../../db/runs';
 import { iterations, runs, stages, type CheckpointKind } from '../../db/schema';
+import type { EvalOutcome } from '../../workflows/definitions';
 import { guarded } from './guard';
 
 export interface StepCheckpointInput {
@@ -36,15 +37,8 @@ export interface EvalReportInput {
   results: EvalResult[];
 }
 
-export interface EvalReport {
-  evalId: string;
-  checkpointId: string;
-  pass1: number;
-  sem: number | null;
-  passK: number;
-  k: number;
-  tasks: number;
-}
+/** What an eval reports back to the run: the run's status shows it as is. */
+export type EvalReport = EvalOutcome;
 
 export interface PromotionInput {
   promotionId: string;

@@ -52,6 +52,14 @@ function sigkill(child: ChildProcess): Promise<void> {
   });
 }
 
+async function completedEpisodes(runId: string, iteration?: number): Promise<number> {
+  const [row] = await w.db.db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(episodes)
+    .where(and(eq(episodes.runId, runId), eq(episodes.status, 'completed'), iteration === undefined ? undefined : eq(episodes.iteration, iteration)));
+  return row?.n ?? 0;
+}
+
 beforeAll(async () => {
   w = await loopWorld('loopkill', { crashAfterApply: 1 });
   await w.startRollout();
@@ -68,17 +76,7 @@ describe('training loop under a killed orchestration worker', () => {
     const { runId, handle } = await w.startRun(config);
 
     // Mid-iteration: some episodes of iteration 0 done, the iteration not finished.
-    await waitFor(
-      async () => {
-        const [row] = await w.db.db
-          .select({ n: sql<number>`count(*)::int` })
-          .from(episodes)
-          .where(and(eq(episodes.runId, runId), eq(episodes.iteration, 0), eq(episodes.status, 'completed')));
-        return (row?.n ?? 0) >= 1;
-      },
-      300_000,
-      'the first finished episode',
-    );
+    await waitFor(async () => (await completedEpisodes(runId, 0)) >= 1, 300_000, 'the first finished episode');
     expect(w.trainer.ledger(runId)).toEqual([]);
     await sigkill(worker);
     await new Promise((r) => setTimeout(r, 3_000));
@@ -106,17 +104,7 @@ describe('training loop under a killed orchestration worker', () => {
     worker ??= await startWorkerProcess();
     const config = loopConfig({ stages: [loopConfig().stages[1]] });
     const { runId, handle } = await w.startRun(config);
-    await waitFor(
-      async () => {
-        const [row] = await w.db.db
-          .select({ n: sql<number>`count(*)::int` })
-          .from(episodes)
-          .where(and(eq(episodes.runId, runId), eq(episodes.status, 'completed')));
-        return (row?.n ?? 0) >= 2;
-      },
-      300_000,
-      'two finished episodes',
-    );
+    await waitFor(async () => (await completedEpisodes(runId)) >= 2, 300_000, 'two finished episodes');
     await killComponent('temporal', 'SIGKILL');
     await startComponent('temporal');
 
