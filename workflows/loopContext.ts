@@ -5,7 +5,7 @@
  * failure.
  */
 import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { TrainerActivities, WireDecoding } from '../activities/trainer/contract';
+import type { StepKey, StepOutput, TrainerActivities, WireDecoding } from '../activities/trainer/contract';
 import type { TrainingActivities } from '../activities/training';
 import type { Decoding, RunConfig, StageConfig } from '../core/config';
 import { ErrorCodes, errorCodeOf } from '../core/errors';
@@ -47,8 +47,50 @@ export function trainerActivities(ctx: LoopContext) {
   return proxyActivities<TrainerActivities>({
     taskQueue: ctx.trainerQueue,
     startToCloseTimeout: `${ctx.config.timeouts.trainStepSec} seconds`,
+    // The trainer heartbeats at least every 10 s: a killed trainer is noticed in a minute, not after
+    // trainStepSec (hours).
+    heartbeatTimeout: `${Math.max(3 * ctx.config.timeouts.heartbeatSec, 60)} seconds`,
     retry: toRetryPolicy(ctx.config.retry, [...FINAL_CODES, 'SWERL_TRAINER_BAD_BATCH', 'SWERL_CHECKPOINT_INVALID']),
   });
+}
+
+/**
+ * Applies an iteration's update steps in order, each from the previous step's checkpoint (the
+ * trainer keys each by (run, stage, iteration, step) and applies it once), registers every new
+ * checkpoint with its lineage, then has the policy server load the last one, so the next rollouts
+ * are on-policy. With no step the input checkpoint stays current and nothing is loaded.
+ */
+export async function applyUpdateSteps<S extends { step: number }>(
+  ctx: LoopContext,
+  at: { stage: string; iteration: number; kind: 'sft' | 'rl' },
+  baseCheckpoint: string,
+  steps: readonly S[],
+  callStep: (step: S, stepKey: StepKey, baseCheckpoint: string, dsn: string) => Promise<StepOutput>,
+): Promise<{ checkpointId: string; clipFractions: number[]; tokensPerSec: number[] }> {
+  const training = trainingActivities(ctx);
+  let checkpointId = baseCheckpoint;
+  const clipFractions: number[] = [];
+  const tokensPerSec: number[] = [];
+  if (steps.length === 0) return { checkpointId, clipFractions, tokensPerSec };
+  const dsn = await training.trainerBatchDsn();
+  for (const step of steps) {
+    const out = await callStep(step, { run: ctx.runId, stage: at.stage, iteration: at.iteration, step: step.step }, checkpointId, dsn);
+    await training.registerStepCheckpoint({
+      checkpointId: out.checkpoint_id,
+      path: out.checkpoint_path,
+      parentId: checkpointId,
+      runId: ctx.runId,
+      kind: at.kind,
+      stage: at.stage,
+      iteration: at.iteration,
+      metrics: { ...out.metrics, step: step.step },
+    });
+    clipFractions.push(out.metrics.clip_fraction);
+    tokensPerSec.push(out.metrics.tokens_per_sec);
+    checkpointId = out.checkpoint_id;
+  }
+  await trainerActivities(ctx).load_policy({ checkpoint_id: checkpointId });
+  return { checkpointId, clipFractions, tokensPerSec };
 }
 
 /**

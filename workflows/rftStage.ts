@@ -12,7 +12,7 @@ import type { RftStageConfig } from '../core/config';
 import { deriveSeed } from '../core/rl';
 import type { IterationReport } from './definitions';
 import type { RlIterationResult } from './rlIteration';
-import { meanOf, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type LoopContext } from './loopContext';
+import { applyUpdateSteps, meanOf, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type LoopContext } from './loopContext';
 
 export interface RftStageInput {
   ctx: LoopContext;
@@ -39,35 +39,20 @@ export async function rftStage(input: RftStageInput): Promise<RlIterationResult 
 
   await training.recordIterationPhase({ runId: ctx.runId, stage: stage.name, iteration, status: 'training' });
   const plan = await training.buildSftBatch({ episodeIds, batchSize: stage.batchSize, epochs: stage.epochs, seed: deriveSeed(ctx.config.seed, stage.name, 'batches') });
-  let checkpointId = input.policyVersion;
-  const clipFractions: number[] = [];
-  const tokensPerSec: number[] = [];
-  if (plan.steps.length > 0) {
-    const dsn = await training.trainerBatchDsn();
-    for (const step of plan.steps) {
-      const out = await trainer.sft_step({
-        step_key: { run: ctx.runId, stage: stage.name, iteration, step: step.step },
-        base_checkpoint: checkpointId,
+  const { checkpointId, clipFractions, tokensPerSec } = await applyUpdateSteps(
+    ctx,
+    { stage: stage.name, iteration, kind: 'sft' },
+    input.policyVersion,
+    plan.steps,
+    (step, stepKey, base, dsn) =>
+      trainer.sft_step({
+        step_key: stepKey,
+        base_checkpoint: base,
         batch: { kind: 'postgres', dsn, episode_ids: step.episodeIds },
         hyper: { lr: stage.lr, weight_decay: stage.weightDecay, grad_clip: 1.0, micro_batch_tokens: stage.contextTokens, mask_format_errors: stage.maskFormatErrors },
         decoding_expected: toWireDecoding(ctx.config.policy.decoding),
-      });
-      await training.registerStepCheckpoint({
-        checkpointId: out.checkpoint_id,
-        path: out.checkpoint_path,
-        parentId: checkpointId,
-        runId: ctx.runId,
-        kind: 'sft',
-        stage: stage.name,
-        iteration,
-        metrics: { ...out.metrics, step: step.step },
-      });
-      clipFractions.push(out.metrics.clip_fraction);
-      tokensPerSec.push(out.metrics.tokens_per_sec);
-      checkpointId = out.checkpoint_id;
-    }
-    await trainer.load_policy({ checkpoint_id: checkpointId });
-  }
+      }),
+  );
   const m = plan.metrics;
   const report: IterationReport = {
     stage: stage.name,

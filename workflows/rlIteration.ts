@@ -16,7 +16,7 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import type { RlStageConfig } from '../core/config';
 import { deriveSeed } from '../core/rl';
 import type { IterationReport } from './definitions';
-import { meanOf, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type EpisodeSlot, type LoopContext } from './loopContext';
+import { applyUpdateSteps, meanOf, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type EpisodeSlot, type LoopContext } from './loopContext';
 
 export interface RlIterationInput {
   ctx: LoopContext;
@@ -68,15 +68,16 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
     seed: deriveSeed(stageSeed, 'batches', iteration),
   });
 
-  let checkpointId = input.policyVersion;
-  const clipFractions: number[] = [];
-  const tokensPerSec: number[] = [];
-  if (plan.steps.length > 0) {
-    const dsn = await training.trainerBatchDsn();
-    for (const step of plan.steps) {
-      const out = await trainer.rl_step({
-        step_key: { run: ctx.runId, stage: stage.name, iteration, step: step.step },
-        base_checkpoint: checkpointId,
+  // The next iteration's rollouts come from the new weights (on-policy): applyUpdateSteps loads them.
+  const { checkpointId, clipFractions, tokensPerSec } = await applyUpdateSteps(
+    ctx,
+    { stage: stage.name, iteration, kind: 'rl' },
+    input.policyVersion,
+    plan.steps,
+    (step, stepKey, base, dsn) =>
+      trainer.rl_step({
+        step_key: stepKey,
+        base_checkpoint: base,
         batch: { kind: 'postgres', dsn, episode_ids: step.episodeIds, advantages: step.advantages },
         hyper: {
           lr: stage.lr,
@@ -89,24 +90,8 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
           mask_format_errors: false,
         },
         decoding_expected: toWireDecoding(ctx.config.policy.decoding),
-      });
-      await training.registerStepCheckpoint({
-        checkpointId: out.checkpoint_id,
-        path: out.checkpoint_path,
-        parentId: checkpointId,
-        runId: ctx.runId,
-        kind: 'rl',
-        stage: stage.name,
-        iteration,
-        metrics: { ...out.metrics, step: step.step },
-      });
-      clipFractions.push(out.metrics.clip_fraction);
-      tokensPerSec.push(out.metrics.tokens_per_sec);
-      checkpointId = out.checkpoint_id;
-    }
-    // The next iteration's rollouts must come from the new weights (on-policy).
-    await trainer.load_policy({ checkpoint_id: checkpointId });
-  }
+      }),
+  );
 
   const m = plan.metrics;
   const report: IterationReport = {
