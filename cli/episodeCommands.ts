@@ -6,9 +6,7 @@ import Docker from 'dockerode';
 import { Option, type Command } from 'commander';
 import { loadRunConfig } from '../config/load';
 import { ConfigError, ErrorCodes } from '../core/errors';
-import { createDb, type DbHandle } from '../db/client';
 import { getEpisode } from '../db/episodes';
-import { migrateDatabase } from '../db/migrate';
 import { getRewardResult } from '../db/rewards';
 import { upsertRun } from '../db/runs';
 import { getTask } from '../db/tasks';
@@ -23,18 +21,11 @@ import { connectClient, resolveEndpoints } from '../workers/endpoints';
 import { installTemporalLogging } from '../workers/logging';
 import { createOrchestrationWorker } from '../workers/orchestration';
 import { createRolloutWorkers } from '../workers/rollout';
+import { withDb, type DbHandle } from './connections';
 import { formatTrajectory } from './trajectory';
 
-async function withDb<T>(fn: (db: DbHandle) => Promise<T>): Promise<T> {
-  const { databaseUrl } = resolveEndpoints();
-  await migrateDatabase(databaseUrl);
-  const db = createDb(databaseUrl);
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
+/** These verbs write (or may be the first to touch a new database): migrate first. */
+const migratedDb = <T>(fn: (db: DbHandle) => Promise<T>): Promise<T> => withDb(fn, { migrate: true });
 
 const SCRIPTS: Record<string, (task: { instanceId: string; goldPatch: string }) => Script> = {
   gold: (t) => goldScript(t),
@@ -60,7 +51,7 @@ export function registerEpisodeCommands(program: Command): void {
         maxChangedLines: opts.maxLines,
         log: (line) => console.error(line),
       });
-      const counts = await withDb((db) => persistImport(db.db, opts.suite ?? suiteNameOf(file), result));
+      const counts = await migratedDb((db) => persistImport(db.db, opts.suite ?? suiteNameOf(file), result));
       for (const q of result.quarantined) console.log(`quarantined ${q.instanceId} (line ${q.line}): ${q.code} ${q.reason}`);
       console.log(`${result.accepted.length} accepted (${counts.inserted} new), ${result.quarantined.length} quarantined`);
     });
@@ -95,7 +86,7 @@ export function registerEpisodeCommands(program: Command): void {
       const config = loadRunConfig(opts.config);
       const stage = config.stages.find((s) => (opts.stage ? s.name === opts.stage : s.kind === 'rl')) ?? config.stages[0]!;
       const endpoints = resolveEndpoints();
-      await withDb(async (db) => {
+      await migratedDb(async (db) => {
         const task = await getTask(db.db, opts.task);
         const scripted = opts.scripted
           ? await startScriptedPolicyServer({ port: 0, scripts: createScriptBook([{ instanceId: task.id, problemStatement: task.problemStatement, script: SCRIPTS[opts.scripted]!({ instanceId: task.id, goldPatch: task.goldPatch }) }]) })
@@ -136,7 +127,7 @@ export function registerEpisodeCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .description('an episode turn by turn: reasoning, commands, observations, timings, reward and test provenance')
     .action((episodeId: string, opts: { full?: boolean; json?: boolean }) =>
-      withDb(async (db) => {
+      migratedDb(async (db) => {
         const episode = await getEpisode(db.db, episodeId);
         const turns = await listTurns(db.db, episodeId);
         const reward = await getRewardResult(db.db, episodeId);

@@ -2,21 +2,13 @@ import { Option, type Command } from 'commander';
 import { loadRunConfig } from '../config/load';
 import { createDb, redactDatabaseUrl } from '../db/client';
 import { migrateDatabase } from '../db/migrate';
-import { connectClient, resolveEndpoints } from '../workers/endpoints';
+import { resolveEndpoints } from '../workers/endpoints';
 import { NativeConnection } from '@temporalio/worker';
 import { installTemporalLogging, logger } from '../workers/logging';
 import { createRolloutWorkers } from '../workers/rollout';
 import { createOrchestrationWorker } from '../workers/orchestration';
+import { withClient } from './connections';
 import { formatHistory, formatStatus, newRunId, runHistory, runStatus, signalRun, startRun, type OperatorVerb } from './runs';
-
-async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectClient>>) => Promise<T>): Promise<T> {
-  const client = await connectClient(resolveEndpoints());
-  try {
-    return await fn(client);
-  } finally {
-    await client.connection.close();
-  }
-}
 
 type WorkerRole = 'orchestration' | 'rollout' | 'all';
 

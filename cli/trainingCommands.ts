@@ -9,10 +9,10 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import type { Command } from 'commander';
 import { asc, eq } from 'drizzle-orm';
 import { ErrorCodes, RunError } from '../core/errors';
-import { createDb, type Db } from '../db/client';
+import type { Db } from '../db/client';
 import { checkpoints, evals } from '../db/schema';
-import { connectClient, resolveEndpoints } from '../workers/endpoints';
 import { promoteUpdate, type PromoteRequest, type PromoteResult } from '../workflows/definitions';
+import { withClient, withDb } from './connections';
 import { operatorName, runHandle } from './runs';
 
 /**
@@ -41,14 +41,6 @@ export async function runCheckpoints(db: Db, runId: string) {
   return db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(asc(checkpoints.createdAt));
 }
 
-async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-  const handle = createDb(resolveEndpoints().databaseUrl);
-  try {
-    return await fn(handle.db);
-  } finally {
-    await handle.close();
-  }
-}
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
@@ -64,8 +56,7 @@ export function registerTrainingCommands(program: Command): void {
     .option('--to <checkpoint>', "start the next stage from this checkpoint of the run (default: the stage's last)")
     .description('move a run waiting at a stage boundary into its next stage')
     .action(async (run: string, opts: { reason?: string; who?: string; force?: boolean; to?: string }) => {
-      const client = await connectClient(resolveEndpoints());
-      try {
+      await withClient(async (client) => {
         const result = await promoteRun(client, run, {
           who: opts.who ?? operatorName(),
           reason: opts.reason ?? '',
@@ -73,9 +64,7 @@ export function registerTrainingCommands(program: Command): void {
           checkpointId: opts.to,
         });
         console.log(`promoted ${run}: ${result.fromStage} → ${result.toStage} from ${result.checkpointId}${result.forced ? ' (forced past the eval gate)' : ''} [${result.promotionId}]`);
-      } finally {
-        await client.connection.close();
-      }
+      });
     });
 
   program
@@ -84,7 +73,7 @@ export function registerTrainingCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .description('stored evaluations of a checkpoint: Pass@1 mean ± SEM over k runs and Pass@k')
     .action((checkpoint: string, opts: { json?: boolean }) =>
-      withDb(async (db) => {
+      withDb(async ({ db }) => {
         const rows = await checkpointEvals(db, checkpoint);
         if (rows.length === 0) {
           throw new RunError(ErrorCodes.CHECKPOINT_NOT_FOUND, `no evaluation of checkpoint ${checkpoint} is stored (runs evaluate at stage boundaries and in their eval stage)`, { checkpoint });
@@ -102,7 +91,7 @@ export function registerTrainingCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .description("a run's checkpoints with their lineage (parent, stage, iteration, metrics)")
     .action((run: string, opts: { json?: boolean }) =>
-      withDb(async (db) => {
+      withDb(async ({ db }) => {
         const rows = await runCheckpoints(db, run);
         if (opts.json) return console.log(JSON.stringify(rows, null, 2));
         if (rows.length === 0) console.log(`run ${run} has no checkpoints yet`);
