@@ -52,6 +52,7 @@ interface World {
   trainer: TrainerWorker;
 }
 let w: World | undefined;
+let run: WorkflowHandle<typeof trainingRun> | undefined;
 let passed = false;
 
 /** RFT (3 kept trajectories in batches of 2: two SFT steps) then one RL iteration (one RL step). */
@@ -102,6 +103,8 @@ async function setUp(prefix: string): Promise<World> {
 }
 
 async function tearDown(x: World): Promise<void> {
+  // A failed run would go on retrying against workers that are gone.
+  if (!passed) await run?.terminate('trainerKill test failed').catch(() => {});
   await x.trainer.stop();
   await x.orchestration.kill('SIGKILL');
   x.rollout.workers.shutdown();
@@ -197,11 +200,12 @@ describe('training loop with the real Python trainer SIGKILLed', () => {
     const runId = `trainerkill-${randomUUID().slice(0, 8)}`;
     const config = killConfig();
     const t0 = Date.now();
-    const handle: WorkflowHandle<typeof trainingRun> = await x.client.workflow.start<typeof trainingRun>('trainingRun', {
+    const handle = await x.client.workflow.start<typeof trainingRun>('trainingRun', {
       workflowId: trainingRunWorkflowId(runId),
       taskQueue: x.queue,
       args: [{ runId, config, services: { policyUrl: x.router.url, rolloutQueue: `${x.queue}-rollout`, trainerQueue: `${x.queue}-trainer` } }],
     });
+    run = handle;
     const kills: Kill[] = [];
 
     // 1. Mid-update: the first SFT step of RFT trains.
@@ -211,6 +215,7 @@ describe('training loop with the real Python trainer SIGKILLed', () => {
     await waitFor(async () => (await completedEpisodes(runId, 'rl-stage1', 0)) >= 1, 10 * MINUTES, 'a finished episode of rl-stage1 iteration 0');
     expect(await completedEpisodes(runId, 'rl-stage1', 0)).toBeLessThan(6);
     expect(stepAttemptInProgress(x.checkpointsRoot, checkpointIdFor({ run: runId, stage: 'rl-stage1', iteration: 0, step: 0 }))).toBe(false);
+    expect((await readTrainerLedger(x.checkpointsRoot, runId)).map((r) => `${r.stage}/${r.iteration}/${r.step}`)).toEqual(['rft/0/0', 'rft/0/1']);
     kills.push({ at: 'mid-iteration', pid: x.trainer.pid!, atMs: Date.now() - t0 });
     await x.trainer.kill('SIGKILL');
     await x.trainer.start();
