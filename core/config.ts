@@ -26,6 +26,15 @@ export const DecodingSchema = z.strictObject({
 });
 export type Decoding = z.infer<typeof DecodingSchema>;
 
+/**
+ * What the agent is told (core/prompt.ts). `swe-agent`: the paper's SWE-agent prompt with every
+ * tool documented (~3.3 KB). `compact`: the same tools in a few lines, for small-context policies
+ * such as the byte-level CPU model of the learning demo, where the long prompt would be most of
+ * every training sequence.
+ */
+export const PromptStyleSchema = z.enum(['swe-agent', 'compact']);
+export type PromptStyle = z.infer<typeof PromptStyleSchema>;
+
 export const RetryPolicySchema = z.strictObject({
   initialIntervalMs: positiveInt.default(1_000),
   backoffCoefficient: z.number().min(1).default(2),
@@ -139,8 +148,9 @@ export const RunConfigSchema = z
         model: z.string().default('swerl-policy'),
         decoding: DecodingSchema.default(DecodingSchema.parse({})),
         requestTimeoutSec: positiveInt.default(600),
+        prompt: PromptStyleSchema.default('swe-agent'),
       })
-      .default({ model: 'swerl-policy', decoding: DecodingSchema.parse({}), requestTimeoutSec: 600 }),
+      .default({ model: 'swerl-policy', decoding: DecodingSchema.parse({}), requestTimeoutSec: 600, prompt: 'swe-agent' }),
     tasks: z.strictObject({
       suite: z.string().min(1).describe('JSONL file of tasks (SWE-bench form) or a suite name'),
       evalSplit: z.string().default('eval').describe('split name held out for evaluation'),

@@ -3,15 +3,26 @@
  * documentation here must match the grammar in core/actions.ts and the tools in sandbox/tools.
  */
 import { END_OF_EDIT } from './actions';
+import type { PromptStyle } from './config';
 
 export interface SystemPromptOptions {
   /** T_max: the episode ends after this many turns (paper: 40 in stage 1, 80 in stage 2). */
   maxTurns: number;
   /** Lines shown by open/goto/scroll (the tools' SWERL_WINDOW; 100 by default). */
   windowLines?: number;
+  /** Absent = 'swe-agent'. */
+  style?: PromptStyle;
+}
+
+const PROMPT_LINE_AT_START = '(Open file: n/a) (Current directory: /repo) bash-$';
+
+/** The same commands as the SWE-agent prompt, one line each: ~400 bytes instead of ~3.3 KB. */
+function compactSystemPrompt(maxTurns: number): string {
+  return `Resolve the issue in the Python repository at /repo. Reply with exactly one command in a \`\`\` block. Commands: any bash command; open <file> [<line>]; goto <line>; scroll_up; scroll_down; create <file>; search_file <text> [<file>]; edit <start>:<end> then the replacement lines then ${END_OF_EDIT} (no lines = delete) on the open file; submit. At most ${maxTurns} turns.`;
 }
 
 export function systemPrompt(opts: SystemPromptOptions): string {
+  if (opts.style === 'compact') return compactSystemPrompt(opts.maxTurns);
   const window = opts.windowLines ?? 100;
   return `You are an autonomous software engineer working in a command-line environment. You are given an issue from a Python repository checked out at /repo, and you must change the repository's source code so that the issue is resolved.
 
@@ -52,7 +63,8 @@ submit
 You have at most ${opts.maxTurns} turns. Reproduce the issue first, then fix it, then verify the fix, then submit.`;
 }
 
-export function instancePrompt(problemStatement: string): string {
+export function instancePrompt(problemStatement: string, style?: PromptStyle): string {
+  if (style === 'compact') return `<issue>\n${problemStatement.trim()}\n</issue>\n${PROMPT_LINE_AT_START}`;
   return `We need to resolve the following issue in the repository at /repo:
 
 <issue>
@@ -61,5 +73,5 @@ ${problemStatement.trim()}
 
 Edit the source files to resolve the issue; do not modify the existing tests. Every file you leave in /repo is part of your patch, so delete scratch files (e.g. a reproduction script) before you run \`submit\`.
 
-(Open file: n/a) (Current directory: /repo) bash-$`;
+${PROMPT_LINE_AT_START}`;
 }

@@ -18,7 +18,7 @@
  */
 import { ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { EpisodeActivities, EpisodeScoreSummary, HostActivities } from '../activities/episode/types';
-import type { Decoding, RetryPolicyConfig } from '../core/config';
+import type { Decoding, PromptStyle, RetryPolicyConfig } from '../core/config';
 import { ErrorCodes } from '../core/errors';
 import { toRetryPolicy } from '../core/retry';
 import { TaskQueues } from '../core/taskQueues';
@@ -31,7 +31,8 @@ export interface EpisodeInput {
   taskId: string;
   sampleIdx: number;
   policy: { url: string; model: string; decoding: Decoding; policyVersion: string; seed?: number };
-  limits: { maxTurns: number; contextTokens: number; freeTurns: number; lengthPenalty: boolean };
+  /** `prompt` is absent for the default SWE-agent prompt, so inputs recorded before it existed are unchanged. */
+  limits: { maxTurns: number; contextTokens: number; freeTurns: number; lengthPenalty: boolean; prompt?: PromptStyle };
   sandbox: { cpus: number; memoryMiB: number; pidsLimit: number; outputLimitBytes: number; commandTimeoutSec: number; user: string; leaseTtlSec: number };
   timeouts: { policyTurnSec: number; toolExecSec: number; rewardSec: number; heartbeatSec: number };
   retry: RetryPolicyConfig;

@@ -34,7 +34,13 @@ export function buildEpisodeInput(
       policyVersion: policy.policyVersion,
       seed: config.seed * 1_000_003 + slot.iteration * 1009 + slot.sampleIdx,
     },
-    limits: { maxTurns: stage.maxTurns, contextTokens: stage.contextTokens, freeTurns: lengthPenalty.freeTurns, lengthPenalty: lengthPenalty.enabled },
+    limits: {
+      maxTurns: stage.maxTurns,
+      contextTokens: stage.contextTokens,
+      freeTurns: lengthPenalty.freeTurns,
+      lengthPenalty: lengthPenalty.enabled,
+      ...(config.policy.prompt !== 'swe-agent' ? { prompt: config.policy.prompt } : {}),
+    },
     sandbox: {
       cpus: config.sandbox.cpus,
       memoryMiB: config.sandbox.memoryMiB,

@@ -70,8 +70,8 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
           contextTokens: input.limits.contextTokens,
           spec: { policy: input.policy, limits: input.limits, sandbox: input.sandbox, timeouts: input.timeouts } satisfies EpisodeSpec,
         });
-        await appendTurn(ctx.db, { episodeId: input.episodeId, idx: SYSTEM_IDX, role: 'system', text: systemPrompt({ maxTurns: input.limits.maxTurns }) });
-        await appendTurn(ctx.db, { episodeId: input.episodeId, idx: INSTANCE_IDX, role: 'user', text: instancePrompt(task.problemStatement) });
+        await appendTurn(ctx.db, { episodeId: input.episodeId, idx: SYSTEM_IDX, role: 'system', text: systemPrompt({ maxTurns: input.limits.maxTurns, style: input.limits.prompt }) });
+        await appendTurn(ctx.db, { episodeId: input.episodeId, idx: INSTANCE_IDX, role: 'user', text: instancePrompt(task.problemStatement, input.limits.prompt) });
         await markEpisodeRunning(ctx.db, input.episodeId);
         const turns = await listTurns(ctx.db, input.episodeId);
         return { nextTurn: nextAgentTurn(turns), formatErrors: turns.filter((t) => t.role === 'assistant' && t.formatError).length };

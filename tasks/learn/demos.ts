@@ -1,0 +1,122 @@
+/**
+ * Noisy scripted demonstrations of `learn` instances: the corpus the demo's base policy is
+ * pre-trained on (trainer/swerl_trainer/pretrain.py). Each demonstration is the transcript a real
+ * episode would record for a scripted sequence of actions: the compact prompts of core/prompt.ts
+ * and the observations the sandbox tools print (test/integration/learnDemos.test.ts checks them
+ * against real episodes), so the pre-trained policy sees exactly the text it will be prompted with.
+ *
+ * Noise makes the base policy imperfect in the ways RFT and RL can fix: besides the gold actions,
+ * a demonstration may delete the line below the stray statement, delete two lines, or submit
+ * without editing. All are plausible-looking and all score 0.
+ */
+import { END_OF_EDIT } from '../../core/actions';
+import { formatPromptLine } from '../../core/observation';
+import { instancePrompt, systemPrompt } from '../../core/prompt';
+import { createRng, type Rng } from '../../core/rl/sampling';
+import type { LearnInstance } from './family';
+
+export const DEMO_MODES = ['gold', 'line-below', 'two-lines', 'no-edit'] as const;
+export type DemoMode = (typeof DEMO_MODES)[number];
+
+export interface DemoMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string;
+}
+
+export interface Demonstration {
+  task_id: string;
+  mode: DemoMode;
+  messages: DemoMessage[];
+}
+
+const REPO = '/repo';
+/** The edit tool's confirmation (sandbox/tools/lib/swerl_tools/edit.py APPLIED). */
+const EDIT_APPLIED =
+  'File updated. Please review the changes and make sure they are correct (correct indentation, no duplicate lines, etc). Edit the file again if necessary.\n';
+
+/** What `open` prints for a file of at most 100 lines (sandbox/tools window.render). */
+export function listing(path: string, source: string): string {
+  const lines = source.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return [`[File: ${path} (${lines.length} lines total)]`, ...lines.map((l, i) => `${i + 1}:${l}`)].join('\n') + '\n';
+}
+
+function fenced(command: string): string {
+  return '```\n' + command + '\n```';
+}
+
+/** The actions of one demonstration: open, edit (except no-edit), submit. */
+export function demoActions(inst: LearnInstance, mode: DemoMode): { actions: string[]; edit?: { start: number; end: number } } {
+  const open = fenced(`open ${inst.file}`);
+  const submit = fenced('submit');
+  if (mode === 'no-edit') return { actions: [open, submit] };
+  const start = mode === 'line-below' ? inst.line + 1 : inst.line;
+  const end = mode === 'two-lines' ? inst.line + 1 : start;
+  return { actions: [open, fenced(`edit ${start}:${end}\n${END_OF_EDIT}`), submit], edit: { start, end } };
+}
+
+function withoutLines(source: string, start: number, end: number): string {
+  const lines = source.split('\n');
+  lines.splice(start - 1, end - start + 1);
+  return lines.join('\n');
+}
+
+export interface DemoOptions {
+  maxTurns: number;
+}
+
+/** The transcript up to the final `submit` (what follows it is never in a policy's context). */
+export function demonstration(inst: LearnInstance, mode: DemoMode, opts: DemoOptions): Demonstration {
+  const path = `${REPO}/${inst.file}`;
+  const opened = formatPromptLine({ openFile: path, cwd: REPO });
+  const { actions, edit } = demoActions(inst, mode);
+  const after = edit ? withoutLines(inst.source, edit.start, edit.end) : inst.source;
+  const observations = [listing(path, inst.source) + opened];
+  if (edit) observations.push(listing(path, after) + EDIT_APPLIED + opened);
+  const messages: DemoMessage[] = [
+    { role: 'system', content: systemPrompt({ maxTurns: opts.maxTurns, style: 'compact' }) },
+    { role: 'user', content: instancePrompt(inst.spec.problem, 'compact') },
+  ];
+  actions.forEach((action, i) => {
+    messages.push({ role: 'assistant', content: action });
+    const obs = observations[i];
+    if (obs !== undefined) messages.push({ role: 'tool', content: obs });
+  });
+  return { task_id: `learn__${inst.name}`, mode, messages };
+}
+
+export interface CorpusOptions {
+  count: number;
+  seed: number;
+  maxTurns: number;
+  /** Probability of each mode; the rest of the mass goes to gold. */
+  noise: Partial<Record<Exclude<DemoMode, 'gold'>, number>>;
+}
+
+function drawMode(rng: Rng, noise: CorpusOptions['noise']): DemoMode {
+  let u = rng.nextFloat();
+  for (const mode of DEMO_MODES) {
+    if (mode === 'gold') continue;
+    const p = noise[mode] ?? 0;
+    if (u < p) return mode;
+    u -= p;
+  }
+  return 'gold';
+}
+
+/**
+ * `count` demonstrations of instances drawn by `instanceAt(i)`; an instance `exclude` rejects
+ * (e.g. one equal to a held-out task) is skipped and the next index taken.
+ */
+export function corpus(instanceAt: (i: number) => LearnInstance, exclude: (inst: LearnInstance) => boolean, opts: CorpusOptions): Demonstration[] {
+  const total = Object.values(opts.noise).reduce((a, b) => a + (b ?? 0), 0);
+  if (total > 1) throw new Error(`demonstration noise sums to ${total} > 1`);
+  const rng = createRng(opts.seed);
+  const out: Demonstration[] = [];
+  for (let i = 0; out.length < opts.count; i++) {
+    const inst = instanceAt(i);
+    if (exclude(inst)) continue;
+    out.push(demonstration(inst, drawMode(rng, opts.noise), { maxTurns: opts.maxTurns }));
+  }
+  return out;
+}

@@ -1,0 +1,35 @@
+/**
+ * The `learn` suite and its pre-training corpus, both derived from fixed seeds: 60 instances
+ * (every third held out for eval, as in the toy suite) and demonstrations drawn from a disjoint
+ * seed stream, minus any instance identical to a held-out one, so held-out tasks stay unseen.
+ */
+import { everyThirdHeldOut } from '../suite';
+import { corpus, type CorpusOptions, type Demonstration } from './demos';
+import { learnInstance, type LearnInstance } from './family';
+
+export const SUITE_SEED = 1;
+export const SUITE_SIZE = 60;
+const CORPUS_SEED = 2;
+
+/** The demo's corpus: 4000 demonstrations, 30% of them gold (`learn` preset maxTurns 4). */
+export const LEARN_CORPUS: CorpusOptions = {
+  count: 4000,
+  seed: 11,
+  maxTurns: 4,
+  noise: { 'line-below': 0.3, 'two-lines': 0.2, 'no-edit': 0.2 },
+};
+
+export function learnSuiteInstances(): LearnInstance[] {
+  return Array.from({ length: SUITE_SIZE }, (_, i) => learnInstance(SUITE_SEED, i));
+}
+
+/** Held-out instances in the order writeSuite splits them (sorted by name). */
+export function heldOutInstances(): LearnInstance[] {
+  const sorted = learnSuiteInstances().sort((a, b) => a.name.localeCompare(b.name));
+  return sorted.filter((_, i) => everyThirdHeldOut(i) === 'eval');
+}
+
+export function learnCorpus(opts: CorpusOptions): Demonstration[] {
+  const heldOut = new Set(heldOutInstances().map((i) => i.source));
+  return corpus((i) => learnInstance(CORPUS_SEED, i), (inst) => heldOut.has(inst.source), opts);
+}
