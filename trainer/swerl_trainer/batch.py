@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from .errors import DECODING_MISMATCH, TRAINER_BAD_BATCH, TrainerFault
-from .tokenizer import ByteTokenizer
+from .tokenizer import Tokenizer
 
 DECODING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty")
 _CAMEL = {"topP": "top_p", "topK": "top_k", "minP": "min_p", "repetitionPenalty": "repetition_penalty"}
@@ -93,7 +93,7 @@ def check_decoding(sample_id: str, recorded: dict[str, Any] | None, expected: di
 
 
 def encode_sample(
-    tok: ByteTokenizer,
+    tok: Tokenizer,
     sample: dict[str, Any],
     max_seq_len: int,
     mask_format_errors: bool,

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from .errors import CHECKPOINT_INVALID, CHECKPOINT_NOT_FOUND, TrainerFault
 from .model import CausalLM, ModelConfig, preset_config
-from .tokenizer import ByteTokenizer
+from .tokenizer import ByteTokenizer, Tokenizer, load_tokenizer
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -34,7 +34,7 @@ class Checkpoint:
     id: str
     path: Path
     model: CausalLM
-    tokenizer: ByteTokenizer
+    tokenizer: Tokenizer
     optimizer_state: dict[str, torch.Tensor] | None
 
 
@@ -62,7 +62,7 @@ def load(root: Path, ref: str) -> Checkpoint:
         raise TrainerFault(CHECKPOINT_NOT_FOUND, f"checkpoint {ref!r} not found at {path}", {"checkpoint": ref})
     try:
         cfg = ModelConfig.from_json(json.loads((path / CONFIG_FILE).read_text())["model"])
-        tokenizer = ByteTokenizer.load(path / TOKENIZER_FILE)
+        tokenizer = load_tokenizer(path / TOKENIZER_FILE)
         model = CausalLM(cfg)
         model.load_state_dict(load_file(str(path / MODEL_FILE)))
         opt_path = path / OPTIMIZER_FILE
@@ -79,7 +79,7 @@ def load(root: Path, ref: str) -> Checkpoint:
 def write_atomically(
     final: Path,
     model: CausalLM,
-    tokenizer: ByteTokenizer,
+    tokenizer: Tokenizer,
     optimizer_state: dict[str, torch.Tensor] | None = None,
     meta: dict | None = None,
     step_record: dict | None = None,

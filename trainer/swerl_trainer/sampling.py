@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .model import CausalLM
-from .tokenizer import ByteTokenizer
+from .tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def process_logits(logits: torch.Tensor, seen: torch.Tensor, d: Decoding) -> tor
 @torch.no_grad()
 def generate(
     model: CausalLM,
-    tok: ByteTokenizer,
+    tok: Tokenizer,
     prompt: list[int],
     d: Decoding,
     max_tokens: int,

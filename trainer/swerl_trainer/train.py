@@ -16,7 +16,7 @@ from .batch import EncodedSample, MicroBatch, check_decoding, encode_sample, mic
 from .errors import TRAINER_BAD_BATCH, TrainerFault
 from .losses import policy_loss, sft_loss
 from .model import CausalLM, token_logprobs
-from .tokenizer import ByteTokenizer
+from .tokenizer import Tokenizer
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -87,7 +87,7 @@ def optimizer_state(model: CausalLM, opt: torch.optim.AdamW) -> dict[str, torch.
 
 def encode_batch(
     kind: str,
-    tok: ByteTokenizer,
+    tok: Tokenizer,
     samples: list[dict[str, Any]],
     max_seq_len: int,
     hyper: Hyper,
@@ -111,7 +111,7 @@ def encode_batch(
 def train_step(
     kind: str,
     model: CausalLM,
-    tok: ByteTokenizer,
+    tok: Tokenizer,
     opt_state: dict[str, torch.Tensor] | None,
     encoded: list[EncodedSample],
     hyper: Hyper,
