@@ -157,9 +157,8 @@ async function killMidStep(runId: string, stage: string, iteration: number, step
     if (Date.now() > deadline) throw new Error(`step ${cid} never started`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  const pid = x.trainer.pid!;
+  const kill = { at: 'mid-step', checkpointId: cid, pid: x.trainer.pid!, atMs: Date.now() - t0, lockHeldMs: Date.now() - heldSince };
   await x.trainer.kill('SIGKILL');
-  const kill = { at: 'mid-step', checkpointId: cid, pid, atMs: Date.now() - t0, lockHeldMs: Date.now() - heldSince };
   // Killed before it applied: no checkpoint in place, no ledger row.
   expect(existsSync(path.join(x.checkpointsRoot, cid, 'model.safetensors'))).toBe(false);
   expect((await readTrainerLedger(x.checkpointsRoot, runId)).map((r) => r.checkpoint_id)).not.toContain(cid);
@@ -238,6 +237,7 @@ describe('training loop with the real Python trainer SIGKILLed', () => {
     expect(planned).toEqual(['rft/0/0', 'rft/0/1', 'rl-stage1/0/0']);
     expect(status.counters).toEqual({ episodes: 12, infraFailures: 0, updateSteps: 3 });
     const ledger: LedgerRow[] = await readTrainerLedger(x.checkpointsRoot, runId);
+    console.log(`[trainerKill] training seconds per step (the retried attempts for the killed ones): ${ledger.map((r) => `${r.stage}/${r.step} ${r.metrics.seconds?.toFixed(1)}`).join(', ')}`);
     expect(ledger.map((r) => `${r.stage}/${r.iteration}/${r.step}`)).toEqual(planned);
     expect(ledger.map((r) => r.kind)).toEqual(['sft', 'sft', 'rl']);
     // The chain: each step trained from the previous step's checkpoint, the first from the base.
