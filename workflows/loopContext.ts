@@ -129,11 +129,6 @@ export async function runEpisodes(
   }
 }
 
-/** Mean of a per-step trainer metric over an iteration's steps; null when nothing was trained. */
-export function meanOf(values: number[]): number | null {
-  return values.length === 0 ? null : values.reduce((a, v) => a + v, 0) / values.length;
-}
-
 /** Config decoding (camelCase) → the trainer's wire form; maxTokensPerTurn is not a sampler parameter. */
 export function toWireDecoding(d: Decoding): WireDecoding {
   return { temperature: d.temperature, top_p: d.topP, top_k: d.topK, min_p: d.minP, repetition_penalty: d.repetitionPenalty };

@@ -10,9 +10,9 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { RftStageConfig } from '../core/config';
 import { deriveSeed } from '../core/rl';
-import type { IterationReport } from './definitions';
+import { iterationReport } from './iterationReport';
 import type { RlIterationResult } from './rlIteration';
-import { applyUpdateSteps, meanOf, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type LoopContext } from './loopContext';
+import { applyUpdateSteps, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type LoopContext } from './loopContext';
 
 export interface RftStageInput {
   ctx: LoopContext;
@@ -53,24 +53,17 @@ export async function rftStage(input: RftStageInput): Promise<RlIterationResult 
         decoding_expected: toWireDecoding(ctx.config.policy.decoding),
       }),
   );
-  const m = plan.metrics;
-  const report: IterationReport = {
+  const report = iterationReport({
     stage: stage.name,
     iteration,
     policyVersion: input.policyVersion,
-    checkpointId,
-    episodes: m.episodes,
-    rewardMean: m.rewardFinalMean,
-    passRate: m.rewardMean,
-    submitRate: m.submitRate,
-    meanTurns: m.meanTurns,
+    metrics: plan.metrics,
     zeroAdvantageFraction: 0,
-    clipFraction: meanOf(clipFractions),
-    durationSec: (new Date().getTime() - startedMs) / 1000,
-    trainerTokensPerSec: meanOf(tokensPerSec),
-    infraFailures: m.infraFailures,
+    update: { checkpointId, clipFractions, tokensPerSec },
     updateSteps: plan.steps.length,
-  };
+    startedMs,
+    endedMs: new Date().getTime(),
+  });
   await training.recordIterationResult({ runId: ctx.runId, stage: stage.name, iteration, outputCheckpointId: checkpointId, metrics: { ...report, kept: plan.kept } });
   return { checkpointId, report, snapshotId: pool.snapshotId };
 }

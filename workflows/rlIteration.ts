@@ -16,7 +16,8 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import type { RlStageConfig } from '../core/config';
 import { deriveSeed } from '../core/rl';
 import type { IterationReport } from './definitions';
-import { applyUpdateSteps, meanOf, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type EpisodeSlot, type LoopContext } from './loopContext';
+import { iterationReport } from './iterationReport';
+import { applyUpdateSteps, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type EpisodeSlot, type LoopContext } from './loopContext';
 
 export interface RlIterationInput {
   ctx: LoopContext;
@@ -93,24 +94,17 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
       }),
   );
 
-  const m = plan.metrics;
-  const report: IterationReport = {
+  const report = iterationReport({
     stage: stage.name,
     iteration,
     policyVersion: input.policyVersion,
-    checkpointId,
-    episodes: m.episodes,
-    rewardMean: m.rewardFinalMean,
-    passRate: m.rewardMean,
-    submitRate: m.submitRate,
-    meanTurns: m.meanTurns,
+    metrics: plan.metrics,
     zeroAdvantageFraction: plan.zeroAdvantageFraction,
-    clipFraction: meanOf(clipFractions),
-    durationSec: (new Date().getTime() - startedMs) / 1000,
-    trainerTokensPerSec: meanOf(tokensPerSec),
-    infraFailures: m.infraFailures,
+    update: { checkpointId, clipFractions, tokensPerSec },
     updateSteps: plan.steps.length,
-  };
+    startedMs,
+    endedMs: new Date().getTime(),
+  });
   await training.recordIterationResult({ runId: ctx.runId, stage: stage.name, iteration, outputCheckpointId: checkpointId, metrics: { ...report, samplesKept: plan.samplesKept, groupsTotal: plan.groupsTotal, groupsDropped: plan.groupsDropped } });
   return { checkpointId, report };
 }
