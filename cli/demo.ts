@@ -1,18 +1,19 @@
 /**
- * `swerl demo`: the toy training run end to end on the embedded stack, unattended — RFT → RL
- * stage 1 → boundary (promoted by the demo itself) → RL stage 2 → eval, on the real training loop
- * with the real Python trainer, real sandboxes and real Postgres/Temporal.
+ * `swerl demo`: a training run end to end on the embedded stack, unattended, on the real training
+ * loop with the real Python trainer, real sandboxes and real Postgres/Temporal.
  *
- * What is not real: the policy. The tiny model cannot solve toy tasks yet, so rollouts come from
- * scripted policy servers routed by episode-seed parity (gold patch on even seeds, garbage on odd
- * ones), which gives the trainer mixed-reward groups to learn from. The trainer still trains and
- * checkpoints the tiny model on those trajectories.
+ * Default (`learn` preset, the README's main command): the learning demo of issue #7. A small
+ * word-level policy is pre-trained here on noisy scripted demonstrations (cached), served by the
+ * trainer's policy server, and trained by the run: base eval → RFT → eval → RL stage 1 → gate
+ * eval → promote (by the demo) → RL stage 2 → eval. Pass@1 ± SEM of every eval on the 20
+ * held-out tasks is printed and stored in .swerl/reports/<run>.{json,md} (and the evals table).
+ *
+ * `--scripted` (toy preset): rollouts come from scripted policy servers routed by episode-seed
+ * parity (gold patch on even seeds, garbage on odd ones) — the plumbing without a model.
  */
 import { randomUUID } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { startScriptedPolicyServer, type ScriptedPolicyServer } from '../activities/policy/scriptedServer';
@@ -21,7 +22,6 @@ import { startParityProxy, type SeedRouter } from '../activities/policy/seedRout
 import { importTasks, persistImport, suiteNameOf, type ImportedTask } from '../activities/tasks';
 import { loadRunConfig } from '../config/load';
 import type { RunConfig } from '../core/config';
-import { ErrorCodes, TrainerError } from '../core/errors';
 import { createDb } from '../db/client';
 import { migrateDatabase } from '../db/migrate';
 import { connectClient, resolveEndpoints } from '../workers/endpoints';
@@ -32,11 +32,10 @@ import type { RunStatus } from '../workflows/definitions';
 import { REPO_ROOT } from './dev/settings';
 import { devUp } from './dev/stack';
 import { formatStatus, newRunId, startRun } from './runs';
+import { pretrainBase, startPolicyServer } from './learnPolicy';
+import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
 import { promoteRun } from './trainingCommands';
 
-const TRAINER_DIR = path.join(REPO_ROOT, 'trainer');
-const TRAINER_PYTHON = path.join(TRAINER_DIR, '.venv', 'bin', 'python');
-const CHECKPOINTS_DIR = path.join(REPO_ROOT, '.swerl', 'checkpoints');
 const TRAINER_READY_MS = 120_000;
 const POLL_MS = 3_000;
 
@@ -45,76 +44,22 @@ const SCRIPTED_NOTE =
   '(gold patch on even episode seeds, garbage on odd ones). Training, checkpoints, sandboxes, rewards ' +
   'and evals are real.';
 
-interface TrainerProcess {
-  child: ChildProcess;
-  kill(): void;
-}
-
 /**
  * Starts the Python trainer worker and resolves once it polls (its `worker_ready` line). Its
- * policy URL is the seed router, which acknowledges load_policy: the loop hot-reloads the policy
- * before rollouts, and a scripted policy has nothing to reload.
+ * policy URL is what load_policy hot-reloads: the policy server, or the scripted seed router,
+ * which acknowledges loads and has nothing to reload.
  */
-async function startTrainer(opts: { temporalAddress: string; namespace: string; taskQueue: string; policyUrl: string; baseId: string }): Promise<TrainerProcess> {
-  if (!existsSync(TRAINER_PYTHON)) {
-    throw new TrainerError(ErrorCodes.STACK_DEPENDENCY_MISSING, `the trainer's venv is missing (${TRAINER_PYTHON}): run \`bash scripts/bootstrap.sh\` first`, {
-      python: TRAINER_PYTHON,
-    });
-  }
-  const args = [
-    '-m',
-    'swerl_trainer.worker',
-    '--address',
-    opts.temporalAddress,
-    '--namespace',
-    opts.namespace,
-    '--task-queue',
-    opts.taskQueue,
-    '--checkpoints',
-    CHECKPOINTS_DIR,
-    '--policy-url',
-    opts.policyUrl,
-    '--init-base',
-    opts.baseId,
-  ];
-  const child = spawn(TRAINER_PYTHON, args, { cwd: TRAINER_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stderrTail: string[] = [];
-  readline.createInterface({ input: child.stderr! }).on('line', (line) => {
-    stderrTail.push(line);
-    if (stderrTail.length > 20) stderrTail.shift();
+function startTrainer(opts: { temporalAddress: string; namespace: string; taskQueue: string; policyUrl: string; baseId: string }): Promise<PythonProcess> {
+  return spawnPython({
+    module: 'swerl_trainer.worker',
+    label: 'trainer worker',
+    readyEvent: 'worker_ready',
+    readyTimeoutMs: TRAINER_READY_MS,
+    args: [
+      '--address', opts.temporalAddress, '--namespace', opts.namespace, '--task-queue', opts.taskQueue,
+      '--checkpoints', CHECKPOINTS_DIR, '--policy-url', opts.policyUrl, '--init-base', opts.baseId,
+    ],
   });
-  let stopping = false;
-  const kill = () => {
-    stopping = true;
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  };
-  await new Promise<void>((resolve, reject) => {
-    const fail = (why: string) => {
-      kill();
-      reject(new TrainerError(ErrorCodes.TRAINER_FAILED, `trainer worker ${why}; its last stderr lines:\n${stderrTail.join('\n')}`, { args }));
-    };
-    const timer = setTimeout(() => fail(`not ready after ${TRAINER_READY_MS / 1000}s`), TRAINER_READY_MS);
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('"worker_ready"')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      fail(`could not start: ${err.message}`);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      fail(`exited early (code ${code}, signal ${signal})`);
-    });
-  });
-  // After readiness an exit is no longer a startup failure; the run's activities surface it.
-  child.removeAllListeners('exit');
-  child.once('exit', (code, signal) => {
-    if (!stopping) console.error(`trainer worker exited (code ${code}, signal ${signal}):\n${stderrTail.join('\n')}`);
-  });
-  return { child, kill };
 }
 
 /** Gold on even seeds and garbage on odd ones, for every task (train and eval alike). */
@@ -168,18 +113,90 @@ async function watchRun(client: Client, runId: string, status: RunStatus, seen: 
   }
 }
 
-async function runDemo(opts: { config: string }): Promise<void> {
+interface DemoPolicy {
+  url: string;
+  /** The run's base checkpoint (the pre-trained one for the learning demo). */
+  baseId: string;
+  close(): Promise<void> | void;
+}
+
+async function preparePolicy(config: RunConfig, scripted: boolean, tasks: ImportedTask[]): Promise<DemoPolicy> {
+  if (scripted) {
+    const policy = await startScriptedPolicy(tasks);
+    return { url: policy.router.url, baseId: config.model.base, close: () => policy.close() };
+  }
+  const baseId = await pretrainBase(config.model.base, (line) => console.log(line));
+  const served = await startPolicyServer(baseId);
+  console.log(`policy server ${served.url} serving ${baseId}`);
+  return { url: served.url, baseId, close: () => served.server.kill() };
+}
+
+interface StageEval {
+  label: string;
+  checkpointId: string;
+  pass1: number;
+  sem: number | null;
+  passK: number;
+  k: number;
+  tasks: number;
+}
+
+/** Pass@1 ± SEM of every eval of the run, in order, as .swerl/reports/<run>.{json,md}. */
+function writeReport(runId: string, config: RunConfig, status: RunStatus, evals: StageEval[], wallSec: number): string {
+  const dir = path.join(REPO_ROOT, '.swerl', 'reports');
+  mkdirSync(dir, { recursive: true });
+  const rows = evals.map((e, i) => {
+    const prev = evals[i - 1];
+    const delta = prev ? e.pass1 - prev.pass1 : null;
+    const noise = prev ? Math.hypot(e.sem ?? 0, prev.sem ?? 0) : null;
+    return { ...e, deltaVsPrevious: delta, combinedSem: noise, beyondSem: delta !== null && noise !== null ? Math.abs(delta) > noise : null };
+  });
+  const report = { runId, config: config.name, seed: config.seed, phase: status.phase, wallSec, evals: rows, iterations: status.iterations ?? [] };
+  writeFileSync(path.join(dir, `${runId}.json`), JSON.stringify(report, null, 2) + '\n');
+  const md = [
+    `# ${runId}`,
+    '',
+    `config ${config.name}, seed ${config.seed}, ${status.phase} in ${wallSec.toFixed(0)} s`,
+    '',
+    '| eval | checkpoint | Pass@1 | SEM | Pass@k (k) | Δ vs previous | beyond SEM |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.label} | ${r.checkpointId} | ${fmt(r.pass1, 3)} | ${fmt(r.sem, 3)} | ${fmt(r.passK, 3)} (${r.k}) | ${r.deltaVsPrevious === null ? '-' : (r.deltaVsPrevious >= 0 ? '+' : '') + r.deltaVsPrevious.toFixed(3)} | ${r.beyondSem === null ? '-' : r.beyondSem ? 'yes' : 'no'} |`,
+    ),
+    '',
+  ].join('\n');
+  const file = path.join(dir, `${runId}.md`);
+  writeFileSync(file, md);
+  console.log(`\n${md}`);
+  return file;
+}
+
+function stageEvals(status: RunStatus, runId: string): StageEval[] {
+  return (status.evals ?? []).map((e) => ({
+    label: e.evalId.startsWith(`${runId}/`) ? e.evalId.slice(runId.length + 1).split('/')[0]! : e.evalId,
+    checkpointId: e.checkpointId,
+    pass1: e.pass1,
+    sem: e.sem,
+    passK: e.passK,
+    k: e.k,
+    tasks: e.tasks,
+  }));
+}
+
+async function runDemo(opts: { config?: string; scripted?: boolean }): Promise<void> {
   installTemporalLogging('warn');
   const startedMs = Date.now();
-  const config: RunConfig = loadRunConfig(opts.config);
-  console.log(SCRIPTED_NOTE);
+  const scripted = opts.scripted ?? false;
+  const config: RunConfig = loadRunConfig(opts.config ?? (scripted ? 'toy' : 'learn'));
+  if (scripted) console.log(SCRIPTED_NOTE);
   const stack = await devUp();
   console.log(`stack up: Temporal ${stack.temporalAddress} (UI ${stack.temporalUiUrl}), Postgres ${stack.databaseUrl}`);
   const endpoints = resolveEndpoints();
   await migrateDatabase(endpoints.databaseUrl);
   const db = createDb(endpoints.databaseUrl);
   const closers: Array<() => Promise<void> | void> = [() => db.close()];
-  let trainer: TrainerProcess | undefined;
+  let trainer: PythonProcess | undefined;
   let releaseSandboxes: (() => Promise<void>) | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     trainer?.kill();
@@ -197,16 +214,17 @@ async function runDemo(opts: { config: string }): Promise<void> {
     await persistImport(db.db, suiteNameOf(suiteFile), imported);
     console.log(`tasks: ${imported.accepted.length} imported from ${path.relative(REPO_ROOT, suiteFile)}`);
 
-    const policy = await startScriptedPolicy(imported.accepted);
+    const policy = await preparePolicy(config, scripted, imported.accepted);
     closers.push(() => policy.close());
+    const runConfig: RunConfig = { ...config, model: { ...config.model, base: policy.baseId } };
     const queue = `swerl-demo-${randomUUID().slice(0, 8)}`;
-    const services = { policyUrl: policy.router.url, rolloutQueue: `${queue}-rollout`, trainerQueue: `${queue}-trainer` };
+    const services = { policyUrl: policy.url, rolloutQueue: `${queue}-rollout`, trainerQueue: `${queue}-trainer` };
     trainer = await startTrainer({
       temporalAddress: endpoints.temporalAddress,
       namespace: endpoints.temporalNamespace,
       taskQueue: services.trainerQueue,
-      policyUrl: policy.router.url,
-      baseId: config.model.base,
+      policyUrl: policy.url,
+      baseId: policy.baseId,
     });
     closers.push(() => trainer?.kill());
     console.log(`trainer worker up (checkpoints in ${path.relative(REPO_ROOT, CHECKPOINTS_DIR)})`);
@@ -220,8 +238,8 @@ async function runDemo(opts: { config: string }): Promise<void> {
       await orchestration.worker.runUntil(async () => {
         const client = await connectClient(endpoints);
         try {
-          const runId = newRunId(config);
-          const handle = await startRun(client, config, runId, queue, { services });
+          const runId = newRunId(runConfig);
+          const handle = await startRun(client, runConfig, runId, queue, { services });
           console.log(`run ${runId} started: ${stack.temporalUiUrl}/namespaces/${endpoints.temporalNamespace}/workflows/${handle.workflowId}`);
           let finished = false;
           const result = handle.result().finally(() => {
@@ -238,11 +256,13 @@ async function runDemo(opts: { config: string }): Promise<void> {
           });
           await watchRun(client, runId, final, seen);
           console.log(`\n${formatStatus(final)}`);
-          console.log(`\nwall time ${((Date.now() - startedMs) / 1000).toFixed(0)}s. Look further:`);
+          const wallSec = (Date.now() - startedMs) / 1000;
+          const report = writeReport(runId, runConfig, final, stageEvals(final, runId), wallSec);
+          console.log(`\nwall time ${wallSec.toFixed(0)}s; report ${path.relative(REPO_ROOT, report)}. Look further:`);
           console.log(`  Temporal UI   ${stack.temporalUiUrl}/namespaces/${endpoints.temporalNamespace}/workflows/${handle.workflowId}`);
           for (const verb of ['status', 'history', 'checkpoints']) console.log(`  npm run swerl -- ${verb} ${runId}`);
           console.log(`  npm run swerl -- trajectory <episode-id>   (episode ids: \`npm run swerl -- history ${runId}\`)`);
-          console.log(SCRIPTED_NOTE);
+          if (scripted) console.log(SCRIPTED_NOTE);
           if (final.phase !== 'completed') process.exitCode = 1;
         } finally {
           await client.connection.close();
@@ -261,13 +281,15 @@ async function runDemo(opts: { config: string }): Promise<void> {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run the toy training run end to end (RFT → RL stage 1 → promote → RL stage 2 → eval) on the embedded stack; rollouts are scripted')
-    .option('--config <file>', 'run config or preset', 'toy')
+    .description('the learning demo end to end on the embedded stack: pre-trained base → eval → RFT → eval → RL stage 1 → promote → RL stage 2 → eval')
+    .option('--config <file>', 'run config or preset (default: learn, or toy with --scripted)')
+    .option('--scripted', 'rollouts from scripted policies instead of a model (toy preset): the plumbing only')
     .addHelpText(
       'after',
-      `\n${SCRIPTED_NOTE}\n\nBrings up the dev stack, imports the config's task suite, starts the Python trainer ` +
-        '(trainer/.venv; `bash scripts/bootstrap.sh` makes it), an in-process orchestration worker and rollout ' +
-        'workers on private task queues, and promotes at the stage boundary by itself (forced when the gate is unmet).',
+      '\nBrings up the dev stack, imports the config\'s task suite, pre-trains the base policy on noisy demonstrations ' +
+        '(cached in .swerl/checkpoints), starts the policy server and the Python trainer (trainer/.venv; `bash scripts/bootstrap.sh` ' +
+        'makes it), an in-process orchestration worker and rollout workers on private task queues, and promotes at the stage ' +
+        'boundary by itself (forced when the gate is unmet). Writes .swerl/reports/<run>.{json,md}.',
     )
     .action(runDemo);
 }

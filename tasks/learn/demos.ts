@@ -6,8 +6,9 @@
  * against real episodes), so the pre-trained policy sees exactly the text it will be prompted with.
  *
  * Noise makes the base policy imperfect in the ways RFT and RL can fix: besides the gold actions,
- * a demonstration may delete the line below the stray statement, delete two lines, or submit
- * without editing. All are plausible-looking and all score 0.
+ * a demonstration may delete the line below the stray statement (the return) or submit without
+ * editing. Both score 0. (Deleting two lines would leave an empty function body, which the edit
+ * tool rejects with a message this renderer does not reproduce.)
  */
 import { END_OF_EDIT } from '../../core/actions';
 import { formatPromptLine } from '../../core/observation';
@@ -15,7 +16,7 @@ import { instancePrompt, systemPrompt } from '../../core/prompt';
 import { createRng, type Rng } from '../../core/rl/sampling';
 import type { LearnInstance } from './family';
 
-export const DEMO_MODES = ['gold', 'line-below', 'two-lines', 'no-edit'] as const;
+export const DEMO_MODES = ['gold', 'line-below', 'no-edit'] as const;
 export type DemoMode = (typeof DEMO_MODES)[number];
 
 export interface DemoMessage {
@@ -50,9 +51,8 @@ export function demoActions(inst: LearnInstance, mode: DemoMode): { actions: str
   const open = fenced(`open ${inst.file}`);
   const submit = fenced('submit');
   if (mode === 'no-edit') return { actions: [open, submit] };
-  const start = mode === 'line-below' ? inst.line + 1 : inst.line;
-  const end = mode === 'two-lines' ? inst.line + 1 : start;
-  return { actions: [open, fenced(`edit ${start}:${end}\n${END_OF_EDIT}`), submit], edit: { start, end } };
+  const line = mode === 'line-below' ? inst.line + 1 : inst.line;
+  return { actions: [open, fenced(`edit ${line}:${line}\n${END_OF_EDIT}`), submit], edit: { start: line, end: line } };
 }
 
 function withoutLines(source: string, start: number, end: number): string {

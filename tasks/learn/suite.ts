@@ -16,7 +16,7 @@ export const LEARN_CORPUS: CorpusOptions = {
   count: 4000,
   seed: 11,
   maxTurns: 4,
-  noise: { 'line-below': 0.3, 'two-lines': 0.2, 'no-edit': 0.2 },
+  noise: { 'line-below': 0.4, 'no-edit': 0.3 },
 };
 
 export function learnSuiteInstances(): LearnInstance[] {

@@ -38,16 +38,17 @@ export async function rolloutHarness(
   prefix: string,
   scripts: (tasks: ImportedTask[]) => ScriptBook,
   server: { behaviour?: ScriptedPolicyBehaviour; contextLimitTokens?: number } = {},
+  suite: { config: string; file: string; name: string } = { config: 'toy', file: TOY_SUITE, name: 'toy' },
 ): Promise<RolloutHarness> {
   const base = await orchestrationHarness(prefix);
-  const config = loadRunConfig('toy');
+  const config = loadRunConfig(suite.config);
   config.timeouts.heartbeatSec = 2;
   config.retry.initialIntervalMs = 200;
   config.retry.maximumIntervalMs = 2_000;
-  const imported = await importTasks(TOY_SUITE, { validate: false });
-  await persistImport(base.db.db, 'toy', imported);
+  const imported = await importTasks(suite.file, { validate: false });
+  await persistImport(base.db.db, suite.name, imported);
   const runId = `${prefix}-${randomUUID().slice(0, 8)}`;
-  await upsertRun(base.db.db, { id: runId, workflowId: `test-${runId}`, name: 'toy', config: config as unknown as Record<string, unknown> });
+  await upsertRun(base.db.db, { id: runId, workflowId: `test-${runId}`, name: config.name, config: config as unknown as Record<string, unknown> });
   const policy = await startScriptedPolicyServer({ port: 0, scripts: scripts(imported.accepted), ...server });
   const sharedQueue = `${base.taskQueue}-rollout`;
   const hostId = `${prefix}-${randomUUID().slice(0, 6)}`;
