@@ -135,6 +135,12 @@ export const PromotionSchema = z.strictObject({
   minPass1: probability.default(0).describe('eval gate: Pass@1 the stage must reach to promote without force'),
 });
 
+export const RolloutSchema = z.strictObject({
+  maxConcurrentEpisodes: positiveInt
+    .optional()
+    .describe('episodes of one iteration (or eval) in flight at once; the next starts when one ends. Absent = all at once (paper: P x G per iteration)'),
+});
+
 export const RunConfigSchema = z
   .strictObject({
     name: z.string().min(1).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash, underscore'),
@@ -162,6 +168,7 @@ export const RunConfigSchema = z
     timeouts: TimeoutsSchema.default(TimeoutsSchema.parse({})),
     retry: RetryPolicySchema.default(RetryPolicySchema.parse({})),
     promotion: PromotionSchema.default(PromotionSchema.parse({})),
+    rollout: RolloutSchema.optional().describe('how episodes of one iteration are started; absent = all at once'),
   })
   .superRefine((cfg, ctx) => {
     const names = new Set<string>();
