@@ -98,7 +98,8 @@ export function learnInstance(seed: number, index: number): LearnInstance {
   const others = fns.map((f, i) => (i === bug ? '' : testOf(module, f, ...inputs[i]!))).filter(Boolean);
   const spec: ToyTaskSpec = {
     name: `${module}-${index}`,
-    problem: `${buggy.name}() in ${file} returns the wrong value\n\nThe statement on line ${line} of ${file} must be deleted.\n`,
+    // Location first, like a traceback-style title: a policy this small finds it at a fixed offset.
+    problem: `${file} line ${line}: ${buggy.name}() returns the wrong value\n\nThe statement on line ${line} of ${file} must be deleted.\n`,
     files: { [file]: source, [testFile]: header + others.join('\n\n') },
     gold: [{ file, content: render(fns, false) }],
     tests: [{ file: testFile, append: '\n\n' + testOf(module, buggy, ...inputs[bug]!) }],

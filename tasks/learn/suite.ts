@@ -29,7 +29,10 @@ export function heldOutInstances(): LearnInstance[] {
   return sorted.filter((_, i) => everyThirdHeldOut(i) === 'eval');
 }
 
+/** Demonstrations whose issue text or module source equals a held-out instance's are skipped. */
 export function learnCorpus(opts: CorpusOptions): Demonstration[] {
-  const heldOut = new Set(heldOutInstances().map((i) => i.source));
-  return corpus((i) => learnInstance(CORPUS_SEED, i), (inst) => heldOut.has(inst.source), opts);
+  const held = heldOutInstances();
+  const sources = new Set(held.map((i) => i.source));
+  const problems = new Set(held.map((i) => i.spec.problem));
+  return corpus((i) => learnInstance(CORPUS_SEED, i), (inst) => sources.has(inst.source) || problems.has(inst.spec.problem), opts);
 }
