@@ -44,7 +44,7 @@ PRESETS = {
     "tiny": dict(d_model=128, n_layers=4, n_heads=4, d_ff=512, max_seq_len=8192),
     # The learning demo's base policy, pre-trained on demonstrations (pretrain.py) with the word
     # tokenizer: a toy transcript fits in ~500 tokens.
-    "learn": dict(d_model=96, n_layers=3, n_heads=4, d_ff=384, max_seq_len=1024),
+    "learn": dict(d_model=64, n_layers=3, n_heads=4, d_ff=256, max_seq_len=1024),
     # For tests: trains a step in milliseconds.
     "test": dict(d_model=64, n_layers=2, n_heads=2, d_ff=128, max_seq_len=512),
 }
