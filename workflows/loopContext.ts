@@ -4,8 +4,8 @@
  * that fans episodes out as child workflows and turns a failed child into the iteration's coded
  * failure.
  */
-import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { StepKey, StepOutput, TrainerActivities, WireDecoding } from '../activities/trainer/contract';
+import { ApplicationFailure, executeChild, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { PostgresBatchSource, StepKey, StepOutput, TrainerActivities, WireDecoding } from '../activities/trainer/contract';
 import type { TrainingActivities } from '../activities/training';
 import type { Decoding, RunConfig, StageConfig } from '../core/config';
 import { ErrorCodes, errorCodeOf } from '../core/errors';
@@ -54,6 +54,19 @@ export function trainerActivities(ctx: LoopContext) {
   });
 }
 
+/** Marks histories whose batches name a database instead of carrying a DSN. */
+export const BATCH_REF_PATCH = 'swerl-batch-ref-no-dsn';
+
+/**
+ * Where the trainer reads the batches: the database's name only, resolved on the trainer's own
+ * server URL, so the password never lands in this history. Histories recorded before the patch
+ * asked for the full DSN and keep doing so on replay.
+ */
+async function batchSource(training: ReturnType<typeof trainingActivities>): Promise<PostgresBatchSource> {
+  if (patched(BATCH_REF_PATCH)) return { kind: 'postgres', database: await training.trainerBatchDatabase() };
+  return { kind: 'postgres', dsn: await training.trainerBatchDsn() };
+}
+
 /**
  * Applies an iteration's update steps in order, each from the previous step's checkpoint (the
  * trainer keys each by (run, stage, iteration, step) and applies it once), registers every new
@@ -65,16 +78,16 @@ export async function applyUpdateSteps<S extends { step: number }>(
   at: { stage: string; iteration: number; kind: 'sft' | 'rl' },
   baseCheckpoint: string,
   steps: readonly S[],
-  callStep: (step: S, stepKey: StepKey, baseCheckpoint: string, dsn: string) => Promise<StepOutput>,
+  callStep: (step: S, stepKey: StepKey, baseCheckpoint: string, source: PostgresBatchSource) => Promise<StepOutput>,
 ): Promise<{ checkpointId: string; clipFractions: number[]; tokensPerSec: number[] }> {
   const training = trainingActivities(ctx);
   let checkpointId = baseCheckpoint;
   const clipFractions: number[] = [];
   const tokensPerSec: number[] = [];
   if (steps.length === 0) return { checkpointId, clipFractions, tokensPerSec };
-  const dsn = await training.trainerBatchDsn();
+  const source = await batchSource(training);
   for (const step of steps) {
-    const out = await callStep(step, { run: ctx.runId, stage: at.stage, iteration: at.iteration, step: step.step }, checkpointId, dsn);
+    const out = await callStep(step, { run: ctx.runId, stage: at.stage, iteration: at.iteration, step: step.step }, checkpointId, source);
     await training.registerStepCheckpoint({
       checkpointId: out.checkpoint_id,
       path: out.checkpoint_path,

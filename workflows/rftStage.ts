@@ -44,11 +44,11 @@ export async function rftStage(input: RftStageInput): Promise<RlIterationResult 
     { stage: stage.name, iteration, kind: 'sft' },
     input.policyVersion,
     plan.steps,
-    (step, stepKey, base, dsn) =>
+    (step, stepKey, base, source) =>
       trainer.sft_step({
         step_key: stepKey,
         base_checkpoint: base,
-        batch: { kind: 'postgres', dsn, episode_ids: step.episodeIds },
+        batch: { ...source, episode_ids: step.episodeIds },
         hyper: { lr: stage.lr, weight_decay: stage.weightDecay, grad_clip: 1.0, micro_batch_tokens: stage.contextTokens, mask_format_errors: stage.maskFormatErrors },
         decoding_expected: toWireDecoding(ctx.config.policy.decoding),
       }),

@@ -75,11 +75,11 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
     { stage: stage.name, iteration, kind: 'rl' },
     input.policyVersion,
     plan.steps,
-    (step, stepKey, base, dsn) =>
+    (step, stepKey, base, source) =>
       trainer.rl_step({
         step_key: stepKey,
         base_checkpoint: base,
-        batch: { kind: 'postgres', dsn, episode_ids: step.episodeIds, advantages: step.advantages },
+        batch: { ...source, episode_ids: step.episodeIds, advantages: step.advantages },
         hyper: {
           lr: stage.lr,
           weight_decay: 0,

@@ -8,6 +8,8 @@
  * SWERL_TRAINER_STEP_CONFLICT. A batch whose recorded decoding differs from `decoding_expected`
  * is SWERL_DECODING_MISMATCH (final, never retried).
  */
+import { ErrorCodes, TrainerError } from '../../core/errors';
+
 export interface StepKey {
   run: string;
   stage: string;
@@ -43,13 +45,48 @@ export interface InlineBatch {
   samples: WireSample[];
 }
 
-/** Trajectories by reference: the trainer reads episodes.decoding and turns itself. */
+/**
+ * Trajectories by reference: the trainer reads episodes.decoding and turns itself, from the
+ * database `database` on the Postgres server it is configured for (its --database-url /
+ * SWERL_DATABASE_URL), so no credential enters workflow history.
+ */
 export interface PostgresBatch {
   kind: 'postgres';
-  dsn: string;
+  database: string;
   episode_ids: string[];
   /** rl_step: advantages[i] belongs to episode_ids[i]. */
   advantages?: number[];
+}
+
+/**
+ * The reference of histories recorded before the `swerl-batch-ref-no-dsn` patch: a full DSN,
+ * password included. Still accepted so that those runs finish; never produced by new code.
+ */
+export interface LegacyPostgresDsnBatch {
+  kind: 'postgres';
+  dsn: string;
+  episode_ids: string[];
+  advantages?: number[];
+}
+
+/** Where a Postgres batch's rows are, without the rows: either reference form. */
+export type PostgresBatchSource = Pick<PostgresBatch, 'kind' | 'database'> | Pick<LegacyPostgresDsnBatch, 'kind' | 'dsn'>;
+
+/**
+ * The connection string a trainer uses for a Postgres batch: a legacy batch's own DSN, else the
+ * trainer's configured server URL with the batch's database name. Mirrors
+ * trainer/swerl_trainer/pg_batch.py connection_string.
+ */
+export function batchConnectionString(batch: PostgresBatchSource, trainerDatabaseUrl: string | undefined): string {
+  if ('dsn' in batch) return batch.dsn;
+  if (!trainerDatabaseUrl) {
+    throw new TrainerError(ErrorCodes.TRAINER_FAILED, `batch reads database ${batch.database} but this trainer has no database URL: set SWERL_DATABASE_URL`, {
+      database: batch.database,
+    });
+  }
+  const url = new URL(trainerDatabaseUrl);
+  url.pathname = `/${encodeURIComponent(batch.database)}`;
+  return url.toString();
 }
 
 export interface Hyper {
@@ -66,7 +103,7 @@ export interface Hyper {
 export interface StepInput {
   step_key: StepKey;
   base_checkpoint: string;
-  batch: InlineBatch | PostgresBatch;
+  batch: InlineBatch | PostgresBatch | LegacyPostgresDsnBatch;
   hyper: Hyper;
   /** Required for rl_step; checked for sft_step when given. */
   decoding_expected?: WireDecoding;

@@ -16,6 +16,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { ErrorCodes } from '../../core/errors';
 import {
+  batchConnectionString,
   checkpointIdFor,
   decodingDifferences,
   type LedgerRow,
@@ -31,6 +32,11 @@ export interface TrainerDoubleOptions {
   temporalAddress: string;
   namespace?: string;
   taskQueue: string;
+  /**
+   * The server Postgres batches name a database on, as the real trainer's --database-url;
+   * default $SWERL_DATABASE_URL.
+   */
+  databaseUrl?: string;
   /** Number of step calls that apply and then fail with a retryable SWERL_TRAINER_FAILED. */
   crashAfterApply?: number;
 }
@@ -48,6 +54,8 @@ export interface TrainerDouble {
   /** Checkpoints load_policy was asked to serve, in order. */
   loads: string[];
   crashesInjected: number;
+  /** Postgres batches read, by reference form: `database` (current) or legacy `dsn`. */
+  batchRefs: { database: number; dsn: number };
   close(): Promise<void>;
 }
 
@@ -79,6 +87,10 @@ export async function startTrainerDouble(opts: TrainerDoubleOptions): Promise<Tr
   let crashesLeft = opts.crashAfterApply ?? 0;
   const state = { crashesInjected: 0 };
 
+  const databaseUrl = opts.databaseUrl ?? process.env.SWERL_DATABASE_URL;
+  /** Reference shapes seen, so tests can tell a legacy DSN batch from a database-name one. */
+  const refs = { database: 0, dsn: 0 };
+
   const poolFor = (dsn: string): pg.Pool => {
     let pool = pools.get(dsn);
     if (!pool) {
@@ -99,7 +111,14 @@ export async function startTrainerDouble(opts: TrainerDoubleOptions): Promise<Tr
     if (kind === 'rl' && batch.advantages?.length !== batch.episode_ids.length) {
       throw fail('SWERL_TRAINER_BAD_BATCH', `rl batch has ${batch.episode_ids.length} episodes but ${batch.advantages?.length ?? 0} advantages`, { step: input.step_key });
     }
-    const { rows: found } = await poolFor(batch.dsn).query<{ id: string; decoding: Record<string, unknown> }>(
+    let connectionString: string;
+    try {
+      connectionString = batchConnectionString(batch, databaseUrl);
+    } catch (err) {
+      throw fail(ErrorCodes.TRAINER_FAILED, err instanceof Error ? err.message : String(err), { step: input.step_key }, true);
+    }
+    refs['dsn' in batch ? 'dsn' : 'database'] += 1;
+    const { rows: found } = await poolFor(connectionString).query<{ id: string; decoding: Record<string, unknown> }>(
       'select id, decoding from episodes where id = any($1)',
       [batch.episode_ids],
     );
@@ -187,6 +206,7 @@ export async function startTrainerDouble(opts: TrainerDoubleOptions): Promise<Tr
     calls,
     applications,
     loads,
+    batchRefs: refs,
     get crashesInjected() {
       return state.crashesInjected;
     },

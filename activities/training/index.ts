@@ -2,13 +2,14 @@
  * The training loop's orchestration activities (light Postgres work; the trainer itself is on
  * task queue `trainer`). Registered by the orchestration worker next to the run activities.
  */
+import { ConfigError, ErrorCodes, toTemporalFailure } from '../../core/errors';
 import type { Db } from '../../db/client';
 import { createBatchActivities } from './batches';
 import { createCurriculumActivities } from './curriculum';
 import { createRecordActivities } from './records';
 
 export interface TrainingActivityOptions {
-  /** Fallback for the DSN handed to the trainer in Postgres batch references (PostgresBatch.dsn). */
+  /** Fallback when the pool does not expose its DSN: the database the trainer's batches name. */
   databaseUrl: string;
 }
 
@@ -23,8 +24,18 @@ export function createTrainingActivities(db: Db, opts: TrainingActivityOptions) 
     ...createCurriculumActivities(db),
     ...createBatchActivities(db),
     ...createRecordActivities(db),
+    /**
+     * Only for histories recorded before the swerl-batch-ref-no-dsn patch (their replay and
+     * retries call it): it puts the password into history. New code uses trainerBatchDatabase.
+     */
     async trainerBatchDsn(): Promise<string> {
       return dsnOf(db, opts.databaseUrl);
+    },
+    /** The name of the database these activities write, for PostgresBatch.database: no host, no credentials. */
+    async trainerBatchDatabase(): Promise<string> {
+      const name = decodeURIComponent(new URL(dsnOf(db, opts.databaseUrl)).pathname.replace(/^\//, ''));
+      if (!name) throw toTemporalFailure(new ConfigError(ErrorCodes.CONFIG_INVALID, 'the database URL names no database: the trainer could not find the batches', {}));
+      return name;
     },
   };
 }

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { promoteRun } from '../../cli/trainingCommands';
 import { checkpointLineage } from '../../db/checkpoints';
 import { curriculumSnapshots, episodes, evals, promotions, taskStatEvents, taskStats } from '../../db/schema';
 import { statusQuery, type PromoteRequest } from '../../workflows/definitions';
+import { credentialLeaks, decodedHistories, decodedHistoryText } from './historySecrets';
 import { EASY, EVAL_GOLD, HARD, MIXED, loopConfig, loopWorld, waitFor, type LoopWorld } from './trainingLoopSetup';
 
 let w: LoopWorld;
@@ -131,9 +132,22 @@ describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () =
     ]);
     expect(final.counters).toEqual({ episodes: 6 + 12 + 4 + 4 + 4, infraFailures: 0, updateSteps: 4 });
 
+    // No credential in any history of the run: the trainer got the database's name, not its DSN
+    // (the check itself flags the DSN in a history recorded before swerl-batch-ref-no-dsn).
+    const dsn = (w.db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
+    expect(w.trainer.batchRefs).toEqual({ database: 4, dsn: 0 });
+    const legacy = decodedHistoryText(readFileSync(path.join(__dirname, '..', 'fixtures', 'histories', 'rlIteration-toy.json'), 'utf8'));
+    expect(credentialLeaks(legacy, 'postgres://postgres@127.0.0.1:5433/swerl_test_loop_5493_749e0bae')).toContain('postgres://');
+    const loopIds = [`swerl-run-${runId}`, `swerl-rft-${runId}-rft`, `swerl-iter-${runId}-rl-stage1-0`, `swerl-iter-${runId}-rl-stage1-1`, `swerl-iter-${runId}-rl-stage2-0`, `swerl-eval-${runId}-rl-stage1-gate`, `swerl-eval-${runId}-eval`];
+    const histories = await decodedHistories(w.client, loopIds);
+    expect(new Set([...histories.keys()].map((k) => k.split('@')[0]))).toEqual(new Set(loopIds));
+    expect(histories.size).toBe(loopIds.length + 2); // the run continued as new twice
+    for (const [id, text] of histories) expect(credentialLeaks(text, dsn), id).toEqual([]);
+    expect([...histories.values()].filter((t) => t.includes('trainerBatchDatabase')).length).toBe(4);
+
     // The trainer side of the decoding lesson: these episodes were sampled with top_k disabled, so a
     // trainer expecting top_k 40 refuses them (final), and replaying a key with another input conflicts.
-    const dsn = (w.db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
+    // (These direct calls use the legacy DSN reference: the double still accepts it.)
     const stage2Ids = rows.map((r) => r.id);
     const step = { step_key: { run: runId, stage: 'rl-stage2', iteration: 7, step: 0 }, base_checkpoint: 'toy-base', hyper: { lr: 1e-6, weight_decay: 0, grad_clip: 1, micro_batch_tokens: 4096 } };
     const refused = await w.trainer.activities
@@ -149,12 +163,15 @@ describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () =
     expect(final.continuedAsNew).toBe(2);
     expect(reports.every((r) => r.durationSec > 0 && r.trainerTokensPerSec === 1000)).toBe(true);
 
-    // SWERL_RECORD_HISTORIES=1 records loop histories for test/integration/replay.test.ts.
+    // SWERL_RECORD_HISTORIES=1 records loop histories for test/integration/replay.test.ts, under
+    // new names: the older fixtures (trainingRun-loop.json, rlIteration-toy.json: DSN batches) stay.
+    // trainingRun itself did not change with the batch reference: trainingRun-loop.json covers it.
     if (process.env.SWERL_RECORD_HISTORIES) {
       const dir = path.join(__dirname, '..', 'fixtures', 'histories');
-      writeFileSync(path.join(dir, 'trainingRun-loop.json'), historyToJSON(await handle.fetchHistory()));
       const iteration = w.client.workflow.getHandle(`swerl-iter-${runId}-rl-stage1-0`);
-      writeFileSync(path.join(dir, 'rlIteration-toy.json'), historyToJSON(await iteration.fetchHistory()));
+      writeFileSync(path.join(dir, 'rlIteration-batchref.json'), historyToJSON(await iteration.fetchHistory()));
+      const rft = w.client.workflow.getHandle(`swerl-rft-${runId}-rft`);
+      writeFileSync(path.join(dir, 'rftStage-batchref.json'), historyToJSON(await rft.fetchHistory()));
     }
   });
 });

@@ -2,12 +2,48 @@
 
 Passing episode ids instead of inline trajectories keeps large batches out of Temporal history.
 Only the columns the trainer needs are read; turns come back in idx order.
+
+Where the rows live: a batch names a database (`{"kind": "postgres", "database": "swerl", ...}`)
+on the server this trainer is configured for (worker --database-url, else $SWERL_DATABASE_URL),
+so the credentials stay in the trainer's environment and never enter workflow history. Batches
+recorded before that (the swerl-batch-ref-no-dsn patch) carry a full `dsn`, still honoured so
+their runs finish.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .errors import TRAINER_BAD_BATCH, TRAINER_FAILED, TrainerFault
+
+_configured_url: str | None = None
+
+
+def configure_database(url: str | None) -> None:
+    """The server (and credentials) batches are read from; the worker's --database-url."""
+    global _configured_url
+    _configured_url = url or None
+
+
+def connection_string(batch: dict[str, Any]) -> str:
+    """The libpq connection string of a batch reference (see the module docstring)."""
+    if "dsn" in batch:
+        return batch["dsn"]
+    database = batch.get("database")
+    if not isinstance(database, str) or not database:
+        raise TrainerFault(TRAINER_BAD_BATCH, "postgres batch names no database", {"keys": sorted(batch)})
+    base = _configured_url or os.environ.get("SWERL_DATABASE_URL")
+    if not base:
+        # Retryable: starting the trainer with its database URL lets the waiting step proceed.
+        raise TrainerFault(TRAINER_FAILED, f"batch reads database {database!r} but this trainer has no database URL: "
+                           "start the worker with --database-url or set SWERL_DATABASE_URL", {"database": database})
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    try:
+        return make_conninfo(base, dbname=database)
+    except psycopg.ProgrammingError as e:  # never echo the URL: it holds the password
+        raise TrainerFault(TRAINER_FAILED, f"this trainer's database URL is not a valid libpq connection string: {type(e).__name__}") from e
 
 
 def load_samples(batch: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -17,8 +53,9 @@ def load_samples(batch: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     advantages = batch.get("advantages")
     if kind == "rl" and (advantages is None or len(advantages) != len(ids)):
         raise TrainerFault(TRAINER_BAD_BATCH, f"postgres rl batch has {len(ids)} episode_ids but {0 if advantages is None else len(advantages)} advantages")
+    conninfo = connection_string(batch)
     try:
-        with psycopg.connect(batch["dsn"], connect_timeout=10) as conn, conn.cursor() as cur:
+        with psycopg.connect(conninfo, connect_timeout=10) as conn, conn.cursor() as cur:
             cur.execute("SELECT id, decoding FROM episodes WHERE id = ANY(%s)", (ids,))
             decoding = {r[0]: r[1] for r in cur.fetchall()}
             cur.execute(

@@ -34,6 +34,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
 from . import checkpoint as ckpt
+from . import pg_batch
 from .errors import CHECKPOINT_NOT_FOUND, POLICY_UNAVAILABLE, TRAINER_FAILED, TrainerFault
 from .ledger import Ledger
 from .steps import run_step
@@ -161,6 +162,7 @@ async def _connect(address: str, namespace: str, attempts: int = 30) -> Client:
 
 async def serve(args: argparse.Namespace) -> None:
     root = Path(args.checkpoints).resolve()
+    pg_batch.configure_database(args.database_url)
     overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
     base = ckpt.create_base(root, args.init_base, preset=args.preset, seed=args.seed, **overrides)
     log.info("checkpoints at %s; base policy %s at %s", root, args.init_base, base)
@@ -191,6 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--namespace", default=os.environ.get("TEMPORAL_NAMESPACE", "default"))
     p.add_argument("--task-queue", default="trainer")
     p.add_argument("--checkpoints", required=True, help="checkpoints root; holds the ledger too")
+    p.add_argument("--database-url", default=os.environ.get("SWERL_DATABASE_URL"),
+                   help="Postgres server that postgres batches name a database on (default $SWERL_DATABASE_URL; "
+                        "prefer the variable: a flag shows the password in ps)")
     p.add_argument("--policy-url", default=None, help="local policy server that load_policy hot-reloads")
     p.add_argument("--init-base", default=DEFAULT_BASE, help="id of the seeded base policy created if missing")
     p.add_argument("--preset", default="tiny", help="model preset of that base (tiny | test)")

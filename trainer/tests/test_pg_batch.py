@@ -126,3 +126,55 @@ def test_stored_sampler_logprobs_drive_the_ratio(root, dsn):
     # logprob -20 recorded for every sampled token: ratio >> 1 + eps_high with A > 0, all clipped.
     out = run_step(root, "rl", _pg_input(dsn, ["ep-ids"], [1.0]))
     assert out["metrics"]["tokens"] == 3 and out["metrics"]["clip_fraction"] == 1.0
+
+
+@pytest.fixture
+def configured(monkeypatch):
+    """The trainer's own database URL, as worker --database-url sets it; reset after the test."""
+    from swerl_trainer import pg_batch
+
+    monkeypatch.delenv("SWERL_DATABASE_URL", raising=False)
+    yield pg_batch.configure_database
+    pg_batch.configure_database(None)
+
+
+def _named_input(database: str, ids: list[str], advantages: list[float]) -> dict:
+    inp = _pg_input("unused", ids, advantages)
+    del inp["batch"]["dsn"]
+    inp["batch"]["database"] = database
+    return inp
+
+
+def test_batch_naming_a_database_is_read_with_the_trainers_own_url(root, dsn, configured):
+    # The configured URL points at another database of the same server: the batch's name wins,
+    # host, port and credentials come from the trainer.
+    configured(dsn.rsplit("/", 1)[0] + "/template1")
+    by_name = run_step(root, "rl", _named_input("postgres", ["ep-a", "ep-b"], [1.0, -1.0]))
+    assert by_name["checkpoint_id"] == "run-1/rl-1/i0000-s0000" and by_name["metrics"]["samples"] == 2
+
+
+def test_database_url_falls_back_to_the_environment(dsn, configured, monkeypatch):
+    from swerl_trainer.pg_batch import connection_string
+
+    monkeypatch.setenv("SWERL_DATABASE_URL", "postgresql://swerl:s3cret@db.example:5432/swerl")
+    info = connection_string({"kind": "postgres", "database": "swerl_test_1", "episode_ids": ["x"]})
+    assert "dbname=swerl_test_1" in info and "host=db.example" in info and "password=s3cret" in info
+
+
+def test_batch_naming_a_database_without_a_configured_url_is_retryable_and_says_how_to_fix(root, configured):
+    with pytest.raises(TrainerFault) as e:
+        run_step(root, "rl", _named_input("swerl", ["ep-a"], [1.0]))
+    assert e.value.code == TRAINER_FAILED and e.value.retryable and "--database-url" in str(e.value)
+
+
+@pytest.mark.parametrize("batch", [
+    {"kind": "postgres", "episode_ids": ["ep-a"], "advantages": [1.0]},
+    {"kind": "postgres", "database": "swerl", "dsn": "postgresql://x/swerl", "episode_ids": ["ep-a"], "advantages": [1.0]},
+    {"kind": "postgres", "database": "swerl; drop", "episode_ids": ["ep-a"], "advantages": [1.0]},
+])
+def test_contract_wants_exactly_one_of_database_and_dsn(root, batch):
+    inp = step_input()
+    inp["batch"] = batch
+    with pytest.raises(TrainerFault) as e:
+        run_step(root, "rl", inp)
+    assert e.value.code == TRAINER_BAD_BATCH and "batch" in str(e.value)
