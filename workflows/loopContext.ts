@@ -10,6 +10,7 @@ import type { TrainingActivities } from '../activities/training';
 import type { Decoding, RunConfig, StageConfig } from '../core/config';
 import { ErrorCodes, errorCodeOf } from '../core/errors';
 import { toRetryPolicy } from '../core/retry';
+import { mapWithWindow } from './boundedWindow';
 import type { episode, EpisodeResult } from './episode';
 import { buildEpisodeInput, episodeWorkflowId } from './episodeInput';
 
@@ -106,10 +107,15 @@ export async function applyUpdateSteps<S extends { step: number }>(
   return { checkpointId, clipFractions, tokensPerSec };
 }
 
+/** Marks histories whose episodes may be started in a bounded window (rollout.maxConcurrentEpisodes). */
+export const EPISODE_WINDOW_PATCH = 'swerl-episode-window';
+
 /**
- * Runs one episode child per slot, all at once, and returns their results in slot order. A child
- * that failed (only non-retryable causes reach here: infra failures are retried inside the
- * episode) fails the caller with that child's code, e.g. SWERL_DECODING_MISMATCH.
+ * Runs one episode child per slot and returns their results in slot order: all at once, or with
+ * `rollout.maxConcurrentEpisodes` set, at most that many in flight (the next starts when one
+ * ends), so a large P x G fan-out does not queue hundreds of lease waiters on the rollout hosts.
+ * A child that failed (only non-retryable causes reach here: infra failures are retried inside
+ * the episode) fails the caller with that child's code, e.g. SWERL_DECODING_MISMATCH.
  */
 export async function runEpisodes(
   ctx: LoopContext,
@@ -119,18 +125,23 @@ export async function runEpisodes(
   policyVersion: string,
 ): Promise<EpisodeResult[]> {
   const taskQueue = workflowInfo().taskQueue;
+  const startEpisode = (slot: EpisodeSlot): Promise<EpisodeResult> => {
+    const input = {
+      ...buildEpisodeInput(ctx.config, stage, { runId: ctx.runId, iteration, ...slot }, { url: ctx.policyUrl, policyVersion }),
+      rolloutQueue: ctx.rolloutQueue,
+    };
+    return executeChild<typeof episode>('episode', { workflowId: episodeWorkflowId(input.episodeId), taskQueue, args: [input] });
+  };
+  const cap = ctx.config.rollout?.maxConcurrentEpisodes;
   try {
     // Fail fast: a final failure of one child decides the iteration; the others are terminated
-    // with it (parent-close policy TERMINATE) instead of holding sandboxes for nothing.
-    return await Promise.all(
-      slots.map((slot) => {
-        const input = {
-          ...buildEpisodeInput(ctx.config, stage, { runId: ctx.runId, iteration, ...slot }, { url: ctx.policyUrl, policyVersion }),
-          rolloutQueue: ctx.rolloutQueue,
-        };
-        return executeChild<typeof episode>('episode', { workflowId: episodeWorkflowId(input.episodeId), taskQueue, args: [input] });
-      }),
-    );
+    // with it (parent-close policy TERMINATE) instead of holding sandboxes for nothing. The patch
+    // is asked only when the cap bites, which no history recorded before it can reach (the field
+    // did not exist).
+    if (cap !== undefined && cap < slots.length && patched(EPISODE_WINDOW_PATCH)) {
+      return await mapWithWindow(slots, cap, startEpisode);
+    }
+    return await Promise.all(slots.map(startEpisode));
   } catch (err) {
     const code = errorCodeOf(err) ?? ErrorCodes.RUN_STATE_INVALID;
     const detail = err instanceof Error ? (err.cause?.toString() ?? err.message) : String(err);
