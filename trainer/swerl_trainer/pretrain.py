@@ -186,13 +186,13 @@ def pretrain(corpus: Path, root: Path, cid: str, h: PretrainHyper, emit: Emit = 
     with _lock(root, cid):
         rec = _check_existing(cid, path, sha, h)
         if rec is not None:
-            emit({"event": "pretrain_cached", "checkpoint_id": cid, "path": str(path), "corpus_sha256": sha, "final_loss": rec.get("final_loss")})
+            emit({"event": "pretrain_cached", "cached": True, "checkpoint_id": cid, "path": str(path), **rec})
             return {**rec, "cached": True, "checkpoint_id": cid, "path": str(path), "losses": []}
         ckpt.remove_stale_temps(path)
         model, tok, rec, losses = _train(demos, sha, h, emit, log_every, micro_batch_tokens)
         if not ckpt.write_atomically(path, model, tok, None, {RECORD_KEY: rec}):
             raise TrainerFault(TRAINER_STEP_CONFLICT, f"checkpoint {cid!r} at {path} appeared while pre-training (written without the lock)", {"checkpoint": cid})
-    emit({"event": "pretrain_done", "checkpoint_id": cid, "path": str(path), **rec})
+    emit({"event": "pretrain_done", "cached": False, "checkpoint_id": cid, "path": str(path), **rec})
     return {**rec, "cached": False, "checkpoint_id": cid, "path": str(path), "losses": losses}
 
 

@@ -100,7 +100,7 @@ def test_pretraining_lowers_the_loss_and_writes_a_base_checkpoint(trained):
     assert result["first_loss"] > 4.0  # ~ln(vocab) at init
     assert result["final_loss"] < 0.25 * result["first_loss"], result["losses"]
     assert all(e["tokens_per_s"] > 0 for e in progress)
-    assert events[-1]["event"] == "pretrain_done" and events[-1]["checkpoint_id"] == "learn-base"
+    assert events[-1]["event"] == "pretrain_done" and not events[-1]["cached"] and events[-1]["checkpoint_id"] == "learn-base"
     c = ckpt.load(d / "ckpts", "learn-base")
     assert isinstance(c.tokenizer, WordTokenizer) and c.optimizer_state is None
     assert set(WORDS) | {"open", "py", "submit"} <= set(c.tokenizer.pieces)
@@ -164,7 +164,7 @@ def _run(argv: list[str], capsys) -> tuple[int, list[dict]]:
 
 
 def test_rerun_is_a_no_op_and_other_inputs_are_refused(trained, capsys, tmp_path):
-    d, corpus, _, _ = trained
+    d, corpus, result, _ = trained
     root = d / "ckpts"
     model_file = root / "learn-base" / ckpt.MODEL_FILE
     mtime = model_file.stat().st_mtime_ns
@@ -173,7 +173,8 @@ def test_rerun_is_a_no_op_and_other_inputs_are_refused(trained, capsys, tmp_path
                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(TRAINER)})
     assert out.returncode == 0, out.stderr
     [event] = [json.loads(line) for line in out.stdout.splitlines()]
-    assert event["event"] == "pretrain_cached" and event["checkpoint_id"] == "learn-base"
+    assert event["event"] == "pretrain_cached" and event["cached"] and event["checkpoint_id"] == "learn-base"
+    assert event["final_loss"] == result["final_loss"]
     assert model_file.stat().st_mtime_ns == mtime
 
     code, events = _run(cli(corpus, root, "learn-base", steps="61"), capsys)
