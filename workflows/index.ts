@@ -4,3 +4,4 @@ export { episode } from './episode';
 export { rftStage } from './rftStage';
 export { rlIteration } from './rlIteration';
 export { evalStage } from './evalStage';
+export { checkpointEval } from './checkpointEval';

@@ -66,6 +66,11 @@ export function createRecordActivities(db: Db) {
       });
     },
 
+    /** A standalone eval must not roll out a policy the registry does not know: SWERL_CHECKPOINT_NOT_FOUND (final). */
+    async requireCheckpoint(input: { checkpointId: string }): Promise<void> {
+      await guarded(`looking up checkpoint ${input.checkpointId}`, () => getCheckpoint(db, input.checkpointId));
+    },
+
     async registerStepCheckpoint(input: StepCheckpointInput): Promise<void> {
       await guarded(`registering checkpoint ${input.checkpointId}`, async () => {
         await registerCheckpoint(db, {
