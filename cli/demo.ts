@@ -49,7 +49,7 @@ const SCRIPTED_NOTE =
  * policy URL is what load_policy hot-reloads: the policy server, or the scripted seed router,
  * which acknowledges loads and has nothing to reload.
  */
-function startTrainer(opts: { temporalAddress: string; namespace: string; taskQueue: string; policyUrl: string; baseId: string }): Promise<PythonProcess> {
+function startTrainer(opts: { temporalAddress: string; namespace: string; taskQueue: string; policyUrl: string; baseId: string; databaseUrl: string }): Promise<PythonProcess> {
   return spawnPython({
     module: 'swerl_trainer.worker',
     label: 'trainer worker',
@@ -58,6 +58,8 @@ function startTrainer(opts: { temporalAddress: string; namespace: string; taskQu
     args: [
       '--address', opts.temporalAddress, '--namespace', opts.namespace, '--task-queue', opts.taskQueue,
       '--checkpoints', CHECKPOINTS_DIR, '--policy-url', opts.policyUrl, '--init-base', opts.baseId,
+      // Batches name a database; the server and its credentials stay out of workflow history.
+      '--database-url', opts.databaseUrl,
     ],
   });
 }
@@ -225,6 +227,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean }): Promise<v
       taskQueue: services.trainerQueue,
       policyUrl: policy.url,
       baseId: policy.baseId,
+      databaseUrl: endpoints.databaseUrl,
     });
     closers.push(() => trainer?.kill());
     console.log(`trainer worker up (checkpoints in ${path.relative(REPO_ROOT, CHECKPOINTS_DIR)})`);
