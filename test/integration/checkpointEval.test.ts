@@ -5,6 +5,7 @@
  * A second launch while it runs attaches to it, one after it finished returns the stored result;
  * either way the episodes run once. An unknown checkpoint is refused before anything starts.
  */
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
@@ -18,7 +19,9 @@ import { credentialLeaks, decodedHistories } from './historySecrets';
 import { EVAL_GARBAGE, EVAL_GOLD, loopConfig, loopWorld, type LoopWorld } from './trainingLoopSetup';
 
 let w: LoopWorld;
-const CHECKPOINT = 'ckeval-base';
+// Unique per test run: the eval's workflow id is derived from (checkpoint, config), and the Temporal
+// server outlives this file's private database.
+const CHECKPOINT = `ckeval-base-${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
   w = await loopWorld('ckeval');
