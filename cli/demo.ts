@@ -58,9 +58,9 @@ function startTrainer(opts: { temporalAddress: string; namespace: string; taskQu
     args: [
       '--address', opts.temporalAddress, '--namespace', opts.namespace, '--task-queue', opts.taskQueue,
       '--checkpoints', CHECKPOINTS_DIR, '--policy-url', opts.policyUrl, '--init-base', opts.baseId,
-      // Batches name a database; the server and its credentials stay out of workflow history.
-      '--database-url', opts.databaseUrl,
     ],
+    // Batches name a database; the server and its credentials stay out of workflow history and argv.
+    env: { SWERL_DATABASE_URL: opts.databaseUrl },
   });
 }
 

@@ -31,6 +31,8 @@ export interface SpawnOptions {
   onEvent?: (event: Record<string, unknown>) => void;
   /** What the process is, for messages. */
   label: string;
+  /** Extra environment (secrets go here, not in argv where `ps` shows them). */
+  env?: Record<string, string>;
 }
 
 function parseEvent(line: string): Record<string, unknown> | undefined {
@@ -55,7 +57,7 @@ export async function spawnPython(opts: SpawnOptions): Promise<PythonProcess> {
     });
   }
   const args = ['-m', opts.module, ...opts.args];
-  const child = spawn(TRAINER_PYTHON, args, { cwd: TRAINER_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(TRAINER_PYTHON, args, { cwd: TRAINER_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   const stderrTail: string[] = [];
   readline.createInterface({ input: child.stderr! }).on('line', (line) => {
     stderrTail.push(line);

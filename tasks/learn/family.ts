@@ -38,8 +38,9 @@ interface Fn {
 }
 
 export interface LearnInstance {
-  /** `<module>-<n>`: the suite's instance id is `learn__<name>`. */
+  /** `<project>-<n>`: the suite's instance id is `learn__<name>`. */
   name: string;
+  /** The project (repository) name; the module is always app.py. */
   module: string;
   /** File path relative to the repo root. */
   file: string;
@@ -91,18 +92,21 @@ export function learnInstance(seed: number, index: number): LearnInstance {
   const inputs = fns.map(() => [3 + rng.nextInt(7), 2 + rng.nextInt(6)] as const);
   const source = render(fns, true);
   const line = source.split('\n').findIndex((l) => /^ {4}\w+ = /.test(l)) + 1;
-  const file = `${module}.py`;
+  // One module name for every repo: the measured 0.24M-parameter base did not learn to copy a
+  // module name from the issue in 600 pre-training steps (10% on held-out tasks), so the file is
+  // fixed and the line number is what the policy must read.
+  const file = 'app.py';
   const buggy = fns[bug]!;
-  const testFile = `tests/test_${module}.py`;
-  const header = `import ${module}\n\n\n`;
-  const others = fns.map((f, i) => (i === bug ? '' : testOf(module, f, ...inputs[i]!))).filter(Boolean);
+  const testFile = 'tests/test_app.py';
+  const header = 'import app\n\n\n';
+  const others = fns.map((f, i) => (i === bug ? '' : testOf('app', f, ...inputs[i]!))).filter(Boolean);
   const spec: ToyTaskSpec = {
     name: `${module}-${index}`,
     // Location first, like a traceback-style title: a policy this small finds it at a fixed offset.
     problem: `${file} line ${line}: ${buggy.name}() returns the wrong value\n\nThe statement on line ${line} of ${file} must be deleted.\n`,
     files: { [file]: source, [testFile]: header + others.join('\n\n') },
     gold: [{ file, content: render(fns, false) }],
-    tests: [{ file: testFile, append: '\n\n' + testOf(module, buggy, ...inputs[bug]!) }],
+    tests: [{ file: testFile, append: '\n\n' + testOf('app', buggy, ...inputs[bug]!) }],
     failToPass: [`${testFile}::test_${buggy.name}`],
     passToPass: fns.filter((_, i) => i !== bug).map((f) => `${testFile}::test_${f.name}`),
   };
