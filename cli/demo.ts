@@ -28,7 +28,7 @@ import { connectClient, resolveEndpoints } from '../workers/endpoints';
 import { installTemporalLogging } from '../workers/logging';
 import { createOrchestrationWorker } from '../workers/orchestration';
 import { createRolloutWorkers } from '../workers/rollout';
-import type { RunStatus } from '../workflows/definitions';
+import type { EvalOutcome, RunStatus } from '../workflows/definitions';
 import { REPO_ROOT } from './dev/settings';
 import { devUp } from './dev/stack';
 import { formatStatus, newRunId, startRun } from './runs';
@@ -133,15 +133,8 @@ async function preparePolicy(config: RunConfig, scripted: boolean, tasks: Import
   return { url: served.url, baseId, close: () => served.server.kill() };
 }
 
-interface StageEval {
-  label: string;
-  checkpointId: string;
-  pass1: number;
-  sem: number | null;
-  passK: number;
-  k: number;
-  tasks: number;
-}
+/** An eval of the run, named by its stage label (base-eval, rft-eval, <stage>-gate, eval). */
+type StageEval = Omit<EvalOutcome, 'evalId'> & { label: string };
 
 /** Pass@1 ± SEM of every eval of the run, in order, as .swerl/reports/<run>.{json,md}. */
 function writeReport(runId: string, config: RunConfig, status: RunStatus, evals: StageEval[], wallSec: number): string {
@@ -175,14 +168,9 @@ function writeReport(runId: string, config: RunConfig, status: RunStatus, evals:
 }
 
 function stageEvals(status: RunStatus, runId: string): StageEval[] {
-  return (status.evals ?? []).map((e) => ({
-    label: e.evalId.startsWith(`${runId}/`) ? e.evalId.slice(runId.length + 1).split('/')[0]! : e.evalId,
-    checkpointId: e.checkpointId,
-    pass1: e.pass1,
-    sem: e.sem,
-    passK: e.passK,
-    k: e.k,
-    tasks: e.tasks,
+  return (status.evals ?? []).map(({ evalId, ...e }) => ({
+    ...e,
+    label: evalId.startsWith(`${runId}/`) ? evalId.slice(runId.length + 1).split('/')[0]! : evalId,
   }));
 }
 
