@@ -155,8 +155,12 @@ export const RunConfigSchema = z
         decoding: DecodingSchema.default(DecodingSchema.parse({})),
         requestTimeoutSec: positiveInt.default(600),
         prompt: PromptStyleSchema.default('swe-agent'),
+        seedScheme: z
+          .enum(['per-sample', 'per-task'])
+          .default('per-sample')
+          .describe("sampler seed per episode: 'per-task' = own stream per (stage, iteration, task, sample); 'per-sample' = shared by every task of a sample index (what the toy demo's parity-routed scripted policy relies on)"),
       })
-      .default({ model: 'swerl-policy', decoding: DecodingSchema.parse({}), requestTimeoutSec: 600, prompt: 'swe-agent' }),
+      .default({ model: 'swerl-policy', decoding: DecodingSchema.parse({}), requestTimeoutSec: 600, prompt: 'swe-agent', seedScheme: 'per-sample' }),
     tasks: z.strictObject({
       suite: z.string().min(1).describe('JSONL file of tasks (SWE-bench form) or a suite name'),
       evalSplit: z.string().default('eval').describe('split name held out for evaluation'),

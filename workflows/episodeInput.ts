@@ -3,6 +3,7 @@
  * sees, used by the iteration workflows and by `swerl episode run`.
  */
 import type { RunConfig, StageConfig } from '../core/config';
+import { deriveSeed } from '../core/rl/sampling';
 import type { EpisodeInput } from './episode';
 
 export function episodeId(slot: { runId: string; stage: string; iteration: number; taskId: string; sampleIdx: number }): string {
@@ -13,11 +14,25 @@ export function episodeWorkflowId(id: string): string {
   return `swerl-episode-${id}`;
 }
 
+/**
+ * The sampler seed of an episode (turn t samples with seed + t). `perTask`: derived from the stage,
+ * iteration, task and sample, so no two episodes of a run share a random stream. The original
+ * scheme (seed·1000003 + iteration·1009 + sample) gave every task of an iteration the same stream
+ * per sample index: the learning demo measured it — all 20 eval tasks of one sample index drew the
+ * same choices, so an eval of 20 tasks × 4 runs had the variety of 4 draws. Kept for recorded
+ * histories and the toy preset's parity-routed scripted policy.
+ */
+export function episodeSeed(seed: number, stage: string, slot: { iteration: number; taskId: string; sampleIdx: number }, perTask: boolean): number {
+  if (!perTask) return seed * 1_000_003 + slot.iteration * 1009 + slot.sampleIdx;
+  return deriveSeed(seed, 'episode', stage, slot.iteration, slot.taskId, slot.sampleIdx) % 1_000_000_000;
+}
+
 export function buildEpisodeInput(
   config: RunConfig,
   stage: StageConfig,
   slot: { runId: string; iteration: number; taskId: string; sampleIdx: number },
   policy: { url: string; policyVersion: string },
+  opts: { seedPerTask?: boolean } = {},
 ): EpisodeInput {
   const lengthPenalty = stage.kind === 'rl' ? stage.lengthPenalty : { enabled: false, freeTurns: Math.min(10, stage.maxTurns - 1) };
   return {
@@ -32,7 +47,7 @@ export function buildEpisodeInput(
       model: config.policy.model,
       decoding: config.policy.decoding,
       policyVersion: policy.policyVersion,
-      seed: config.seed * 1_000_003 + slot.iteration * 1009 + slot.sampleIdx,
+      seed: episodeSeed(config.seed, stage.name, slot, opts.seedPerTask ?? false),
     },
     limits: {
       maxTurns: stage.maxTurns,

@@ -107,6 +107,9 @@ export async function applyUpdateSteps<S extends { step: number }>(
   return { checkpointId, clipFractions, tokensPerSec };
 }
 
+/** Marks histories whose episode seeds are derived per task (policy.seedScheme: per-task). */
+export const EPISODE_SEED_PATCH = 'swerl-episode-seed-per-task';
+
 /** Marks histories whose episodes may be started in a bounded window (rollout.maxConcurrentEpisodes). */
 export const EPISODE_WINDOW_PATCH = 'swerl-episode-window';
 
@@ -125,9 +128,11 @@ export async function runEpisodes(
   policyVersion: string,
 ): Promise<EpisodeResult[]> {
   const taskQueue = workflowInfo().taskQueue;
+  // Seeds parity-routed scripted policies rely on (the toy preset) stay on the old scheme.
+  const seedPerTask = ctx.config.policy.seedScheme === 'per-task' && patched(EPISODE_SEED_PATCH);
   const startEpisode = (slot: EpisodeSlot): Promise<EpisodeResult> => {
     const input = {
-      ...buildEpisodeInput(ctx.config, stage, { runId: ctx.runId, iteration, ...slot }, { url: ctx.policyUrl, policyVersion }),
+      ...buildEpisodeInput(ctx.config, stage, { runId: ctx.runId, iteration, ...slot }, { url: ctx.policyUrl, policyVersion }, { seedPerTask }),
       rolloutQueue: ctx.rolloutQueue,
     };
     return executeChild<typeof episode>('episode', { workflowId: episodeWorkflowId(input.episodeId), taskQueue, args: [input] });

@@ -51,3 +51,18 @@ describe('learn demonstrations', () => {
     expect(share('line-below')).toBeLessThan(0.43);
   });
 });
+
+describe('episode seeds', () => {
+  it('per-sample is the recorded formula; per-task gives every task of a sample index its own stream', async () => {
+    const { episodeSeed } = await import('../../workflows/episodeInput');
+    const slot = { iteration: 2, taskId: 'learn__a-1', sampleIdx: 3 };
+    // 7·1000003 + 2·1009 + 3
+    expect(episodeSeed(7, 'eval', slot, false)).toBe(7_002_042);
+    expect(episodeSeed(7, 'eval', { ...slot, taskId: 'learn__b-2' }, false)).toBe(7_002_042);
+    const a = episodeSeed(7, 'eval', slot, true);
+    expect(episodeSeed(7, 'eval', slot, true)).toBe(a);
+    expect(episodeSeed(7, 'eval', { ...slot, taskId: 'learn__b-2' }, true)).not.toBe(a);
+    expect(episodeSeed(7, 'rft', slot, true)).not.toBe(a);
+    expect(a).toBeLessThan(1_000_000_000);
+  });
+});
