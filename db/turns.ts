@@ -19,7 +19,19 @@ export type NewTurn = typeof turns.$inferInsert;
  * each turn once: turn_count = assistant turns (the paper's |τ|), completion_tokens = their sum,
  * prompt_tokens = the largest prompt seen (what the context budget is checked against).
  */
-export async function appendTurn(db: Db, turn: NewTurn): Promise<{ turn: Turn; inserted: boolean }> {
+/**
+ * Postgres text cannot hold NUL (error 22021, retried forever as an infra failure: measured when
+ * the demo's byte-fallback policy sampled byte 0). It becomes U+FFFD, which is also what every
+ * later prompt shows the policy; the sampled token ids keep the exact bytes.
+ */
+function storable(text: string): string;
+function storable(text: string | null | undefined): string | null | undefined;
+function storable(text: string | null | undefined): string | null | undefined {
+  return typeof text === 'string' && text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+}
+
+export async function appendTurn(db: Db, raw: NewTurn): Promise<{ turn: Turn; inserted: boolean }> {
+  const turn: NewTurn = { ...raw, text: storable(raw.text), command: storable(raw.command) };
   return db.transaction(async (tx) => {
     const [created] = await tx.insert(turns).values(turn).onConflictDoNothing().returning();
     if (!created) {

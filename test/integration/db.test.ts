@@ -243,6 +243,10 @@ describe('repositories', () => {
     ]);
     const after = await getEpisode(handle.db, episode.id);
     expect([after.turnCount, after.completionTokens, after.promptTokens]).toEqual([2, 7 + 5, 130]);
+
+    // A policy that samples a NUL byte: stored (as U+FFFD) instead of failing every retry.
+    const nul = await appendTurn(handle.db, { episodeId: episode.id, idx: 3, role: 'assistant', text: 'a\u0000b', command: 'echo \u0000', tokenIds: [97, 0, 98] });
+    expect([nul.inserted, nul.turn.text, nul.turn.command, nul.turn.tokenIds]).toEqual([true, 'a\uFFFDb', 'echo \uFFFD', [97, 0, 98]]);
   });
 
   it('rejects updates of a persisted turn (append-only)', async () => {
