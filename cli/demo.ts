@@ -28,13 +28,14 @@ import { connectClient, resolveEndpoints } from '../workers/endpoints';
 import { installTemporalLogging } from '../workers/logging';
 import { createOrchestrationWorker } from '../workers/orchestration';
 import { createRolloutWorkers } from '../workers/rollout';
-import type { EvalOutcome, RunStatus } from '../workflows/definitions';
+import type { RunStatus } from '../workflows/definitions';
 import { REPO_ROOT } from './dev/settings';
 import { devUp } from './dev/stack';
 import { formatStatus, newRunId, startRun } from './runs';
 import { pretrainBase, startPolicyServer } from './learnPolicy';
 import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
 import { promoteRun } from './trainingCommands';
+import { learningClaims, renderReportMarkdown, reportRows, type StageEval } from './demoReport';
 
 const TRAINER_READY_MS = 120_000;
 const POLL_MS = 3_000;
@@ -133,34 +134,14 @@ async function preparePolicy(config: RunConfig, scripted: boolean, tasks: Import
   return { url: served.url, baseId, close: () => served.server.kill() };
 }
 
-/** An eval of the run, named by its stage label (base-eval, rft-eval, <stage>-gate, eval). */
-type StageEval = Omit<EvalOutcome, 'evalId'> & { label: string };
-
-/** Pass@1 ± SEM of every eval of the run, in order, as .swerl/reports/<run>.{json,md}. */
+/** Pass@1 ± SEM of every eval of the run, in order, and the learning claims, as .swerl/reports/<run>.{json,md}. */
 function writeReport(runId: string, config: RunConfig, status: RunStatus, evals: StageEval[], wallSec: number): string {
   const dir = path.join(REPO_ROOT, '.swerl', 'reports');
   mkdirSync(dir, { recursive: true });
-  const rows = evals.map((e, i) => {
-    const prev = evals[i - 1];
-    const delta = prev ? e.pass1 - prev.pass1 : null;
-    const noise = prev ? Math.hypot(e.sem ?? 0, prev.sem ?? 0) : null;
-    return { ...e, deltaVsPrevious: delta, combinedSem: noise, beyondSem: delta !== null && noise !== null ? Math.abs(delta) > noise : null };
-  });
-  const report = { runId, config: config.name, seed: config.seed, phase: status.phase, wallSec, evals: rows, iterations: status.iterations ?? [] };
+  const head = { runId, config: config.name, seed: config.seed, phase: status.phase, wallSec };
+  const report = { ...head, evals: reportRows(evals), claims: learningClaims(evals), iterations: status.iterations ?? [] };
   writeFileSync(path.join(dir, `${runId}.json`), JSON.stringify(report, null, 2) + '\n');
-  const md = [
-    `# ${runId}`,
-    '',
-    `config ${config.name}, seed ${config.seed}, ${status.phase} in ${wallSec.toFixed(0)} s`,
-    '',
-    '| eval | checkpoint | Pass@1 | SEM | Pass@k (k) | Δ vs previous | beyond SEM |',
-    '|---|---|---|---|---|---|---|',
-    ...rows.map(
-      (r) =>
-        `| ${r.label} | ${r.checkpointId} | ${fmt(r.pass1, 3)} | ${fmt(r.sem, 3)} | ${fmt(r.passK, 3)} (${r.k}) | ${r.deltaVsPrevious === null ? '-' : (r.deltaVsPrevious >= 0 ? '+' : '') + r.deltaVsPrevious.toFixed(3)} | ${r.beyondSem === null ? '-' : r.beyondSem ? 'yes' : 'no'} |`,
-    ),
-    '',
-  ].join('\n');
+  const md = renderReportMarkdown(head, evals);
   const file = path.join(dir, `${runId}.md`);
   writeFileSync(file, md);
   console.log(`\n${md}`);

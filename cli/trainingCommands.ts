@@ -15,11 +15,12 @@ import { ConfigError, ErrorCodes, errorCodeOf, RunError } from '../core/errors';
 import { TaskQueues } from '../core/taskQueues';
 import type { Db } from '../db/client';
 import { getCheckpoint } from '../db/checkpoints';
-import { checkpoints, evals } from '../db/schema';
+import { checkpoints, evals, runs } from '../db/schema';
 import { checkpointEvalWorkflowId, type checkpointEval } from '../workflows/checkpointEval';
 import { promoteUpdate, type EvalOutcome, type PromoteRequest, type PromoteResult } from '../workflows/definitions';
 import type { RunServices } from '../workflows/trainingRun';
 import { withClient, withDb } from './connections';
+import { learningClaims, renderReportMarkdown, reportRows, type StageEval } from './demoReport';
 import { operatorName, runHandle } from './runs';
 
 /**
@@ -126,6 +127,19 @@ export async function runCheckpoints(db: Db, runId: string) {
   return db.select().from(checkpoints).where(eq(checkpoints.runId, runId)).orderBy(asc(checkpoints.createdAt));
 }
 
+/**
+ * A run's eval report rebuilt from Postgres (runs + evals rows, evals in the order they were
+ * stored): what the demo writes to .swerl/reports when its run ends, for any run, at any time.
+ */
+export async function runReport(db: Db, runId: string) {
+  const [run] = await db.select().from(runs).where(eq(runs.id, runId));
+  if (!run) throw new RunError(ErrorCodes.RUN_NOT_FOUND, `no run "${runId}" in the database`, { runId });
+  const rows = await db.select().from(evals).where(eq(evals.runId, runId)).orderBy(asc(evals.createdAt));
+  const stageEvals: StageEval[] = rows.map((e) => ({ label: e.stage, checkpointId: e.checkpointId, pass1: e.pass1Mean, sem: e.pass1Sem, passK: e.passK, k: e.k, tasks: e.taskCount }));
+  const config = run.config as { seed?: number };
+  const head = { runId, config: run.name, seed: config.seed ?? 0, phase: run.status, wallSec: (run.updatedAt.getTime() - run.createdAt.getTime()) / 1000 };
+  return { head, evals: reportRows(stageEvals), claims: learningClaims(stageEvals), markdown: renderReportMarkdown(head, stageEvals) };
+}
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
@@ -198,6 +212,19 @@ export function registerTrainingCommands(program: Command): void {
         }),
       );
     });
+
+  program
+    .command('report')
+    .argument('<run>', 'run id')
+    .option('--json', 'machine-readable output')
+    .description("a run's evals in order (Pass@1 ± SEM, Pass@k, the change against the previous eval) and the learning claims base < after RFT < after RL, from Postgres")
+    .action((run: string, opts: { json?: boolean }) =>
+      withDb(async ({ db }) => {
+        const report = await runReport(db, run);
+        if (opts.json) return console.log(JSON.stringify({ ...report.head, evals: report.evals, claims: report.claims }, null, 2));
+        console.log(report.markdown);
+      }),
+    );
 
   program
     .command('checkpoints')

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointEvals, formatEvalOutcome, launchEval } from '../../cli/trainingCommands';
+import { checkpointEvals, formatEvalOutcome, launchEval, runReport } from '../../cli/trainingCommands';
 import { RunError } from '../../core/errors';
 import { registerCheckpoint } from '../../db/checkpoints';
 import { episodes, evals, runs } from '../../db/schema';
@@ -81,6 +81,14 @@ describe('swerl eval CHECKPOINT', () => {
     expect(run?.status).toBe('completed');
     expect(await w.db.db.select().from(evals).where(and(eq(evals.runId, first.evalRunId), eq(evals.checkpointId, CHECKPOINT)))).toHaveLength(1);
     expect(w.trainer.loads).toContain(CHECKPOINT);
+
+    // `swerl report RUN` rebuilds the eval table from Postgres; one eval makes no learning claim.
+    const report = await runReport(w.db.db, first.evalRunId);
+    expect(report.head).toMatchObject({ runId: first.evalRunId, phase: 'completed' });
+    expect(report.evals).toMatchObject([{ label: 'eval', checkpointId: CHECKPOINT, pass1: 0.5, sem: 0, passK: 0.5, k: 3, tasks: 2, vsPrevious: null }]);
+    expect(report.claims).toEqual([]);
+    expect(report.markdown).toContain(`| eval | ${CHECKPOINT} | 50.00% | 0.00% | 50.00% (3) | - | - |`);
+    await expect(runReport(w.db.db, 'no-such-run')).rejects.toMatchObject({ code: 'SWERL_RUN_NOT_FOUND' });
 
     const dsn = (w.db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
     const histories = await decodedHistories(w.client, [first.workflowId]);

@@ -1,0 +1,84 @@
+/**
+ * The learning demo's report: Pass@1 ± SEM of every eval of a run, each against the one before,
+ * and the claims the demo exists to test (issue #7): base < after RFT < after RL on held-out tasks.
+ *
+ * "Beyond the SEM" means the gain exceeds the combined standard error of the two evals,
+ * sqrt(SEM_a² + SEM_b²): each eval's SEM is over its tasks' per-task pass rates, and the two evals
+ * are independent samples, so that is the standard error of their difference.
+ */
+import type { EvalOutcome } from '../workflows/definitions';
+
+/** An eval of the run, named by its stage label (base-eval, rft-eval, <stage>-gate, eval). */
+export type StageEval = Omit<EvalOutcome, 'evalId'> & { label: string };
+
+export interface Comparison {
+  from: string;
+  to: string;
+  /** to.pass1 − from.pass1 */
+  delta: number;
+  /** sqrt(from.sem² + to.sem²); a missing SEM (one task) counts as 0. */
+  combinedSem: number;
+  /** delta > combinedSem: a gain beyond the noise (a drop, however large, is not a gain). */
+  gainBeyondSem: boolean;
+}
+
+export interface ReportRow extends StageEval {
+  vsPrevious: Comparison | null;
+}
+
+export interface LearningClaim extends Comparison {
+  claim: string;
+}
+
+export function compareEvals(from: StageEval, to: StageEval): Comparison {
+  const delta = to.pass1 - from.pass1;
+  const combinedSem = Math.hypot(from.sem ?? 0, to.sem ?? 0);
+  return { from: from.label, to: to.label, delta, combinedSem, gainBeyondSem: delta > combinedSem };
+}
+
+export function reportRows(evals: readonly StageEval[]): ReportRow[] {
+  return evals.map((e, i) => ({ ...e, vsPrevious: i > 0 ? compareEvals(evals[i - 1]!, e) : null }));
+}
+
+/**
+ * base < RFT: the run's first eval (before any training) against the eval that follows the RFT
+ * stage; RFT < RL: that eval against the run's last eval, taken after the last RL stage. A claim
+ * whose evals the run does not have (a run without RFT, or one that stopped early) is left out.
+ */
+export function learningClaims(evals: readonly StageEval[], rftEvalLabel = 'rft-eval'): LearningClaim[] {
+  const rftAt = evals.findIndex((e) => e.label === rftEvalLabel);
+  if (rftAt <= 0) return [];
+  const claims: LearningClaim[] = [{ claim: 'base < after RFT', ...compareEvals(evals[0]!, evals[rftAt]!) }];
+  if (evals.length - 1 > rftAt) claims.push({ claim: 'after RFT < after RL', ...compareEvals(evals[rftAt]!, evals[evals.length - 1]!) });
+  return claims;
+}
+
+/** Rates as percentages with 2 decimals: k·20 episodes make steps of 1.25 points at k = 4. */
+const pct = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
+const signed = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)} pts`;
+
+export function renderReportMarkdown(head: { runId: string; config: string; seed: number; phase: string; wallSec: number }, evals: readonly StageEval[]): string {
+  const rows = reportRows(evals);
+  const claims = learningClaims(evals);
+  return [
+    `# ${head.runId}`,
+    '',
+    `config ${head.config}, seed ${head.seed}, ${head.phase} in ${head.wallSec.toFixed(0)} s`,
+    '',
+    '| eval | checkpoint | Pass@1 | SEM | Pass@k (k) | Δ vs previous | gain beyond SEM |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map((r) => {
+      const c = r.vsPrevious;
+      return `| ${r.label} | ${r.checkpointId} | ${pct(r.pass1)} | ${pct(r.sem)} | ${pct(r.passK)} (${r.k}) | ${c ? signed(c.delta) : '-'} | ${c ? (c.gainBeyondSem ? 'yes' : 'no') : '-'} |`;
+    }),
+    '',
+    ...(claims.length > 0
+      ? [
+          '| claim | Δ Pass@1 | combined SEM | holds |',
+          '|---|---|---|---|',
+          ...claims.map((c) => `| ${c.claim} (${c.from} → ${c.to}) | ${signed(c.delta)} | ${pct(c.combinedSem)} | ${c.gainBeyondSem ? 'yes' : 'no'} |`),
+          '',
+        ]
+      : []),
+  ].join('\n');
+}

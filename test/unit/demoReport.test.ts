@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { compareEvals, learningClaims, renderReportMarkdown, reportRows, type StageEval } from '../../cli/demoReport';
+
+const ev = (label: string, pass1: number, sem: number | null): StageEval => ({ label, checkpointId: `ck-${label}`, pass1, sem, passK: 0, k: 4, tasks: 20 });
+
+// The four evals of run learn-20261126-012537-2wth (SEMs rounded).
+const run = [ev('base-eval', 0.0375, 0.024), ev('rft-eval', 0.2, 0.02), ev('rl-stage1-gate', 0.1875, 0.031), ev('eval', 0.2375, 0.012)];
+
+describe('demo report', () => {
+  it('compares two evals by the combined SEM sqrt(a² + b²)', () => {
+    // 0.03² + 0.04² = 0.05²
+    const c = compareEvals(ev('a', 0.1, 0.03), ev('b', 0.16, 0.04));
+    expect(c.delta).toBeCloseTo(0.06, 12);
+    expect(c.combinedSem).toBeCloseTo(0.05, 12);
+    expect(c.gainBeyondSem).toBe(true);
+    expect(compareEvals(ev('a', 0.1, 0.03), ev('b', 0.14, 0.04)).gainBeyondSem).toBe(false); // +0.04 < 0.05
+    // A drop bigger than the noise is not a gain; a missing SEM counts as 0.
+    expect(compareEvals(ev('a', 0.5, 0.01), ev('b', 0.1, 0.01)).gainBeyondSem).toBe(false);
+    expect(compareEvals(ev('a', 0.1, null), ev('b', 0.1, 0.02)).combinedSem).toBeCloseTo(0.02, 12);
+  });
+
+  it('each row against the previous eval', () => {
+    const rows = reportRows(run);
+    expect(rows[0]!.vsPrevious).toBeNull();
+    expect(rows[2]!.vsPrevious!.delta).toBeCloseTo(-0.0125, 12);
+    expect(rows[2]!.vsPrevious!.gainBeyondSem).toBe(false);
+  });
+
+  it('claims base < after RFT (first vs rft-eval) and after RFT < after RL (rft-eval vs last)', () => {
+    const claims = learningClaims(run);
+    expect(claims.map((c) => [c.claim, c.from, c.to])).toEqual([
+      ['base < after RFT', 'base-eval', 'rft-eval'],
+      ['after RFT < after RL', 'rft-eval', 'eval'],
+    ]);
+    // +0.1625 vs sqrt(0.024² + 0.02²) = 0.03124; +0.0375 vs sqrt(0.02² + 0.012²) = 0.02332
+    expect(claims[0]!.combinedSem).toBeCloseTo(0.031241, 5);
+    expect(claims[1]!.delta).toBeCloseTo(0.0375, 12);
+    expect(claims[1]!.combinedSem).toBeCloseTo(0.023324, 5);
+    expect(claims.every((c) => c.gainBeyondSem)).toBe(true);
+    // The gate eval is not "after RL": against it the second claim fails.
+    expect(learningClaims(run.slice(0, 3))[1]!.gainBeyondSem).toBe(false);
+    // No RFT eval, or RFT eval first: nothing to claim; a run stopped after rft-eval: one claim.
+    expect(learningClaims([ev('base-eval', 0, 0), ev('eval', 0.5, 0)])).toEqual([]);
+    expect(learningClaims(run.slice(0, 2))).toHaveLength(1);
+  });
+
+  it('renders both tables', () => {
+    const md = renderReportMarkdown({ runId: 'r', config: 'learn', seed: 7, phase: 'completed', wallSec: 1428.4 }, run);
+    expect(md).toContain('config learn, seed 7, completed in 1428 s');
+    expect(md).toContain('| rl-stage1-gate | ck-rl-stage1-gate | 18.75% | 3.10% | 0.00% (4) | -1.25 pts | no |');
+    expect(md).toContain('| after RFT < after RL (rft-eval → eval) | +3.75 pts | 2.33% | yes |');
+  });
+});
