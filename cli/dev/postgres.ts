@@ -10,7 +10,7 @@ import pg from 'pg';
 import { ErrorCodes, StackError } from '../../core/errors';
 import { assertPortsFree, type Component, processStatus, waitHealthy } from './component';
 import { aptInstall } from './install';
-import { isAlive, livePidFromFile, signalAndWait, spawnDetached } from './process';
+import { isAlive, livePidFromFile, signalAndWait, spawnDetached, waitUntil } from './process';
 import { type StackSettings } from './settings';
 
 export const DATABASE_NAME = 'swerl';
@@ -110,6 +110,23 @@ async function ensureDatabase(s: StackSettings): Promise<void> {
   }
 }
 
+/**
+ * Waits until the pid in a left-over postmaster.pid is out of the process table. postgres itself
+ * refuses to start ("lock file postmaster.pid already exists") while that pid answers kill(0),
+ * which a zombie does: a postmaster this same process spawned and SIGKILLed stays one until Node
+ * reaps it, and CI under load 17 started the new one first. Anything else is postgres' own call.
+ */
+async function awaitOldPostmasterReaped(pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]?.trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) return;
+  await waitUntil(async () => !fs.existsSync(`/proc/${pid}`), 10_000, 50);
+}
+
 export const postgres: Component = {
   name: 'postgres',
 
@@ -134,6 +151,7 @@ export const postgres: Component = {
     const user = serverUser();
     prepareDirs(s, user);
     initdb(s, bin, user);
+    await awaitOldPostmasterReaped(files.pidFile);
     const child = spawnDetached(
       path.join(bin, 'postgres'),
       ['-D', files.data, '-p', String(s.pgPort), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${files.socketDir}`],

@@ -139,12 +139,15 @@ describe('hostile commands', () => {
 });
 
 describe('crashed lease holder', () => {
+  // Long enough that the "not yet expired" check comes before expiry on a loaded machine (CI under
+  // load took > 2 s from the acquire to that check, so a 2 s lease had already expired).
+  const LEASE_TTL_SEC = 15;
   it('leaves no container once its leases expire and the reaper runs', async () => {
     // A separate process takes two leases and fills its pool, then dies without releasing anything.
     const script = `
       const Docker = require('dockerode');
       const { LeaseManager } = require('./activities/sandbox/leases');
-      const mgr = new LeaseManager(new Docker(), { maxConcurrent: 2, prewarm: 1, leaseTtlSec: 2, poolMaxIdleSec: 1 });
+      const mgr = new LeaseManager(new Docker(), { maxConcurrent: 2, prewarm: 1, leaseTtlSec: ${LEASE_TTL_SEC}, poolMaxIdleSec: 1 });
       const limits = JSON.parse(process.env.LIMITS);
       const spec = (episode) => ({ image: process.env.IMAGE, limits, labels: { run: process.env.RUN, episode } });
       (async () => {
@@ -180,8 +183,8 @@ describe('crashed lease holder', () => {
     expect(early.filter((r) => r.run === RUN)).toEqual([]);
     expect(await mine()).toHaveLength(3);
 
-    // Leases: 2 s; the pooled container: 2 s + 1 s of idle allowance.
-    await new Promise((r) => setTimeout(r, Math.max(0, startedAt + 3500 - Date.now())));
+    // Leases: LEASE_TTL_SEC; the pooled container: that + 1 s of idle allowance.
+    await new Promise((r) => setTimeout(r, Math.max(0, startedAt + (LEASE_TTL_SEC + 1.5) * 1000 - Date.now())));
     const reaped = await reapOrphans(docker);
     expect(reaped.filter((r) => r.reason === 'lease-expired').length).toBeGreaterThanOrEqual(3);
     expect(await mine()).toEqual([]);

@@ -173,7 +173,7 @@ describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () =
       const rft = w.client.workflow.getHandle(`swerl-rft-${runId}-rft`);
       writeFileSync(path.join(dir, 'rftStage-batchref.json'), historyToJSON(await rft.fetchHistory()));
     }
-  });
+  }, 600_000); // the whole loop: ~2 min on an idle runner, > 5 min when CI shared 2 cores with the demo (load 17)
 });
 
 describe('decoding mismatch', () => {
