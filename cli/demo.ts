@@ -22,7 +22,7 @@ import { startParityProxy, type SeedRouter } from '../activities/policy/seedRout
 import { importTasks, persistImport, suiteNameOf, type ImportedTask } from '../activities/tasks';
 import { loadRunConfig } from '../config/load';
 import type { RunConfig } from '../core/config';
-import { createDb } from '../db/client';
+import { createDb, type Db } from '../db/client';
 import { migrateDatabase } from '../db/migrate';
 import { connectClient, resolveEndpoints } from '../workers/endpoints';
 import { installTemporalLogging } from '../workers/logging';
@@ -34,8 +34,8 @@ import { devUp } from './dev/stack';
 import { formatStatus, newRunId, startRun } from './runs';
 import { pretrainBase, startPolicyServer } from './learnPolicy';
 import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
-import { promoteRun } from './trainingCommands';
-import { learningClaims, renderReportMarkdown, reportRows, type StageEval } from './demoReport';
+import { promoteRun, runReport } from './trainingCommands';
+import { renderReportMarkdown } from './demoReport';
 
 const TRAINER_READY_MS = 120_000;
 const POLL_MS = 3_000;
@@ -134,25 +134,22 @@ async function preparePolicy(config: RunConfig, scripted: boolean, tasks: Import
   return { url: served.url, baseId, close: () => served.server.kill() };
 }
 
-/** Pass@1 ± SEM of every eval of the run, in order, and the learning claims, as .swerl/reports/<run>.{json,md}. */
-function writeReport(runId: string, config: RunConfig, status: RunStatus, evals: StageEval[], wallSec: number): string {
+/**
+ * Pass@1 ± SEM of every eval of the run, in order, and the learning claims, as
+ * .swerl/reports/<run>.{json,md}: `swerl report RUN` from Postgres, plus this process's wall time
+ * and the run's iteration reports.
+ */
+async function writeReport(db: Db, runId: string, status: RunStatus, wallSec: number): Promise<string> {
   const dir = path.join(REPO_ROOT, '.swerl', 'reports');
   mkdirSync(dir, { recursive: true });
-  const head = { runId, config: config.name, seed: config.seed, phase: status.phase, wallSec };
-  const report = { ...head, evals: reportRows(evals), claims: learningClaims(evals), iterations: status.iterations ?? [] };
-  writeFileSync(path.join(dir, `${runId}.json`), JSON.stringify(report, null, 2) + '\n');
-  const md = renderReportMarkdown(head, evals);
+  const report = await runReport(db, runId);
+  const head = { ...report.head, phase: status.phase, wallSec };
+  writeFileSync(path.join(dir, `${runId}.json`), JSON.stringify({ ...head, evals: report.evals, claims: report.claims, iterations: status.iterations ?? [] }, null, 2) + '\n');
+  const md = renderReportMarkdown(head, report.stageEvals);
   const file = path.join(dir, `${runId}.md`);
   writeFileSync(file, md);
   console.log(`\n${md}`);
   return file;
-}
-
-function stageEvals(status: RunStatus, runId: string): StageEval[] {
-  return (status.evals ?? []).map(({ evalId, ...e }) => ({
-    ...e,
-    label: evalId.startsWith(`${runId}/`) ? evalId.slice(runId.length + 1).split('/')[0]! : evalId,
-  }));
 }
 
 async function runDemo(opts: { config?: string; scripted?: boolean }): Promise<void> {
@@ -229,7 +226,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean }): Promise<v
           await watchRun(client, runId, final, seen);
           console.log(`\n${formatStatus(final)}`);
           const wallSec = (Date.now() - startedMs) / 1000;
-          const report = writeReport(runId, runConfig, final, stageEvals(final, runId), wallSec);
+          const report = await writeReport(db.db, runId, final, wallSec);
           console.log(`\nwall time ${wallSec.toFixed(0)}s; report ${path.relative(REPO_ROOT, report)}. Look further:`);
           console.log(`  Temporal UI   ${stack.temporalUiUrl}/namespaces/${endpoints.temporalNamespace}/workflows/${handle.workflowId}`);
           for (const verb of ['status', 'history', 'checkpoints']) console.log(`  npm run swerl -- ${verb} ${runId}`);

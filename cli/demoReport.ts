@@ -3,13 +3,29 @@
  * and the claims the demo exists to test (issue #7): base < after RFT < after RL on held-out tasks.
  *
  * "Beyond the SEM" means the gain exceeds the combined standard error of the two evals,
- * sqrt(SEM_a² + SEM_b²): each eval's SEM is over its tasks' per-task pass rates, and the two evals
- * are independent samples, so that is the standard error of their difference.
+ * sqrt(SEM_a² + SEM_b²). Each eval's SEM is the paper's: over its k independent runs (the per-run
+ * pass rates on the same task set), so it measures run-to-run sampling noise only.
+ *
+ * When both evals carry per-task results on the same tasks, the comparison is also made paired by
+ * task: d_t = rate_t(b) − rate_t(a), SEM = sd(d) / sqrt(n) (divisor n − 1). That one also counts
+ * task-to-task variation, i.e. how far the gain would generalise to other tasks of the family, and
+ * is the stricter test on a 20-task eval split.
  */
 import type { EvalOutcome } from '../workflows/definitions';
 
 /** An eval of the run, named by its stage label (base-eval, rft-eval, <stage>-gate, eval). */
-export type StageEval = Omit<EvalOutcome, 'evalId'> & { label: string };
+export type StageEval = Omit<EvalOutcome, 'evalId'> & { label: string; perTask?: Record<string, { solved: number; runs: number }> };
+
+export interface PairedByTask {
+  tasks: number;
+  /** sd(d_t) / sqrt(n) over the per-task differences. */
+  sem: number;
+  /** mean(d_t) > sem */
+  gainBeyondSem: boolean;
+  /** Tasks whose pass rate went up / down. */
+  up: number;
+  down: number;
+}
 
 export interface Comparison {
   from: string;
@@ -20,6 +36,8 @@ export interface Comparison {
   combinedSem: number;
   /** delta > combinedSem: a gain beyond the noise (a drop, however large, is not a gain). */
   gainBeyondSem: boolean;
+  /** null unless both evals have per-task results on the same ≥ 2 tasks. */
+  pairedByTask: PairedByTask | null;
 }
 
 export interface ReportRow extends StageEval {
@@ -30,10 +48,25 @@ export interface LearningClaim extends Comparison {
   claim: string;
 }
 
+export function pairedByTask(from: StageEval, to: StageEval): PairedByTask | null {
+  const a = from.perTask;
+  const b = to.perTask;
+  if (!a || !b) return null;
+  const tasks = Object.keys(a).sort();
+  const same = tasks.length === Object.keys(b).length && tasks.every((t) => b[t] !== undefined);
+  if (!same || tasks.length < 2) return null;
+  const rate = (r: { solved: number; runs: number }) => r.solved / r.runs;
+  const d = tasks.map((t) => rate(b[t]!) - rate(a[t]!));
+  const n = d.length;
+  const mean = d.reduce((x, y) => x + y, 0) / n;
+  const sem = Math.sqrt(d.reduce((x, y) => x + (y - mean) ** 2, 0) / (n - 1) / n);
+  return { tasks: n, sem, gainBeyondSem: mean > sem, up: d.filter((x) => x > 0).length, down: d.filter((x) => x < 0).length };
+}
+
 export function compareEvals(from: StageEval, to: StageEval): Comparison {
   const delta = to.pass1 - from.pass1;
   const combinedSem = Math.hypot(from.sem ?? 0, to.sem ?? 0);
-  return { from: from.label, to: to.label, delta, combinedSem, gainBeyondSem: delta > combinedSem };
+  return { from: from.label, to: to.label, delta, combinedSem, gainBeyondSem: delta > combinedSem, pairedByTask: pairedByTask(from, to) };
 }
 
 export function reportRows(evals: readonly StageEval[]): ReportRow[] {
@@ -65,7 +98,7 @@ export function renderReportMarkdown(head: { runId: string; config: string; seed
     '',
     `config ${head.config}, seed ${head.seed}, ${head.phase} in ${head.wallSec.toFixed(0)} s`,
     '',
-    '| eval | checkpoint | Pass@1 | SEM | Pass@k (k) | Δ vs previous | gain beyond SEM |',
+    '| eval | checkpoint | Pass@1 | SEM (runs) | Pass@k (k) | Δ vs previous | gain beyond SEM |',
     '|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const c = r.vsPrevious;
@@ -74,9 +107,16 @@ export function renderReportMarkdown(head: { runId: string; config: string; seed
     '',
     ...(claims.length > 0
       ? [
-          '| claim | Δ Pass@1 | combined SEM | holds |',
-          '|---|---|---|---|',
-          ...claims.map((c) => `| ${c.claim} (${c.from} → ${c.to}) | ${signed(c.delta)} | ${pct(c.combinedSem)} | ${c.gainBeyondSem ? 'yes' : 'no'} |`),
+          '| claim | Δ Pass@1 | combined SEM (runs) | holds | paired SEM (tasks) | holds | tasks up / down |',
+          '|---|---|---|---|---|---|---|',
+          ...claims.map((c) => {
+            const p = c.pairedByTask;
+            const paired = p ? `${pct(p.sem)} | ${p.gainBeyondSem ? 'yes' : 'no'} | ${p.up} / ${p.down}` : '- | - | -';
+            return `| ${c.claim} (${c.from} → ${c.to}) | ${signed(c.delta)} | ${pct(c.combinedSem)} | ${c.gainBeyondSem ? 'yes' : 'no'} | ${paired} |`;
+          }),
+          '',
+          'SEM (runs): the paper\'s, over the k runs of each eval, combined as sqrt(a² + b²). ' +
+            'SEM (tasks): of the per-task differences of the same tasks, which also counts task-to-task variation.',
           '',
         ]
       : []),

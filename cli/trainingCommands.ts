@@ -135,10 +135,19 @@ export async function runReport(db: Db, runId: string) {
   const [run] = await db.select().from(runs).where(eq(runs.id, runId));
   if (!run) throw new RunError(ErrorCodes.RUN_NOT_FOUND, `no run "${runId}" in the database`, { runId });
   const rows = await db.select().from(evals).where(eq(evals.runId, runId)).orderBy(asc(evals.createdAt));
-  const stageEvals: StageEval[] = rows.map((e) => ({ label: e.stage, checkpointId: e.checkpointId, pass1: e.pass1Mean, sem: e.pass1Sem, passK: e.passK, k: e.k, tasks: e.taskCount }));
+  const stageEvals: StageEval[] = rows.map((e) => ({
+    label: e.stage,
+    checkpointId: e.checkpointId,
+    pass1: e.pass1Mean,
+    sem: e.pass1Sem,
+    passK: e.passK,
+    k: e.k,
+    tasks: e.taskCount,
+    perTask: e.perTask as StageEval['perTask'],
+  }));
   const config = run.config as { seed?: number };
   const head = { runId, config: run.name, seed: config.seed ?? 0, phase: run.status, wallSec: (run.updatedAt.getTime() - run.createdAt.getTime()) / 1000 };
-  return { head, evals: reportRows(stageEvals), claims: learningClaims(stageEvals), markdown: renderReportMarkdown(head, stageEvals) };
+  return { head, stageEvals, evals: reportRows(stageEvals), claims: learningClaims(stageEvals), markdown: renderReportMarkdown(head, stageEvals) };
 }
 
 function pct(x: number): string {

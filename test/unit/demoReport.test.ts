@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareEvals, learningClaims, renderReportMarkdown, reportRows, type StageEval } from '../../cli/demoReport';
+import { compareEvals, learningClaims, pairedByTask, renderReportMarkdown, reportRows, type StageEval } from '../../cli/demoReport';
 
 const ev = (label: string, pass1: number, sem: number | null): StageEval => ({ label, checkpointId: `ck-${label}`, pass1, sem, passK: 0, k: 4, tasks: 20 });
 
@@ -17,6 +17,24 @@ describe('demo report', () => {
     // A drop bigger than the noise is not a gain; a missing SEM counts as 0.
     expect(compareEvals(ev('a', 0.5, 0.01), ev('b', 0.1, 0.01)).gainBeyondSem).toBe(false);
     expect(compareEvals(ev('a', 0.1, null), ev('b', 0.1, 0.02)).combinedSem).toBeCloseTo(0.02, 12);
+  });
+
+  it('pairs two evals by task: mean and SEM of the per-task differences', () => {
+    const withTasks = (label: string, solved: number[]): StageEval => ({
+      ...ev(label, 0, 0),
+      perTask: Object.fromEntries(solved.map((n, i) => [`t${i}`, { solved: n, runs: 4 }])),
+    });
+    // d = [2/4 − 0, 1/4 − 1/4, 4/4 − 2/4] = [0.5, 0, 0.5]: mean 1/3, sd sqrt((1/36 + 1/9 + 1/36) / 2) = sqrt(1/12),
+    // SEM = sqrt(1/12) / sqrt(3) = 1/6.
+    const p = pairedByTask(withTasks('a', [0, 1, 2]), withTasks('b', [2, 1, 4]));
+    expect(p).toMatchObject({ tasks: 3, gainBeyondSem: true, up: 2, down: 0 });
+    expect(p!.sem).toBeCloseTo(1 / 6, 12);
+    // d = [0.25, −0.25, 0.25]: mean 1/12, sd sqrt((1/36 + 1/9 + 1/36) / 2) = sqrt(1/12) → SEM 1/6 > 1/12.
+    expect(pairedByTask(withTasks('a', [0, 1, 2]), withTasks('b', [1, 0, 3]))).toMatchObject({ gainBeyondSem: false, up: 2, down: 1 });
+    // Different task sets, a single task, or no per-task results: no paired comparison.
+    expect(pairedByTask(withTasks('a', [0, 1]), withTasks('b', [0, 1, 2]))).toBeNull();
+    expect(pairedByTask(withTasks('a', [0]), withTasks('b', [1]))).toBeNull();
+    expect(compareEvals(ev('a', 0, 0), withTasks('b', [1, 2])).pairedByTask).toBeNull();
   });
 
   it('each row against the previous eval', () => {
@@ -48,6 +66,6 @@ describe('demo report', () => {
     const md = renderReportMarkdown({ runId: 'r', config: 'learn', seed: 7, phase: 'completed', wallSec: 1428.4 }, run);
     expect(md).toContain('config learn, seed 7, completed in 1428 s');
     expect(md).toContain('| rl-stage1-gate | ck-rl-stage1-gate | 18.75% | 3.10% | 0.00% (4) | -1.25 pts | no |');
-    expect(md).toContain('| after RFT < after RL (rft-eval → eval) | +3.75 pts | 2.33% | yes |');
+    expect(md).toContain('| after RFT < after RL (rft-eval → eval) | +3.75 pts | 2.33% | yes | - | - | - |');
   });
 });
