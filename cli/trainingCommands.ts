@@ -147,7 +147,7 @@ export async function runReport(db: Db, runId: string) {
   }));
   const config = run.config as { seed?: number };
   const head = { runId, config: run.name, seed: config.seed ?? 0, phase: run.status, wallSec: (run.updatedAt.getTime() - run.createdAt.getTime()) / 1000 };
-  return { head, stageEvals, evals: reportRows(stageEvals), claims: learningClaims(stageEvals), markdown: renderReportMarkdown(head, stageEvals) };
+  return { head, stageEvals, evals: reportRows(stageEvals), claims: learningClaims(stageEvals) };
 }
 
 function pct(x: number): string {
@@ -231,7 +231,7 @@ export function registerTrainingCommands(program: Command): void {
       withDb(async ({ db }) => {
         const report = await runReport(db, run);
         if (opts.json) return console.log(JSON.stringify({ ...report.head, evals: report.evals, claims: report.claims }, null, 2));
-        console.log(report.markdown);
+        console.log(renderReportMarkdown(report.head, report.stageEvals));
       }),
     );
 

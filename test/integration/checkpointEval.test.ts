@@ -11,6 +11,7 @@ import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderReportMarkdown } from '../../cli/demoReport';
 import { checkpointEvals, formatEvalOutcome, launchEval, runReport } from '../../cli/trainingCommands';
 import { RunError } from '../../core/errors';
 import { registerCheckpoint } from '../../db/checkpoints';
@@ -87,7 +88,7 @@ describe('swerl eval CHECKPOINT', () => {
     expect(report.head).toMatchObject({ runId: first.evalRunId, phase: 'completed' });
     expect(report.evals).toMatchObject([{ label: 'eval', checkpointId: CHECKPOINT, pass1: 0.5, sem: 0, passK: 0.5, k: 3, tasks: 2, vsPrevious: null }]);
     expect(report.claims).toEqual([]);
-    expect(report.markdown).toContain(`| eval | ${CHECKPOINT} | 50.00% | 0.00% | 50.00% (3) | - | - |`);
+    expect(renderReportMarkdown(report.head, report.stageEvals)).toContain(`| eval | ${CHECKPOINT} | 50.00% | 0.00% | 50.00% (3) | - | - |`);
     await expect(runReport(w.db.db, 'no-such-run')).rejects.toMatchObject({ code: 'SWERL_RUN_NOT_FOUND' });
 
     const dsn = (w.db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
