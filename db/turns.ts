@@ -11,15 +11,6 @@ export type Turn = typeof turns.$inferSelect;
 export type NewTurn = typeof turns.$inferInsert;
 
 /**
- * Appends turn `idx` of an episode, or returns the turn already stored there. A retried activity
- * whose first attempt committed gets the stored turn back: the caller must continue from the
- * returned turn, never from what it generated again, so the trajectory stays the one persisted.
- *
- * The first insert also advances the episode's counters in the same transaction, so they count
- * each turn once: turn_count = assistant turns (the paper's |τ|), completion_tokens = their sum,
- * prompt_tokens = the largest prompt seen (what the context budget is checked against).
- */
-/**
  * Postgres text cannot hold NUL (error 22021, retried forever as an infra failure: measured when
  * the demo's byte-fallback policy sampled byte 0). It becomes U+FFFD, which is also what every
  * later prompt shows the policy; the sampled token ids keep the exact bytes.
@@ -30,6 +21,15 @@ function storable(text: string | null | undefined): string | null | undefined {
   return typeof text === 'string' && text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }
 
+/**
+ * Appends turn `idx` of an episode, or returns the turn already stored there. A retried activity
+ * whose first attempt committed gets the stored turn back: the caller must continue from the
+ * returned turn, never from what it generated again, so the trajectory stays the one persisted.
+ *
+ * The first insert also advances the episode's counters in the same transaction, so they count
+ * each turn once: turn_count = assistant turns (the paper's |τ|), completion_tokens = their sum,
+ * prompt_tokens = the largest prompt seen (what the context budget is checked against).
+ */
 export async function appendTurn(db: Db, raw: NewTurn): Promise<{ turn: Turn; inserted: boolean }> {
   const turn: NewTurn = { ...raw, text: storable(raw.text), command: storable(raw.command) };
   return db.transaction(async (tx) => {

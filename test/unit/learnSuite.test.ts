@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { demoActions, demonstration, listing } from '../../tasks/learn/demos';
 import { learnInstance } from '../../tasks/learn/family';
 import { heldOutInstances, LEARN_CORPUS, learnCorpus, learnSuiteInstances } from '../../tasks/learn/suite';
+import { episodeSeed } from '../../workflows/episodeInput';
 
 describe('learn family', () => {
   it('is deterministic and its line points at the stray statement the gold fix deletes', () => {
@@ -53,8 +54,7 @@ describe('learn demonstrations', () => {
 });
 
 describe('episode seeds', () => {
-  it('per-sample is the recorded formula; per-task gives every task of a sample index its own stream', async () => {
-    const { episodeSeed } = await import('../../workflows/episodeInput');
+  it('per-sample is the recorded formula; per-task gives every task of a sample index its own stream', () => {
     const slot = { iteration: 2, taskId: 'learn__a-1', sampleIdx: 3 };
     // 7·1000003 + 2·1009 + 3
     expect(episodeSeed(7, 'eval', slot, false)).toBe(7_002_042);
