@@ -5,12 +5,15 @@
 import { eq } from 'drizzle-orm';
 import type { Db } from './client';
 import { rewardResults } from './schema';
+import { storableJson } from './text';
 
 export type RewardResult = typeof rewardResults.$inferSelect;
 export type NewRewardResult = typeof rewardResults.$inferInsert;
 
 /** Stores the result once; a retried reward activity gets the first result back. */
-export async function recordRewardResult(db: Db, result: NewRewardResult): Promise<{ result: RewardResult; inserted: boolean }> {
+export async function recordRewardResult(db: Db, raw: NewRewardResult): Promise<{ result: RewardResult; inserted: boolean }> {
+  // The output tail and test names come from the agent's test run: anything goes.
+  const result = storableJson(raw);
   const [created] = await db.insert(rewardResults).values(result).onConflictDoNothing().returning();
   if (created) return { result: created, inserted: true };
   const existing = await getRewardResult(db, result.episodeId);

@@ -8,12 +8,15 @@ import { and, eq } from 'drizzle-orm';
 import { ErrorCodes, TaskError } from '../core/errors';
 import type { Db } from './client';
 import { taskQuarantine, tasks } from './schema';
+import { storable, storableJson } from './text';
 
 export type Task = typeof tasks.$inferSelect;
 export type NewTask = typeof tasks.$inferInsert;
 export type QuarantinedTask = typeof taskQuarantine.$inferSelect;
 
-export async function upsertTask(db: Db, task: NewTask): Promise<{ task: Task; inserted: boolean }> {
+export async function upsertTask(db: Db, raw: NewTask): Promise<{ task: Task; inserted: boolean }> {
+  // Task text comes from foreign files: whatever Postgres cannot hold becomes U+FFFD.
+  const task = storableJson(raw);
   const [created] = await db.insert(tasks).values(task).onConflictDoNothing().returning();
   if (created) return { task: created, inserted: true };
   const existing = await getTask(db, task.id);
@@ -36,8 +39,10 @@ export async function getTask(db: Db, taskId: string): Promise<Task> {
 /** Records why a task was rejected; the first recorded reason is kept. */
 export async function quarantineTask(
   db: Db,
-  entry: { suite: string; taskId: string; code: string; message: string; details?: Record<string, unknown> },
+  raw: { suite: string; taskId: string; code: string; message: string; details?: Record<string, unknown> },
 ): Promise<QuarantinedTask> {
+  // A reason quotes test output and task text: it may hold bytes Postgres rejects.
+  const entry = { ...raw, taskId: storable(raw.taskId), message: storable(raw.message), details: storableJson(raw.details) };
   const [created] = await db.insert(taskQuarantine).values(entry).onConflictDoNothing().returning();
   if (created) return created;
   const existing = await db.query.taskQuarantine.findFirst({

@@ -6,20 +6,10 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from './client';
 import { episodes, turns } from './schema';
+import { storable } from './text';
 
 export type Turn = typeof turns.$inferSelect;
 export type NewTurn = typeof turns.$inferInsert;
-
-/**
- * Postgres text cannot hold NUL (error 22021, retried forever as an infra failure: measured when
- * the demo's byte-fallback policy sampled byte 0). It becomes U+FFFD, which is also what every
- * later prompt shows the policy; the sampled token ids keep the exact bytes.
- */
-function storable(text: string): string;
-function storable(text: string | null | undefined): string | null | undefined;
-function storable(text: string | null | undefined): string | null | undefined {
-  return typeof text === 'string' && text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
-}
 
 /**
  * Appends turn `idx` of an episode, or returns the turn already stored there. A retried activity
@@ -31,6 +21,8 @@ function storable(text: string | null | undefined): string | null | undefined {
  * prompt_tokens = the largest prompt seen (what the context budget is checked against).
  */
 export async function appendTurn(db: Db, raw: NewTurn): Promise<{ turn: Turn; inserted: boolean }> {
+  // Postgres text cannot hold NUL (measured: the demo's byte-fallback policy sampled byte 0 and
+  // the turn was retried forever); what later prompts show is U+FFFD, the token ids keep the bytes.
   const turn: NewTurn = { ...raw, text: storable(raw.text), command: storable(raw.command) };
   return db.transaction(async (tx) => {
     const [created] = await tx.insert(turns).values(turn).onConflictDoNothing().returning();

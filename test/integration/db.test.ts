@@ -27,7 +27,8 @@ import {
 import { getRun, upsertRun } from '../../db/runs';
 import { getTaskStats, recordEpisodeOutcome } from '../../db/taskStats';
 import { beginTrainerStep, markTrainerStepApplied } from '../../db/trainerSteps';
-import { upsertTask } from '../../db/tasks';
+import { quarantineTask, upsertTask } from '../../db/tasks';
+import { getRewardResult, recordRewardResult } from '../../db/rewards';
 import { acquireLease, expireLeases, releaseLease, renewLease } from '../../db/sandboxLeases';
 import { recordPromotion } from '../../db/promotions';
 import { createCurriculumSnapshot, getCurriculumSnapshot, latestCurriculumSnapshot } from '../../db/curriculum';
@@ -247,6 +248,22 @@ describe('repositories', () => {
     // A policy that samples a NUL byte: stored (as U+FFFD) instead of failing every retry.
     const nul = await appendTurn(handle.db, { episodeId: episode.id, idx: 3, role: 'assistant', text: 'a\u0000b', command: 'echo \u0000', tokenIds: [97, 0, 98] });
     expect([nul.inserted, nul.turn.text, nul.turn.command, nul.turn.tokenIds]).toEqual([true, 'a\uFFFDb', 'echo \uFFFD', [97, 0, 98]]);
+  });
+
+  it('stores foreign text with NUL bytes and lone surrogates in task, quarantine and reward rows (as U+FFFD)', async () => {
+    // Each of these writes fails in Postgres without db/text.ts: text rejects NUL (22021), jsonb
+    // rejects \u0000 (22P05) and an unpaired surrogate escape.
+    const dirty = 'tail\u0000\uD800end';
+    const clean = 'tail\uFFFD\uFFFDend';
+    const stored = await upsertTask(handle.db, { ...task, id: 'nul__task', problemStatement: dirty, failToPass: [dirty], contentHash: 'h-nul', metadata: { hints: dirty } });
+    expect([stored.task.problemStatement, stored.task.failToPass, stored.task.metadata]).toEqual([clean, [clean], { hints: clean }]);
+    const q = await quarantineTask(handle.db, { suite: 'nul', taskId: 'nul__q', code: ErrorCodes.TASK_GOLD_FAILS, message: dirty, details: { [dirty]: [dirty] } });
+    expect([q.message, q.details]).toEqual([clean, { [clean]: [clean] }]);
+    await createEpisode(handle.db, { ...episodeBase, id: 'ep-nul-reward', sampleIdx: 9 });
+    await recordRewardResult(handle.db, { episodeId: 'ep-nul-reward', resolved: false, patchApplied: true, durationMs: 5, outputTail: dirty,
+      tests: [{ name: dirty, list: 'FAIL_TO_PASS', outcome: 'failed' }] });
+    const reward = await getRewardResult(handle.db, 'ep-nul-reward');
+    expect([reward?.outputTail, reward?.tests[0]?.name]).toEqual([clean, clean]);
   });
 
   it('rejects updates of a persisted turn (append-only)', async () => {
