@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { ConfigError, ErrorCodes } from '../core/errors';
 import { loadRunConfig } from '../config/load';
 import { createDb, redactDatabaseUrl } from '../db/client';
 import { migrateDatabase } from '../db/migrate';
@@ -7,6 +8,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { installTemporalLogging, logger } from '../workers/logging';
 import { createRolloutWorkers } from '../workers/rollout';
 import { createOrchestrationWorker } from '../workers/orchestration';
+import { startMetricsServer } from '../workers/metrics';
 import { withClient } from './connections';
 import { formatHistory, formatStatus, newRunId, runHistory, runStatus, signalRun, startRun, type OperatorVerb } from './runs';
 
@@ -17,7 +19,7 @@ type WorkerRole = 'orchestration' | 'rollout' | 'all';
  * elsewhere. Migrates the database first. SWERL_ORCHESTRATION_QUEUE / SWERL_ROLLOUT_QUEUE override
  * the task queues (tests isolate themselves this way); SWERL_HOST_ID names the sandbox host.
  */
-async function runWorker(opts: { role: WorkerRole; config: string; hostId?: string }): Promise<void> {
+async function runWorker(opts: { role: WorkerRole; config: string; hostId?: string; metricsPort?: string; metricsHost: string }): Promise<void> {
   installTemporalLogging('info');
   const log = logger();
   const endpoints = resolveEndpoints();
@@ -48,6 +50,16 @@ async function runWorker(opts: { role: WorkerRole; config: string; hostId?: stri
     closers.push(() => rollout.close());
     log.info({ hostQueue: rollout.hostQueue }, 'rollout worker polling');
   }
+  const metricsPort = opts.metricsPort ?? process.env.SWERL_METRICS_PORT;
+  if (metricsPort) {
+    const port = Number(metricsPort);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new ConfigError(ErrorCodes.CONFIG_INVALID, `metrics port ${metricsPort} is not a TCP port (0-65535)`, { metricsPort });
+    }
+    const metrics = await startMetricsServer(port, opts.metricsHost);
+    closers.push(() => metrics.close());
+    log.info({ url: metrics.url }, 'prometheus metrics served');
+  }
   const stop = () => stops.forEach((s) => s());
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -67,6 +79,8 @@ export function registerRunCommands(program: Command): void {
     .addOption(new Option('--role <role>', 'which task queues this process serves').choices(['orchestration', 'rollout', 'all']).default('all'))
     .option('--config <file>', 'run config whose sandbox limits a rollout worker applies', 'toy')
     .option('--host-id <id>', 'sandbox host id (default $SWERL_HOST_ID or the hostname)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on GET /metrics at this port (default $SWERL_METRICS_PORT; off when unset)')
+    .option('--metrics-host <addr>', 'address the metrics endpoint binds to', '127.0.0.1')
     .action(runWorker);
 
   program

@@ -9,6 +9,7 @@ import { createTrainingActivities } from '../activities/training';
 import type { Db } from '../db/client';
 import { TaskQueues } from '../core/taskQueues';
 import type { Endpoints } from './endpoints';
+import { metricsInterceptors } from './metrics';
 
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
 
@@ -48,6 +49,7 @@ export async function createOrchestrationWorker(opts: OrchestrationWorkerOptions
     taskQueue: opts.taskQueue ?? TaskQueues.orchestration,
     workflowBundle: await workflowBundle(),
     activities: { ...createRunActivities(opts.db), ...createTrainingActivities(opts.db, { databaseUrl: opts.endpoints.databaseUrl }) },
+    interceptors: metricsInterceptors,
   });
   return { worker, connection };
 }

@@ -18,6 +18,7 @@ import type { HostContext } from '../activities/episode/sandboxes';
 import { LeaseManager, runReaperEvery } from '../activities/sandbox';
 import type { Endpoints } from './endpoints';
 import { logger } from './logging';
+import { metricsInterceptors, registerSandboxSource } from './metrics';
 
 export function hostQueueOf(hostId: string): string {
   return `${TaskQueues.rollout}-host-${hostId}`;
@@ -64,16 +65,19 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
     ...common,
     taskQueue: opts.sharedQueue ?? TaskQueues.rollout,
     activities: { ...createEpisodeActivities(ctx) },
+    interceptors: metricsInterceptors,
     maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent * 2,
   });
   const host = await Worker.create({
     ...common,
     taskQueue: hostQueue,
     activities: { ...createHostActivities(ctx) },
+    interceptors: metricsInterceptors,
     maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent,
   });
   const log = logger().child({ component: 'reaper', hostQueue });
   const stopReaper = runReaperEvery(docker, opts.reaperIntervalMs ?? 60_000, (err) => log.warn({ err }, 'reaper pass failed'));
+  const unregisterSandboxes = registerSandboxSource(() => leases.stats());
   const workers = [shared, host];
   return {
     workers,
@@ -88,6 +92,7 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
     },
     close: async () => {
       stopReaper();
+      unregisterSandboxes();
       await leases.close({ releaseLeases: true });
       if (!opts.connection) await connection.close();
     },
