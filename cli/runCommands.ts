@@ -9,6 +9,7 @@ import { installTemporalLogging, logger } from '../workers/logging';
 import { createRolloutWorkers } from '../workers/rollout';
 import { createOrchestrationWorker } from '../workers/orchestration';
 import { startMetricsServer } from '../workers/metrics';
+import { tracingFromEnv } from '../workers/tracing';
 import { withClient } from './connections';
 import { formatHistory, formatStatus, newRunId, runHistory, runStatus, signalRun, startRun, type OperatorVerb } from './runs';
 
@@ -27,6 +28,8 @@ async function runWorker(opts: { role: WorkerRole; config: string; hostId?: stri
   await migrateDatabase(endpoints.databaseUrl);
   const db = createDb(endpoints.databaseUrl);
   const connection = await NativeConnection.connect({ address: endpoints.temporalAddress });
+  const tracing = tracingFromEnv();
+  if (tracing) log.info({ endpoint: tracing.endpoint }, 'exporting OpenTelemetry traces');
   const runs: Promise<void>[] = [];
   const stops: Array<() => void> = [];
   const closers: Array<() => Promise<void>> = [];
@@ -67,6 +70,7 @@ async function runWorker(opts: { role: WorkerRole; config: string; hostId?: stri
     await Promise.all(runs);
   } finally {
     for (const close of closers) await close();
+    await tracing?.shutdown();
     await connection.close();
     await db.close();
   }

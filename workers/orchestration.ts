@@ -9,16 +9,28 @@ import { createTrainingActivities } from '../activities/training';
 import type { Db } from '../db/client';
 import { TaskQueues } from '../core/taskQueues';
 import type { Endpoints } from './endpoints';
-import { metricsInterceptors } from './metrics';
+import { workerInterceptors, workerSinks } from './interceptors';
+import { activeTracing, WORKFLOW_TRACING_MODULE } from './tracing';
 
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
 
-let cachedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+const cachedBundles = new Map<boolean, Promise<WorkflowBundleWithSourceMap>>();
 
-/** Bundling takes seconds; one process bundles once and reuses it for every worker it creates. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  cachedBundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
-  return cachedBundle;
+/**
+ * Bundling takes seconds; one process bundles once and reuses it for every worker it creates. With
+ * tracing on, the bundle also carries Temporal's OpenTelemetry workflow interceptors.
+ */
+export function workflowBundle(traced = false): Promise<WorkflowBundleWithSourceMap> {
+  let bundle = cachedBundles.get(traced);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      workflowInterceptorModules: traced ? [WORKFLOW_TRACING_MODULE] : [],
+      logger: quietBundlerLogger,
+    });
+    cachedBundles.set(traced, bundle);
+  }
+  return bundle;
 }
 
 const quietBundlerLogger = {
@@ -47,9 +59,10 @@ export async function createOrchestrationWorker(opts: OrchestrationWorkerOptions
     connection,
     namespace: opts.endpoints.temporalNamespace,
     taskQueue: opts.taskQueue ?? TaskQueues.orchestration,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: await workflowBundle(activeTracing() !== undefined),
     activities: { ...createRunActivities(opts.db), ...createTrainingActivities(opts.db, { databaseUrl: opts.endpoints.databaseUrl }) },
-    interceptors: metricsInterceptors,
+    interceptors: workerInterceptors(),
+    sinks: workerSinks(),
   });
   return { worker, connection };
 }

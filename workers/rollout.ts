@@ -18,7 +18,8 @@ import type { HostContext } from '../activities/episode/sandboxes';
 import { LeaseManager, runReaperEvery } from '../activities/sandbox';
 import type { Endpoints } from './endpoints';
 import { logger } from './logging';
-import { metricsInterceptors, registerSandboxSource } from './metrics';
+import { workerInterceptors } from './interceptors';
+import { registerSandboxSource } from './metrics';
 
 export function hostQueueOf(hostId: string): string {
   return `${TaskQueues.rollout}-host-${hostId}`;
@@ -65,14 +66,14 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
     ...common,
     taskQueue: opts.sharedQueue ?? TaskQueues.rollout,
     activities: { ...createEpisodeActivities(ctx) },
-    interceptors: metricsInterceptors,
+    interceptors: workerInterceptors(),
     maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent * 2,
   });
   const host = await Worker.create({
     ...common,
     taskQueue: hostQueue,
     activities: { ...createHostActivities(ctx) },
-    interceptors: metricsInterceptors,
+    interceptors: workerInterceptors(),
     maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent,
   });
   const log = logger().child({ component: 'reaper', hostQueue });
