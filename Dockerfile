@@ -5,5 +5,8 @@ WORKDIR /opt/swerl
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 COPY . .
+# Non-root (the image's uid 1000 "node"); the cache volume is created owned by it.
+RUN mkdir -p /var/lib/swerl/cache && chown -R node:node /var/lib/swerl
+USER node
 ENTRYPOINT []
 CMD ["npx", "tsx", "cli/main.ts", "worker", "--role", "orchestration"]

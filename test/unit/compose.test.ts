@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 
 interface Service {
   image?: string;
+  user?: string;
+  ports?: string[];
   build?: { context: string; dockerfile: string };
   command?: string[];
   environment?: Record<string, string>;
@@ -20,7 +22,8 @@ interface Service {
 }
 
 const root = path.join(__dirname, '..', '..');
-const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+const composeText = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
+const compose = parse(composeText, { merge: true }) as {
   services: Record<string, Service>;
   volumes: Record<string, unknown>;
 };
@@ -29,7 +32,7 @@ const s = compose.services;
 describe('docker-compose.yml', () => {
   it('has the scale-out services', () => {
     expect(Object.keys(s).sort()).toEqual(
-      ['orchestration-worker', 'rollout-worker', 'swerl-postgres', 'temporal', 'temporal-postgres', 'temporal-ui', 'trainer'].sort(),
+      ['docker-proxy', 'orchestration-worker', 'rollout-worker', 'swerl-postgres', 'temporal', 'temporal-postgres', 'temporal-ui', 'trainer'].sort(),
     );
   });
 
@@ -60,12 +63,14 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs N rollout workers as sandbox hosts on the Docker socket', () => {
+  it('runs N rollout workers as sandbox hosts through the Docker socket proxy', () => {
     const rollout = s['rollout-worker']!;
     expect(String(rollout.deploy?.replicas)).toMatch(/SWERL_ROLLOUT_WORKERS|\d+/);
-    expect(rollout.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock');
+    expect(rollout.environment?.DOCKER_HOST).toBe('tcp://docker-proxy:2375');
+    expect(rollout.depends_on?.['docker-proxy']?.condition).toBe('service_healthy');
     expect(rollout.command).toEqual(expect.arrayContaining(['worker', '--role', 'rollout']));
   });
+
 
   it('runs the trainer as a Temporal Python worker on task queue "trainer"', () => {
     expect(s.trainer?.command).toEqual(expect.arrayContaining(['-m', 'swerl_trainer.worker', '--task-queue', 'trainer']));
@@ -77,5 +82,53 @@ describe('docker-compose.yml', () => {
       if (!svc.build) continue;
       expect(readFileSync(path.join(root, svc.build.context, svc.build.dockerfile), 'utf8')).toMatch(/^FROM /m);
     }
+  });
+});
+
+/** Every `${VAR…}` reference in the file, with its operator (`:-` default, `:?` required, none). */
+function variableRefs(text: string): Array<{ name: string; op: string }> {
+  return [...text.matchAll(/\$\{([A-Z0-9_]+)(:?[-?])?[^}]*\}/g)].map((m) => ({ name: m[1]!, op: m[2] ?? '' }));
+}
+
+describe('docker-compose.yml hardening', () => {
+  it('requires every password and never defaults one', () => {
+    const secrets = variableRefs(composeText).filter((r) => /PASSWORD|PWD|SECRET|TOKEN/.test(r.name));
+    expect(secrets.map((r) => r.name).sort()).toEqual(expect.arrayContaining(['SWERL_DB_PASSWORD', 'TEMPORAL_DB_PASSWORD']));
+    for (const ref of secrets) expect(ref.op, ref.name).toBe(':?');
+    for (const [name, svc] of Object.entries(s)) {
+      for (const [key, value] of Object.entries(svc.environment ?? {})) {
+        if (/PASSWORD|PWD/.test(key)) expect(String(value), `${name}.${key}`).toMatch(/^\$\{[A-Z_]+:\?/);
+      }
+    }
+  });
+
+  it('publishes no port beyond loopback', () => {
+    const published = Object.entries(s).flatMap(([name, svc]) => (svc.ports ?? []).map((p) => ({ name, p: String(p) })));
+    expect(published.length).toBeGreaterThan(0);
+    for (const { name, p } of published) expect(p, name).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+  });
+
+  it("runs swerl's own services as a non-root user, and their images default to one", () => {
+    for (const name of ['orchestration-worker', 'rollout-worker', 'trainer']) {
+      const user = s[name]?.user ?? '';
+      expect(user, name).toMatch(/^\d+(:\d+)?$/);
+      expect(Number(user.split(':')[0]), name).toBeGreaterThan(0);
+    }
+    for (const file of ['Dockerfile', 'trainer/Dockerfile']) {
+      const users = [...readFileSync(path.join(root, file), 'utf8').matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
+      expect(users.at(-1), file).toBeDefined();
+      expect(users.at(-1), file).not.toMatch(/^(root|0)(:|$)/);
+    }
+  });
+
+  it('mounts the Docker socket only into the proxy, read-only, and the proxy refuses what swerl never uses', () => {
+    for (const [name, svc] of Object.entries(s)) {
+      const sockets = (svc.volumes ?? []).filter((v) => v.includes('docker.sock'));
+      if (name === 'docker-proxy') expect(sockets).toEqual(['/var/run/docker.sock:/var/run/docker.sock:ro']);
+      else expect(sockets, name).toEqual([]);
+    }
+    const proxy = s['docker-proxy']?.environment ?? {};
+    for (const allowed of ['CONTAINERS', 'EXEC', 'IMAGES', 'POST']) expect(String(proxy[allowed]), allowed).toBe('1');
+    for (const refused of ['VOLUMES', 'NETWORKS', 'SWARM', 'PLUGINS', 'SECRETS', 'SYSTEM', 'AUTH']) expect(String(proxy[refused]), refused).toBe('0');
   });
 });
