@@ -20,6 +20,15 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page: plain browser script, no build step.
+    files: ['dashboard/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(['document', 'window', 'location', 'history', 'sessionStorage', 'fetch', 'console', 'setTimeout',
+        'clearTimeout', 'URLSearchParams', 'Node', 'uPlot'].map((g) => [g, 'readonly'])),
+    },
+  },
+  {
     files: ['workflows/**/*.ts', 'core/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {

@@ -15,6 +15,17 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // The operator console in real Chromium against a live run: `npm run test:console`, not in scripts/test.sh.
+        test: {
+          name: 'console',
+          include: ['test/console/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
+          globalSetup: ['test/harness/globalSetup.ts'],
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -5,6 +5,7 @@
 import { Command, Option } from 'commander';
 import { loadRunConfig } from '../config/load';
 import { SwerlError } from '../core/errors';
+import { registerDashboardCommand } from './dashboardCommand';
 import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev/command';
 import { registerEpisodeCommands } from './episodeCommands';
@@ -21,6 +22,7 @@ registerRunCommands(program);
 registerDemoCommand(program);
 registerEpisodeCommands(program);
 registerTrainingCommands(program);
+registerDashboardCommand(program);
 
 program
   .command('config')

@@ -10,7 +10,10 @@ import { createRolloutWorkers } from '../workers/rollout';
 import { createOrchestrationWorker } from '../workers/orchestration';
 import { startMetricsServer } from '../workers/metrics';
 import { tracingFromEnv } from '../workers/tracing';
-import { withClient } from './connections';
+import { detectStall, formatStall } from '../dashboard/stall';
+import { withClient, withDb } from './connections';
+import { runProgress, watchProgress } from './progress';
+import { statusQuery } from '../workflows/definitions';
 import { formatHistory, formatStatus, newRunId, runHistory, runStatus, signalRun, startRun, type OperatorVerb } from './runs';
 
 type WorkerRole = 'orchestration' | 'rollout' | 'all';
@@ -114,7 +117,7 @@ export function registerRunCommands(program: Command): void {
         const runId = opts.runId ?? newRunId(config);
         const handle = await startRun(client, config, runId);
         console.log(`started run ${runId} (workflow ${handle.workflowId})`);
-        if (opts.wait) console.log(formatStatus(await handle.result()));
+        if (opts.wait) console.log(formatStatus(await watchProgress(handle.result(), async () => runProgress(await handle.query(statusQuery)))));
       });
     });
 
@@ -123,10 +126,14 @@ export function registerRunCommands(program: Command): void {
     .argument('<run>', 'run id')
     .option('--json', 'machine-readable output')
     .description('what a run is doing now (answered by the run itself, via a Query)')
-    .action((run: string, opts: { json?: boolean }) =>
+    .option('--stall-after <sec>', "stalled after this long without progress (default: the run's timeouts.stallAfterSec)", Number)
+    .action((run: string, opts: { json?: boolean; stallAfter?: number }) =>
       withClient(async (client) => {
         const status = await runStatus(client, run);
-        console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+        // Postgres says whether the run progressed; a run without a database row has no stall report.
+        const stall = await withDb(({ db }) => detectStall(client, db, run, { stallAfterSec: opts.stallAfter }));
+        if (opts.json) return console.log(JSON.stringify({ ...status, stall }, null, 2));
+        console.log([formatStatus(status), ...(stall ? formatStall(stall) : [])].join('\n'));
       }),
     );
 

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { Option, type Command } from 'commander';
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
+import { suiteNameOf } from '../activities/tasks';
 import { loadRunConfig } from '../config/load';
 import { parseRunConfig, type EvalStageConfig, type RunConfig } from '../core/config';
 import { ConfigError, ErrorCodes, errorCodeOf, RunError } from '../core/errors';
@@ -21,6 +22,7 @@ import { promoteUpdate, type EvalOutcome, type PromoteRequest, type PromoteResul
 import type { RunServices } from '../workflows/trainingRun';
 import { withClient, withDb } from './connections';
 import { learningClaims, renderReportMarkdown, reportRows, type StageEval } from './demoReport';
+import { watchProgress, type ProgressSnapshot } from './progress';
 import { operatorName, runHandle } from './runs';
 
 /**
@@ -150,6 +152,15 @@ export async function runReport(db: Db, runId: string) {
   return { head, stageEvals, evals: reportRows(stageEvals), claims: learningClaims(stageEvals) };
 }
 
+/** An eval's finished episodes against tasks × k of its split (what `swerl eval` shows while it waits). */
+async function evalProgress(db: Db, evalRunId: string, suiteFile: string, split: string, k: number): Promise<ProgressSnapshot> {
+  const { rows } = await db.execute<{ done: number; tasks: number }>(sql`
+    select (select count(*) from episodes where run_id = ${evalRunId} and status in ('completed', 'failed'))::int as done,
+      (select count(*) from tasks where suite = ${suiteNameOf(suiteFile)} and split = ${split})::int as tasks`);
+  const row = rows[0] ?? { done: 0, tasks: 0 };
+  return { label: `eval ${evalRunId} · split ${split} · k=${k}`, done: row.done, total: row.tasks > 0 ? row.tasks * k : null };
+}
+
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
 }
@@ -216,7 +227,8 @@ export function registerTrainingCommands(program: Command): void {
             if (opts.json) console.log(JSON.stringify({ evalRunId: launched.evalRunId, workflowId: launched.workflowId }));
             return;
           }
-          const outcome = await launched.handle.result();
+          const k = evalConfigFor(config, opts).stages[0]!;
+          const outcome = await watchProgress(launched.handle.result(), () => evalProgress(db.db, launched.evalRunId, config.tasks.suite, split, k.kind === 'eval' ? k.runs : 1));
           console.log(opts.json ? JSON.stringify({ evalRunId: launched.evalRunId, workflowId: launched.workflowId, split, ...outcome }, null, 2) : formatEvalOutcome(outcome, split));
         }),
       );

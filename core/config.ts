@@ -62,6 +62,9 @@ export const TimeoutsSchema = z.strictObject({
   trainStepSec: positiveInt.default(6 * 3600),
   heartbeatSec: positiveInt.default(30),
   promoteWaitDays: positiveInt.default(30).describe('how long a run waits at a stage boundary for a human'),
+  stallAfterSec: positiveInt
+    .default(1800)
+    .describe('a running run with no episode finished, no trainer step applied and no iteration started for this long is flagged as stalled (status, dashboard, metrics)'),
 });
 
 /** R_len = 0 if |τ| < freeTurns else (freeTurns − |τ|) / (T_max − freeTurns): −1 at T_max. */

@@ -55,6 +55,9 @@ export const ErrorCodes = {
   STACK_START_FAILED: 'SWERL_STACK_START_FAILED',
   STACK_NOT_RUNNING: 'SWERL_STACK_NOT_RUNNING',
   STACK_DEPENDENCY_MISSING: 'SWERL_STACK_DEPENDENCY_MISSING',
+  // operator console (`swerl dashboard`): a mutation without the token, from another origin, or malformed
+  DASHBOARD_FORBIDDEN: 'SWERL_DASHBOARD_FORBIDDEN',
+  DASHBOARD_BAD_REQUEST: 'SWERL_DASHBOARD_BAD_REQUEST',
   // RL math (core/rl): a caller passed numbers the formulas are not defined for (a bug upstream, not retried)
   RL_INPUT_INVALID: 'SWERL_RL_INPUT_INVALID',
 } as const;

@@ -11,6 +11,8 @@ apt_missing=()
 command -v dockerd >/dev/null 2>&1 || apt_missing+=(docker.io)
 command -v mmdebstrap >/dev/null 2>&1 || apt_missing+=(mmdebstrap)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_missing+=(postgresql)
+# The dashboard's browser test drives Debian's Chromium (playwright-core never downloads a browser).
+[ -x /usr/bin/chromium ] || apt_missing+=(chromium)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   log "apt: installing ${apt_missing[*]}"
   $SUDO apt-get update -qq

@@ -67,6 +67,8 @@ export interface LoopWorld extends OrchestrationHarness {
   trainerQueue: string;
   trainer: TrainerDouble;
   startRollout(): Promise<void>;
+  /** Stops the policy endpoint (the proxy every episode samples from); idempotent. */
+  stopPolicy(): Promise<void>;
   startRun(config: RunConfig, extra?: Pick<TrainingRunInput, 'continueAsNewAfterIterations'>): Promise<{ runId: string; handle: WorkflowHandle<typeof trainingRun> }>;
 }
 
@@ -89,6 +91,8 @@ export async function loopWorld(prefix: string, opts: { mutateDecoding?: Partial
     await startScriptedPolicyServer({ port: 0, scripts: book(false), behaviour }),
   ];
   const proxy = await startParityProxy(servers[0]!.url, servers[1]!.url);
+  let proxyClosed: Promise<void> | undefined;
+  const stopPolicy = () => (proxyClosed ??= proxy.close());
   const endpoints = testEndpoints();
   const trainerQueue = `${base.taskQueue}-trainer`;
   const trainer = await startTrainerDouble({ temporalAddress: endpoints.temporalAddress, namespace: endpoints.temporalNamespace, taskQueue: trainerQueue, crashAfterApply: opts.crashAfterApply });
@@ -103,6 +107,7 @@ export async function loopWorld(prefix: string, opts: { mutateDecoding?: Partial
     sharedQueue,
     trainerQueue,
     trainer,
+    stopPolicy,
     async startRollout() {
       const workers = await createRolloutWorkers({ endpoints, db: base.db.db, sandbox, hostId: `${prefix}-${randomUUID().slice(0, 6)}`, sharedQueue, reaperIntervalMs: 5_000 });
       rollout = { workers, done: workers.run() };
@@ -123,7 +128,7 @@ export async function loopWorld(prefix: string, opts: { mutateDecoding?: Partial
         await rollout.workers.close();
       }
       await trainer.close();
-      await proxy.close();
+      await stopPolicy();
       for (const s of servers) await s.close();
       await base.close();
     },
