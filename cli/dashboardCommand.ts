@@ -50,6 +50,8 @@ export function registerDashboardCommand(program: Command): void {
           });
           await dashboard.close();
         }),
+        // A fresh database has no tables yet: migrating is idempotent and lets the page show "no runs".
+        { migrate: true },
       );
     });
 }
