@@ -1,8 +1,7 @@
 /**
- * Task, image and episode verbs: `tasks import`, `images build`, `episode run`, `trajectory`.
+ * Image and episode verbs: `images build`, `episode run`, `trajectory` (task verbs: taskCommands.ts).
  */
 import { randomUUID } from 'node:crypto';
-import Docker from 'dockerode';
 import { Option, type Command } from 'commander';
 import { loadRunConfig } from '../config/load';
 import { ConfigError, ErrorCodes } from '../core/errors';
@@ -11,7 +10,7 @@ import { getRewardResult } from '../db/rewards';
 import { upsertRun } from '../db/runs';
 import { getTask } from '../db/tasks';
 import { listTurns } from '../db/turns';
-import { importTasks, persistImport, suiteNameOf } from '../activities/tasks';
+import { importTasks } from '../activities/tasks';
 import { startScriptedPolicyServer } from '../activities/policy/scriptedServer';
 import { createScriptBook, garbageScript, goldScript, loopScript, type Script } from '../activities/policy/scripts';
 import { buildImages } from '../sandbox/images';
@@ -33,29 +32,16 @@ const SCRIPTS: Record<string, (task: { instanceId: string; goldPatch: string }) 
   loop: () => loopScript('ls'),
 };
 
-export function registerEpisodeCommands(program: Command): void {
-  const tasks = program.command('tasks').description('task suites (SWE-bench JSONL)');
-  tasks
-    .command('import')
-    .argument('<file>', 'JSONL file of tasks')
-    .option('--no-validate', 'skip running the tests with and without the gold patch on Docker')
-    .option('--max-files <n>', 'paper filter: gold patch touches at most n files', (v) => Number(v))
-    .option('--max-lines <n>', 'paper filter: gold patch changes at most n lines', (v) => Number(v))
-    .option('--suite <name>', 'suite name (default: the file name)')
-    .description('import and validate tasks; invalid ones are quarantined with a coded reason')
-    .action(async (file: string, opts: { validate: boolean; maxFiles?: number; maxLines?: number; suite?: string }) => {
-      const result = await importTasks(file, {
-        validate: opts.validate,
-        docker: opts.validate ? new Docker() : undefined,
-        maxFilesChanged: opts.maxFiles,
-        maxChangedLines: opts.maxLines,
-        log: (line) => console.error(line),
-      });
-      const counts = await migratedDb((db) => persistImport(db.db, opts.suite ?? suiteNameOf(file), result));
-      for (const q of result.quarantined) console.log(`quarantined ${q.instanceId} (line ${q.line}): ${q.code} ${q.reason}`);
-      console.log(`${result.accepted.length} accepted (${counts.inserted} new), ${result.quarantined.length} quarantined`);
-    });
+/**
+ * The config an episode gets without --config: the toy and learn suites have their own presets
+ * (small contexts for small policies); a real task gets the paper's stage-1 preset (65k context,
+ * 40 turns), since a real issue statement alone can exceed a 4k context.
+ */
+export function defaultEpisodeConfig(suite: string): string {
+  return suite === 'toy' || suite === 'learn' ? suite : 'paper-stage1';
+}
 
+export function registerEpisodeCommands(program: Command): void {
   program
     .command('images')
     .description('sandbox images')
@@ -77,17 +63,17 @@ export function registerEpisodeCommands(program: Command): void {
     .requiredOption('--task <id>', 'task instance id (imported with `swerl tasks import`)')
     .option('--policy <url>', 'OpenAI-compatible endpoint of the policy')
     .addOption(new Option('--scripted <script>', 'serve a scripted policy in-process instead').choices(Object.keys(SCRIPTS)))
-    .option('--config <file>', 'run config for limits and decoding', 'toy')
+    .option('--config <file>', 'run config for limits and decoding (default: the toy/learn preset for those suites, paper-stage1 for real tasks)')
     .option('--stage <name>', 'stage of the config whose limits apply (default: the first RL stage)')
     .description('run one durable episode with in-process workers and print its trajectory')
-    .action(async (opts: { task: string; policy?: string; scripted?: string; config: string; stage?: string }) => {
+    .action(async (opts: { task: string; policy?: string; scripted?: string; config?: string; stage?: string }) => {
       if (!opts.policy && !opts.scripted) throw new ConfigError(ErrorCodes.CONFIG_INVALID, 'episode run needs --policy URL or --scripted gold|garbage|loop');
       installTemporalLogging('warn');
-      const config = loadRunConfig(opts.config);
-      const stage = config.stages.find((s) => (opts.stage ? s.name === opts.stage : s.kind === 'rl')) ?? config.stages[0]!;
       const endpoints = resolveEndpoints();
       await migratedDb(async (db) => {
         const task = await getTask(db.db, opts.task);
+        const config = loadRunConfig(opts.config ?? defaultEpisodeConfig(task.suite));
+        const stage = config.stages.find((s) => (opts.stage ? s.name === opts.stage : s.kind === 'rl')) ?? config.stages[0]!;
         const scripted = opts.scripted
           ? await startScriptedPolicyServer({ port: 0, scripts: createScriptBook([{ instanceId: task.id, problemStatement: task.problemStatement, script: SCRIPTS[opts.scripted]!({ instanceId: task.id, goldPatch: task.goldPatch }) }]) })
           : undefined;

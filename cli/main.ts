@@ -10,6 +10,7 @@ import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev/command';
 import { registerEpisodeCommands } from './episodeCommands';
 import { registerRunCommands } from './runCommands';
+import { registerTaskCommands } from './taskCommands';
 import { registerTrainingCommands } from './trainingCommands';
 
 const program = new Command()
@@ -20,6 +21,7 @@ const program = new Command()
 registerDevCommands(program);
 registerRunCommands(program);
 registerDemoCommand(program);
+registerTaskCommands(program);
 registerEpisodeCommands(program);
 registerTrainingCommands(program);
 registerDashboardCommand(program);

@@ -169,6 +169,10 @@ export const RunConfigSchema = z
       evalSplit: z.string().default('eval').describe('split name held out for evaluation'),
       maxFilesChanged: positiveInt.default(7).describe('paper filter: gold patch touches <= 7 files'),
       maxChangedLines: positiveInt.default(499).describe('paper filter: < 500 changed lines'),
+      repoSources: z
+        .array(z.string().min(1))
+        .default([])
+        .describe("where a task's `repo` (owner/name) is found when its line has no repo_path: local directories (relative to the config file) and URL templates with {repo}, {owner}, {name}, e.g. https://github.com/{repo}.git; tried in order"),
     }),
     stages: z.array(StageSchema).min(1),
     sandbox: SandboxLimitsSchema.default(SandboxLimitsSchema.parse({})),

@@ -16,8 +16,16 @@ export const ErrorCodes = {
   TASK_GOLD_FAILS: 'SWERL_TASK_GOLD_FAILS',
   TASK_FAIL_TO_PASS_PASSES: 'SWERL_TASK_FAIL_TO_PASS_PASSES',
   TASK_FILTERED: 'SWERL_TASK_FILTERED',
+  // the repository sources hold the repo but not the base commit, or not every blob of its tree
+  TASK_REPO_INCOMPLETE: 'SWERL_TASK_REPO_INCOMPLETE',
+  // the task's environment cannot run its tests (collection error, missing module): the task's fault, not infra
+  TASK_ENV_BROKEN: 'SWERL_TASK_ENV_BROKEN',
+  // import: validation hit infra failures past its retry bound; the task is deferred (neither accepted nor quarantined)
+  TASK_VALIDATION_INCOMPLETE: 'SWERL_TASK_VALIDATION_INCOMPLETE',
   // sandbox (infra: retried, counted, never scored as 0)
   IMAGE_BUILD_FAILED: 'SWERL_IMAGE_BUILD_FAILED',
+  // a repository source could not be reached (network, a git error of the host): infra
+  REPO_FETCH_FAILED: 'SWERL_REPO_FETCH_FAILED',
   SANDBOX_START_FAILED: 'SWERL_SANDBOX_START_FAILED',
   SANDBOX_GONE: 'SWERL_SANDBOX_GONE',
   SANDBOX_EXEC_FAILED: 'SWERL_SANDBOX_EXEC_FAILED',
@@ -75,6 +83,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.TRAINER_FAILED,
   ErrorCodes.DB_UNAVAILABLE,
   ErrorCodes.IMAGE_BUILD_FAILED,
+  ErrorCodes.REPO_FETCH_FAILED,
 ]);
 
 export function isRetryableCode(code: ErrorCode): boolean {

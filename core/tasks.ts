@@ -66,7 +66,25 @@ export interface Task {
   repoPath?: string;
   split: TaskSplit;
   setup?: string;
+  hintsText?: string;
+  createdAt?: string;
+  /**
+   * Fields of the line this schema does not read (SWE-rebench / SWE-Gym: install_config, image,
+   * requirements, environment, …), verbatim: an environment builder may honour them.
+   */
+  extra?: Record<string, unknown>;
+  /** The JSONL line as read: the 12 SWE-bench fields byte for byte, whatever swerl parses out of them. */
+  sourceLine?: string;
 }
+
+/** The 12 fields of a SWE-bench instance, in the dataset's order. */
+export const SWE_BENCH_FIELDS = [
+  'repo', 'instance_id', 'base_commit', 'patch', 'test_patch', 'problem_statement', 'hints_text', 'created_at',
+  'version', 'FAIL_TO_PASS', 'PASS_TO_PASS', 'environment_setup_commit',
+] as const;
+/** Fields swerl adds to the SWE-bench form (see TaskLineSchema). */
+const SWERL_FIELDS = ['repo_path', 'split', 'setup'] as const;
+const KNOWN_FIELDS: ReadonlySet<string> = new Set<string>([...SWE_BENCH_FIELDS, ...SWERL_FIELDS]);
 
 /**
  * Parses one JSONL line. Throws TaskError(SWERL_TASK_INVALID) naming the line (and the instance
@@ -109,6 +127,10 @@ export function parseTaskLine(line: string, lineNo: number): Task {
     repoPath: t.repo_path,
     split: t.split,
     setup: t.setup,
+    hintsText: t.hints_text,
+    createdAt: t.created_at,
+    extra: Object.fromEntries(Object.entries(raw as Record<string, unknown>).filter(([k]) => !KNOWN_FIELDS.has(k))),
+    sourceLine: line,
   };
 }
 

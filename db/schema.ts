@@ -178,6 +178,8 @@ export const tasks = pgTable(
     image: text('image'),
     contentHash: text('content_hash').notNull(),
     metadata: jsonObject('metadata'),
+    /** The JSONL line as imported (every SWE-bench field byte for byte, extra fields verbatim); null for rows imported before it was kept. */
+    sourceLine: text('source_line'),
     createdAt: createdAt(),
   },
   (t) => [index('tasks_suite_split_idx').on(t.suite, t.split)],

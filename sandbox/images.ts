@@ -31,6 +31,8 @@ export interface ImageBuildOptions {
   docker?: Docker;
   /** Progress lines for a CLI; silent by default. */
   log?: (line: string) => void;
+  /** Called with the tag of each image this call actually builds (not for one found cached). */
+  onBuild?: (tag: string) => void;
 }
 
 export interface BaseImageOptions extends ImageBuildOptions {
@@ -129,6 +131,7 @@ export async function ensureTaskImage(task: TaskImageSpec, opts: BaseImageOption
       if (task.setupScript) writeFileSync(join(ctx, 'setup.sh'), task.setupScript);
       writeFileSync(join(ctx, 'Dockerfile'), taskDockerfile(baseTag, commit, task));
       await buildFromContextDir(docker, ctx, tag, { 'swerl.image': 'task', 'swerl.instance-id': task.instanceId });
+      opts.onBuild?.(tag);
       log(`built ${tag}`);
       return tag;
     });

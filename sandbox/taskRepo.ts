@@ -66,8 +66,10 @@ export async function checkoutAtCommit(src: string, commit: string, dest: string
   const what = `task ${instanceId}`;
   mkdirSync(dest, { recursive: true });
   await git(dest, ['init', '--quiet'], what);
-  // Fetching one commit by id from a local repo needs the server side to allow it.
-  await git(dest, ['fetch', '--quiet', '--no-tags', '--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack', src, commit], what);
+  // Fetching one commit by id from a local repo needs the server side to allow it; a shallow
+  // source (a mirror fetched from a shallow clone) needs --update-shallow, or git drops the commit
+  // with only a warning.
+  await git(dest, ['fetch', '--quiet', '--no-tags', '--update-shallow', '--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack', src, commit], what);
   await git(dest, ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit], what);
   await git(dest, ['update-ref', '-d', 'FETCH_HEAD'], what).catch(() => undefined);
 }
