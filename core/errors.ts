@@ -31,6 +31,10 @@ export const ErrorCodes = {
   SANDBOX_EXEC_FAILED: 'SWERL_SANDBOX_EXEC_FAILED',
   // a path in the sandbox that cannot be read/written (missing, a directory, no permission): the caller's fault, not retried
   SANDBOX_FILE_ERROR: 'SWERL_SANDBOX_FILE_ERROR',
+  // the agent's end-of-episode diff is over the cap: scored as an empty patch, never retried
+  SANDBOX_DIFF_TOO_LARGE: 'SWERL_SANDBOX_DIFF_TOO_LARGE',
+  // the episode's sandbox died more than sandbox.maxRebuilds times: the episode ends unscored
+  SANDBOX_LOST: 'SWERL_SANDBOX_LOST',
   LEASE_UNAVAILABLE: 'SWERL_LEASE_UNAVAILABLE',
   REWARD_HARNESS_CRASHED: 'SWERL_REWARD_HARNESS_CRASHED',
   // policy

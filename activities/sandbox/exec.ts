@@ -1,8 +1,6 @@
 /**
- * Running one process in a sandbox container. Limits are enforced inside the container (output by
- * `head -c`, time by `timeout -s KILL`), so a runaway command costs the container its CPU quota,
- * never the host its memory; the host keeps a second, looser cap and a deadline in case the
- * container misbehaves.
+ * Running one raw `docker exec` in a sandbox container with a host-side output cap and deadline
+ * (tests and tools; episode commands go through the tool server, toolServer.ts).
  */
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
@@ -117,40 +115,3 @@ export async function execRaw(container: Docker.Container, cmd: string[], opts: 
   }
   return { exitCode, stdout, stderr, durationMs: Date.now() - started };
 }
-
-/**
- * The wrapper every tool command runs under ($1 byte limit, $2 timeout seconds, $3 command).
- * - Output goes through a FIFO to a background `head -c` (unbuffered, so what it read is on disk
- *   even if it never sees EOF); `wc -c` counts what it drops, so the marker says how much was lost
- *   while the host receives at most the limit. The reader writes to a file the wrapper prints at
- *   the end, so nothing but the wrapper holds the exec's stdout.
- * - `timeout` (without --foreground) puts the command in its own process group. When the command
- *   returns, whatever it left running in that group is killed: a background job would keep eating
- *   the pids budget (a fork bomb returns at once and leaves its children behind), hold the output
- *   open, and make a replay of the episode's commands diverge from the original.
- * - `timeout -v` reports a kill on the wrapper's stderr, which the command cannot write to: that is
- *   how the host tells a timeout from a command that exited 137 by itself.
- * - A background job's stdin is /dev/null unless redirected: fd 3 carries the exec's stdin over.
- * - Waiting happens with `read -t` on a private FIFO (fd 4), not `sleep`: after a fork bomb the pids
- *   budget is full until PID 1 has reaped the dead, and a fork would stall in bash's retry backoff.
- *   Killing the group again until `kill` finds nobody (zombies included) waits out that reaping.
- */
-export const EXEC_WRAPPER = `
-exec 3<&0
-out=$(mktemp /tmp/.swerl-out.XXXXXXXX) && fifo="$out.fifo" && mkfifo -m 600 "$fifo" "$out.tick" && exec 4<>"$out.tick" || { echo "swerl: cannot create output files in /tmp" >&2; exit 125; }
-nap() { read -r -t "$1" -u 4; }
-{ stdbuf -o0 head -c "$1"; n=$(wc -c); if [ "$n" -gt 0 ]; then printf '\\n[... output truncated: %s bytes omitted ...]\\n' "$n"; fi; } < "$fifo" > "$out" 2>/dev/null &
-reader=$!
-timeout -v -s KILL "$2" bash -c "exec 2>&1
-$3" <&3 > "$fifo" 3<&- 4<&- &
-cmd=$!
-wait "$cmd"
-rc=$?
-for ((i = 0; i < 200; i++)); do kill -KILL -- "-$cmd" 2>/dev/null || break; nap 0.01; done
-for ((i = 0; i < 100; i++)); do kill -0 "$reader" 2>/dev/null || break; nap 0.01; done
-cat "$out"
-rm -f "$out" "$fifo" "$out.tick"
-exit "$rc"
-`;
-
-export const TIMEOUT_NOTICE = 'timeout: sending signal';

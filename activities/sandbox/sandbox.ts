@@ -1,8 +1,11 @@
 /**
- * One Docker container per episode, locked down: no network, uid 1000, no capabilities, no
- * privilege escalation, pids/memory/CPU caps, PID 1 a `sleep` under docker-init (which also reaps
- * the zombies that `timeout -s KILL` leaves behind). State lives in the container, so an activity
- * retried on the same host re-attaches by id (attachSandbox) and finds /repo as it was.
+ * One Docker container per episode, locked down: no network, pids/memory/CPU caps, no privilege
+ * escalation, PID 1 a root `sleep` under docker-init (which also reaps orphans). Every command goes
+ * through the container's tool server (toolServer.ts, sandbox/tools/lib/swerl_tools/server.py): a
+ * root process on one attached exec that runs each command as the sandbox user (uid 1000, no
+ * capabilities) with a timeout, an output cap and a kill of everything the command left running.
+ * State lives in the container, so an activity retried on the same host re-attaches by id
+ * (attachSandbox) and finds /repo as it was.
  *
  * The root filesystem stays writable on purpose: `snapshot()` is a `docker commit`, and a commit
  * does not include volumes, so /repo must live in the container layer. System paths are protected
@@ -11,13 +14,12 @@
 import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import { ConfigError, ErrorCodes, SandboxError } from '../../core/errors';
-import { parseTruncationMarker } from './execStream';
-import { EXEC_WRAPPER, TIMEOUT_NOTICE, execRaw, goneError, isGone, statusCodeOf, type RawExecResult } from './exec';
+import { truncationMarker } from './execStream';
+import { goneError, isGone, statusCodeOf } from './exec';
+import { ToolServerClient } from './toolServer';
 import { Labels, type ExecOptions, type ExecResult, type Sandbox, type SandboxLimits, type SandboxSpec } from './types';
 
 const MiB = 1024 * 1024;
-/** Extra host-side allowance past the marker; the in-container `head -c` is the real cap. */
-const HOST_OUTPUT_SLACK = 4096;
 /** How long past its own timeout an exec may take before the host gives up on the container. */
 const HOST_DEADLINE_GRACE_MS = 15_000;
 /** readFile/gitDiff are not tool output (no truncation) but must still not exhaust the host. */
@@ -65,8 +67,10 @@ export async function createSandbox(docker: Docker, spec: SandboxSpec, extras: C
     container = await docker.createContainer({
       name: `swerl-${extras.leaseId ?? randomUUID()}`,
       Image: spec.image,
+      // PID 1 (docker-init, then this sleep) and the tool server run as root: the agent's uid can
+      // signal neither (`kill -9 -1`, `pkill sleep`). Commands run as limits.user (tool server).
       Cmd: ['sleep', 'infinity'],
-      User: limits.user,
+      User: '0:0',
       WorkingDir: '/repo',
       Labels: containerLabels(spec, extras, Date.now()),
       NetworkDisabled: true,
@@ -78,6 +82,9 @@ export async function createSandbox(docker: Docker, spec: SandboxSpec, extras: C
         MemorySwap: limits.memoryMiB * MiB,
         PidsLimit: limits.pidsLimit,
         CapDrop: ['ALL'],
+        // Only for the root tool server: to drop to the sandbox user, and to kill what a command left
+        // behind. A command loses all of them at setuid (and no-new-privileges keeps them lost).
+        CapAdd: ['SETUID', 'SETGID', 'KILL'],
         SecurityOpt: ['no-new-privileges'],
         Tmpfs: { '/tmp': `rw,nosuid,nodev,exec,mode=1777,size=${Math.max(64, Math.floor(limits.memoryMiB / 4))}m` },
         Ulimits: [{ Name: 'nofile', Soft: 4096, Hard: 4096 }],
@@ -128,99 +135,118 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Untracked files above this size stay out of the end-of-episode diff (listed, not fatal). */
+const MAX_UNTRACKED_FILE_BYTES = 1 * MiB;
+
+interface ExecReply {
+  exitCode: number;
+  output: string;
+  dropped: number;
+  timedOut: boolean;
+}
+
 class DockerSandbox implements Sandbox {
+  private readonly server: ToolServerClient;
+
   constructor(
     private readonly container: Docker.Container,
     readonly image: string,
     readonly limits: SandboxLimits,
-  ) {}
+  ) {
+    this.server = new ToolServerClient(container);
+  }
 
   get containerId(): string {
     return this.container.id;
+  }
+
+  /** How many tool servers this handle has started (1 unless one died). */
+  get serverStarts(): number {
+    return this.server.starts;
   }
 
   private async killContainer(): Promise<void> {
     await this.container.kill().catch(() => undefined);
   }
 
-  private raw(cmd: string[], opts: { user?: string; cwd?: string; stdin?: string; stdoutCap: number; timeoutSec: number }): Promise<RawExecResult> {
-    return execRaw(this.container, cmd, {
-      user: opts.user ?? this.limits.user,
-      cwd: opts.cwd,
-      stdin: opts.stdin,
-      stdoutCap: opts.stdoutCap,
-      stderrCap: 8192,
-      deadlineMs: opts.timeoutSec * 1000 + HOST_DEADLINE_GRACE_MS,
-      onDeadline: () => this.killContainer(),
-    });
+  private async call(req: Record<string, unknown>, timeoutSec: number): Promise<Record<string, unknown>> {
+    const reply = await this.server.request(req, timeoutSec * 1000 + HOST_DEADLINE_GRACE_MS, () => this.killContainer());
+    if (!reply.ok) {
+      throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `tool server in ${this.containerId.slice(0, 12)} refused ${String(req.op)}: ${reply.error ?? 'no reason'}`, { containerId: this.containerId });
+    }
+    return reply;
+  }
+
+  async lastRunSeq(): Promise<number> {
+    const r = (await this.call({ op: 'seq' }, FILE_OP_TIMEOUT_SEC)) as { seq: number };
+    return r.seq;
+  }
+
+  private async run(cmd: string, opts: { user?: string; cwd?: string; stdin?: string; seq?: number; limit: number; timeoutSec: number }): Promise<ExecReply & { durationMs: number }> {
+    const started = Date.now();
+    const r = (await this.call(
+      {
+        op: 'exec',
+        cmd,
+        user: opts.user ?? this.limits.user,
+        cwd: opts.cwd,
+        stdin: opts.stdin === undefined ? undefined : Buffer.from(opts.stdin, 'utf8').toString('base64'),
+        timeout: opts.timeoutSec,
+        limit: opts.limit,
+        seq: opts.seq,
+      },
+      opts.timeoutSec,
+    )) as unknown as ExecReply;
+    return { ...r, output: Buffer.from(r.output, 'base64').toString('utf8'), durationMs: Date.now() - started };
   }
 
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const limit = this.limits.outputLimitBytes;
     const timeoutSec = opts.timeoutSec ?? this.limits.commandTimeoutSec;
-    // `timeout 0` would mean no timeout at all, and `head -c 0` no output: refuse rather than run unbounded.
+    // No timeout or no output cap would mean an unbounded command: refuse.
     if (!(timeoutSec > 0) || !(limit > 0)) {
       throw new ConfigError(ErrorCodes.CONFIG_INVALID, `sandbox exec needs timeoutSec > 0 and outputLimitBytes > 0 (got ${timeoutSec}, ${limit})`, { timeoutSec, limit });
     }
-    const res = await this.raw(['bash', '-c', EXEC_WRAPPER, 'swerl-exec', String(limit), String(timeoutSec), command], {
-      ...opts,
-      stdoutCap: limit + HOST_OUTPUT_SLACK,
-      timeoutSec,
-    });
-    const stderr = res.stderr.toBuffer().toString('utf8');
-    if (res.exitCode === 125 && stderr.includes('swerl:')) {
-      throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `exec wrapper failed in ${this.containerId.slice(0, 12)}: ${stderr.trim()}`, { containerId: this.containerId });
-    }
-    let output = res.stdout.toBuffer().toString('utf8');
-    let truncated = parseTruncationMarker(output) !== undefined;
-    if (res.stdout.dropped > 0) {
-      // The in-container cap failed (an image without coreutils?): fall back to the host's.
-      output = `${output}\n[... output truncated: ${res.stdout.dropped} bytes omitted ...]\n`;
-      truncated = true;
-    }
-    return { exitCode: res.exitCode, output, truncated, timedOut: stderr.includes(TIMEOUT_NOTICE), durationMs: res.durationMs };
+    const r = await this.run(command, { ...opts, limit, timeoutSec });
+    const output = r.dropped > 0 ? `${r.output}${truncationMarker(r.dropped)}` : r.output;
+    return { exitCode: r.exitCode, output, truncated: r.dropped > 0, timedOut: r.timedOut, durationMs: r.durationMs };
   }
 
   async readFile(path: string): Promise<string> {
-    const res = await this.raw(['cat', '--', path], { stdoutCap: MAX_FILE_BYTES, timeoutSec: FILE_OP_TIMEOUT_SEC });
-    if (res.exitCode !== 0) {
-      throw new SandboxError(ErrorCodes.SANDBOX_FILE_ERROR, `cannot read ${path} in sandbox ${this.containerId.slice(0, 12)}: ${res.stderr.toBuffer().toString('utf8').trim()}`, { containerId: this.containerId, path });
+    const r = await this.run(`cat -- ${shellQuote(path)}`, { limit: MAX_FILE_BYTES, timeoutSec: FILE_OP_TIMEOUT_SEC });
+    if (r.exitCode !== 0) {
+      throw new SandboxError(ErrorCodes.SANDBOX_FILE_ERROR, `cannot read ${path} in sandbox ${this.containerId.slice(0, 12)}: ${r.output.trim().slice(0, 2000)}`, { containerId: this.containerId, path });
     }
-    if (res.stdout.dropped > 0) {
+    if (r.dropped > 0) {
       throw new SandboxError(ErrorCodes.SANDBOX_FILE_ERROR, `${path} in sandbox ${this.containerId.slice(0, 12)} is larger than ${MAX_FILE_BYTES} bytes`, { containerId: this.containerId, path });
     }
-    return res.stdout.toBuffer().toString('utf8');
+    return r.output;
   }
 
   async writeFile(path: string, content: string): Promise<void> {
-    // Written by the sandbox user through its own shell, so file permissions apply as for the agent.
-    const script = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"';
-    const res = await this.raw(['bash', '-c', script, 'swerl-write', path], { stdin: content, stdoutCap: 8192, timeoutSec: FILE_OP_TIMEOUT_SEC });
-    if (res.exitCode !== 0) {
-      throw new SandboxError(ErrorCodes.SANDBOX_FILE_ERROR, `cannot write ${path} in sandbox ${this.containerId.slice(0, 12)}: ${res.stderr.toBuffer().toString('utf8').trim()}`, { containerId: this.containerId, path });
+    // Written by the sandbox user, so file permissions apply as for the agent.
+    const script = `mkdir -p -- "$(dirname -- ${shellQuote(path)})" && cat > ${shellQuote(path)}`;
+    const r = await this.run(script, { stdin: content, limit: 8192, timeoutSec: FILE_OP_TIMEOUT_SEC });
+    if (r.exitCode !== 0) {
+      throw new SandboxError(ErrorCodes.SANDBOX_FILE_ERROR, `cannot write ${path} in sandbox ${this.containerId.slice(0, 12)}: ${r.output.trim()}`, { containerId: this.containerId, path });
     }
   }
 
   async gitDiff(opts: { excludePaths?: string[] } = {}): Promise<string> {
-    const pathspec = ['.', ...(opts.excludePaths ?? []).map((p) => `:(exclude)${p}`)].map(shellQuote).join(' ');
-    // A throwaway index: untracked files show up in the diff without touching the agent's staging area.
-    const script = `set -e
-cd /repo
-base="\${SWERL_BASE_COMMIT:-HEAD}"
-idx=$(mktemp /tmp/.swerl-index.XXXXXXXX)
-trap 'rm -f "$idx"' EXIT
-if [ -f .git/index ]; then cp .git/index "$idx"; else rm -f "$idx"; fi
-export GIT_INDEX_FILE="$idx"
-git add -A -- ${pathspec}
-git -c diff.noprefix=false -c diff.mnemonicPrefix=false -c core.quotePath=true diff --cached --binary --no-color --no-ext-diff --no-textconv "$base" -- ${pathspec}`;
-    const res = await this.raw(['bash', '-c', script], { stdoutCap: MAX_FILE_BYTES, timeoutSec: FILE_OP_TIMEOUT_SEC });
-    if (res.exitCode !== 0) {
-      throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `git diff in sandbox ${this.containerId.slice(0, 12)} failed (exit ${res.exitCode}): ${res.stderr.toBuffer().toString('utf8').trim()}`, { containerId: this.containerId });
+    // In a throwaway git dir over /repo's objects, as the sandbox user: nothing the agent put in
+    // .git (hooks, fsmonitor, filter/diff drivers, index extensions) runs, and untracked files
+    // over MAX_UNTRACKED_FILE_BYTES are left out.
+    const r = (await this.call(
+      { op: 'diff', user: this.limits.user, exclude: opts.excludePaths ?? [], maxBytes: MAX_FILE_BYTES, maxFileBytes: MAX_UNTRACKED_FILE_BYTES, timeout: FILE_OP_TIMEOUT_SEC },
+      FILE_OP_TIMEOUT_SEC * 2,
+    )) as { diff: string; overCap: boolean; bytes: number; skipped: string[] };
+    if (r.overCap) {
+      throw new SandboxError(ErrorCodes.SANDBOX_DIFF_TOO_LARGE, `the diff in sandbox ${this.containerId.slice(0, 12)} is ${r.bytes} bytes, over the ${MAX_FILE_BYTES}-byte cap`, {
+        containerId: this.containerId,
+        bytes: r.bytes,
+      });
     }
-    if (res.stdout.dropped > 0) {
-      throw new SandboxError(ErrorCodes.SANDBOX_FILE_ERROR, `diff in sandbox ${this.containerId.slice(0, 12)} is larger than ${MAX_FILE_BYTES} bytes`, { containerId: this.containerId });
-    }
-    return res.stdout.toBuffer().toString('utf8');
+    return Buffer.from(r.diff, 'base64').toString('utf8');
   }
 
   async snapshot(): Promise<string> {
@@ -234,6 +260,7 @@ git -c diff.noprefix=false -c diff.mnemonicPrefix=false -c core.quotePath=true d
   }
 
   async destroy(): Promise<void> {
+    this.server.close();
     try {
       await this.container.remove({ force: true, v: true });
     } catch (err) {

@@ -31,12 +31,19 @@ export interface ExecOptions {
   cwd?: string;
   user?: string;
   stdin?: string;
+  /**
+   * The episode turn this command belongs to: recorded in the sandbox (root-owned, out of the
+   * agent's reach) before the command starts, so a retry can tell whether it already ran.
+   */
+  seq?: number;
 }
 
 export interface Sandbox {
   readonly containerId: string;
   readonly image: string;
   exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** The highest `seq` an exec recorded in this sandbox (-1 when none). */
+  lastRunSeq(): Promise<number>;
   readFile(path: string): Promise<string>;
   writeFile(path: string, content: string): Promise<void>;
   /** Diff of /repo against the task's base commit, untracked files included (the agent's patch). */

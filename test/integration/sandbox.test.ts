@@ -131,7 +131,9 @@ describe('sandbox', () => {
     expect(hc.CapDrop).toEqual(['ALL']);
     expect(hc.SecurityOpt).toContain('no-new-privileges');
     expect(hc.Init).toBe(true);
-    expect(info.Config.User).toBe('1000:1000');
+    // PID 1 and the tool server are root (the agent cannot kill them); commands run as the sandbox user.
+    expect(info.Config.User).toBe('0:0');
+    expect(hc.CapAdd).toEqual(['SETUID', 'SETGID', 'KILL']);
     expect(info.Config.Labels).toMatchObject({ [Labels.managed]: 'true', [Labels.run]: RUN, [Labels.episode]: 'ep-main' });
     expect(Number(info.Config.Labels[Labels.leaseExpires])).toBeGreaterThan(Date.now() + 500_000);
     expect((await sb.exec('id -u')).output).toBe('1000\n');

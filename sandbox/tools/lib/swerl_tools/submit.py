@@ -24,7 +24,10 @@ def pathspec():
 
 
 def git(args, env=None, timeout=300):
-    cmd = ["git", "-c", "safe.directory=*", "-c", "core.quotepath=false", "-C", st.REPO] + args
+    # No fsmonitor, hooks or external diff of the agent's config (the host's end-of-episode diff goes
+    # further: a private git dir, swerl_tools/server.py).
+    cmd = ["git", "-c", "safe.directory=*", "-c", "core.quotepath=false", "-c", "core.fsmonitor=false",
+           "-c", "core.hooksPath=/dev/null", "-c", "diff.external=", "-C", st.REPO] + args
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                           env=env, timeout=timeout)
     if proc.returncode != 0:

@@ -1,0 +1,131 @@
+/**
+ * The sandbox's tool server against hostile agents (issue 15): the agent cannot kill PID 1 or the
+ * server, a dead server is replaced on the next command, and the end-of-episode diff neither runs
+ * what the agent put in .git nor overflows on big files.
+ */
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCodes, type SwerlError } from '../../core/errors';
+import { createSandbox, type Sandbox, type SandboxLimits } from '../../activities/sandbox';
+import { ensureBaseImage } from '../../sandbox/images';
+
+const docker = new Docker();
+const RUN = `sandbox-toolserver-${process.pid}`;
+const limits: SandboxLimits = { cpus: 0.5, memoryMiB: 512, pidsLimit: 64, outputLimitBytes: 65536, commandTimeoutSec: 60, user: '1000:1000' };
+const created: Sandbox[] = [];
+let image: string;
+
+async function newSandbox(episode: string): Promise<Sandbox> {
+  const sb = await createSandbox(docker, { image, limits, labels: { run: RUN, episode }, leaseTtlSec: 600 });
+  created.push(sb);
+  return sb;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  return p.then(
+    () => undefined,
+    (err: SwerlError) => err.code,
+  );
+}
+
+/** A repository the agent owns, with one commit, set up by the agent itself. */
+async function repoSandbox(episode: string): Promise<Sandbox> {
+  const sb = await newSandbox(episode);
+  const init = await sb.exec('cd /repo && git init -q && echo "x = 1" > a.py && git add a.py && git commit -qm base && git rev-parse HEAD');
+  expect(init.exitCode).toBe(0);
+  return sb;
+}
+
+beforeAll(async () => {
+  image = await ensureBaseImage();
+});
+
+afterAll(async () => {
+  await Promise.all(created.map((s) => s.destroy().catch(() => undefined)));
+});
+
+describe('the agent against its own sandbox', () => {
+  it('cannot kill PID 1, the root sleep or the tool server; commands have no capabilities', async () => {
+    const sb = await newSandbox('killer');
+    const r = await sb.exec('kill -9 -1; pkill -9 sleep; pkill -9 python3; kill -9 1; echo still-here');
+    expect(r.output).toContain('still-here');
+    const after = await sb.exec('id -u; ps -o user= -p 1; grep CapEff /proc/self/status');
+    expect(after.output).toBe('1000\nroot\nCapEff:\t0000000000000000\n');
+    const info = await docker.getContainer(sb.containerId).inspect();
+    expect(info.State.Running).toBe(true);
+    // The same server answered throughout.
+    expect((sb as unknown as { serverStarts: number }).serverStarts).toBe(1);
+  });
+
+  it('kills whatever a command leaves behind, setsid escapees included', async () => {
+    const sb = await newSandbox('escapee');
+    const r = await sb.exec('setsid sleep 300 > /dev/null 2>&1 < /dev/null & nohup sleep 301 > /dev/null 2>&1 & echo ok');
+    expect(r.output).toBe('ok\n');
+    expect((await sb.exec('pgrep -u 1000 -c sleep || true')).output).toBe('0\n');
+  });
+
+  it('replaces a tool server that died (e.g. OOM-killed) on the next command', async () => {
+    const sb = await newSandbox('server-dies');
+    expect((await sb.exec('echo one')).output).toBe('one\n');
+    // Killed from outside, as the OOM killer would: root inside the container.
+    const exec = await docker.getContainer(sb.containerId).exec({ Cmd: ['pkill', '-9', '-f', 'swerl_tools.server'], User: '0:0', AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({});
+    await new Promise<void>((resolve) => {
+      stream.on('error', () => resolve());
+      stream.on('end', () => resolve());
+      stream.on('close', () => resolve());
+      stream.resume();
+    });
+    // The broken stream surfaces on the next request or the one after; never as a hang.
+    let out: string | undefined;
+    for (let i = 0; i < 3 && out === undefined; i++) {
+      out = await sb.exec('echo two').then(
+        (r) => r.output,
+        (err: SwerlError) => {
+          expect([ErrorCodes.SANDBOX_EXEC_FAILED, ErrorCodes.SANDBOX_GONE]).toContain(err.code);
+          return undefined;
+        },
+      );
+    }
+    expect(out).toBe('two\n');
+    expect((sb as unknown as { serverStarts: number }).serverStarts).toBe(2);
+  });
+});
+
+describe('hostile repository state and the end-of-episode diff', () => {
+  it('runs no fsmonitor, hook, filter or external diff the agent configured', async () => {
+    const sb = await repoSandbox('git-config');
+    const trap = (name: string) => `#!/bin/sh\necho ran >> /tmp/${name}-ran\nsleep 600\n`;
+    for (const name of ['fsmonitor', 'hook', 'filter', 'extdiff', 'textconv']) await sb.writeFile(`/home/agent/${name}.sh`, trap(name));
+    const setup = await sb.exec(
+      [
+        'chmod +x ~/*.sh && cd /repo',
+        'git config core.fsmonitor ~/fsmonitor.sh',
+        'git config filter.evil.clean ~/filter.sh && git config filter.evil.smudge ~/filter.sh && git config filter.evil.required true',
+        'git config diff.external ~/extdiff.sh && git config diff.evil.textconv ~/textconv.sh',
+        'cp ~/hook.sh .git/hooks/pre-commit && cp ~/hook.sh .git/hooks/post-index-change',
+        'printf "*.py filter=evil diff=evil\\n" > .gitattributes',
+        'echo "x = 2" > a.py && echo new > b.py',
+      ].join(' && '),
+    );
+    expect(setup.exitCode).toBe(0);
+    const diff = await sb.gitDiff();
+    expect(diff).toContain('diff --git a/a.py b/a.py');
+    expect(diff).toContain('+x = 2');
+    expect(diff).toContain('diff --git a/b.py b/b.py');
+    expect(diff).toContain('diff --git a/.gitattributes b/.gitattributes');
+    expect((await sb.exec('ls /tmp | grep -c -- -ran || true')).output).toBe('0\n');
+  });
+
+  it('leaves a 40 MB untracked file out of the diff and reports an oversized diff as a code, not a hang', async () => {
+    const sb = await repoSandbox('big-files');
+    await sb.exec('cd /repo && head -c 40000000 /dev/zero > blob.bin && echo "x = 3" > a.py');
+    const diff = await sb.gitDiff();
+    expect(diff).toContain('+x = 3');
+    expect(diff).not.toContain('blob.bin');
+    // A tracked file over the per-file cap that the agent changed cannot be left out: the diff
+    // is over the cap and says so with its code (scored as an empty patch by the episode).
+    await sb.exec('cd /repo && head -c 2000000 /dev/zero > big.txt && git add big.txt && git commit -qm big && echo more >> big.txt');
+    expect(await codeOf(sb.gitDiff())).toBe(ErrorCodes.SANDBOX_DIFF_TOO_LARGE);
+  });
+});
