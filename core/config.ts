@@ -5,6 +5,7 @@
  * Pure: parsing text (YAML/JSON) happens in the caller; this module validates plain objects.
  */
 import { z } from 'zod';
+import { DEFAULT_MAX_REBUILDS } from './episodeLimits';
 import { ConfigError, ErrorCodes } from './errors';
 
 const positiveInt = z.number().int().positive();
@@ -53,6 +54,7 @@ export const SandboxLimitsSchema = z.strictObject({
   prewarm: nonNegativeInt.default(2).describe('pre-started containers kept per image'),
   leaseTtlSec: positiveInt.default(3600).describe('a lease not renewed for this long is reaped'),
   user: z.string().default('1000:1000'),
+  maxRebuilds: nonNegativeInt.default(DEFAULT_MAX_REBUILDS).describe('sandbox rebuilds per episode (lost host, killed container) before it ends as sandbox_lost'),
 });
 
 export const TimeoutsSchema = z.strictObject({

@@ -82,11 +82,11 @@ export async function recordInfraFailure(db: Db, episodeId: string, code: string
   return episode;
 }
 
-/** Gives up on an episode after repeated infra failures: it stays unscored. */
-export async function failEpisode(db: Db, episodeId: string, code: string): Promise<Episode> {
+/** Gives up on an episode after repeated infra failures (or a sandbox lost too often): it stays unscored. */
+export async function failEpisode(db: Db, episodeId: string, code: string, exitReason: 'infra_failure' | 'sandbox_lost' = 'infra_failure'): Promise<Episode> {
   const [episode] = await db
     .update(episodes)
-    .set({ status: 'failed', exitReason: 'infra_failure', lastErrorCode: code, finishedAt: sql`now()` })
+    .set({ status: 'failed', exitReason, lastErrorCode: code, finishedAt: sql`now()` })
     .where(and(eq(episodes.id, episodeId), inArray(episodes.status, ['pending', 'running'])))
     .returning();
   return episode ?? assertState(await getEpisode(db, episodeId), ['failed']);

@@ -56,7 +56,8 @@ export type LeaseStatus = (typeof LEASE_STATUSES)[number];
  * Why an episode ended. Kept as typed text without a CHECK: new exit reasons come from the
  * episode workflow and should not need a migration to be recorded.
  */
-export type EpisodeExitReason = 'submitted' | 'max_turns' | 'context_overflow' | 'cancelled' | 'infra_failure';
+/** sandbox_lost: the sandbox died more than sandbox.maxRebuilds times (unscored, like infra_failure). */
+export type EpisodeExitReason = 'submitted' | 'max_turns' | 'context_overflow' | 'cancelled' | 'infra_failure' | 'sandbox_lost';
 
 /** One test of a task's FAIL_TO_PASS / PASS_TO_PASS lists, as the reward harness saw it. */
 export interface TestOutcome {

@@ -8,17 +8,24 @@
  *   exists (unique (episode, idx)), so a retry after a crash reuses it instead of re-sampling.
  * - A command is never applied twice to one sandbox: `execTool` on a retry rebuilds the sandbox by
  *   replaying the persisted commands, then runs the pending one once.
+ * - Turns run in segments (runTurns, one activity per SEGMENT_TURNS turns on the sandbox host): each
+ *   turn, policy call and command, is committed to Postgres as it completes and heartbeats, so a
+ *   killed worker costs at most the turn in flight; `swerl trajectory` shows every turn.
  * - Sandbox-host affinity: the sandbox lives on one rollout worker; later activities go to that
  *   worker's own task queue. If the host is gone (schedule-to-close timeout, SWERL_SANDBOX_GONE),
  *   a new sandbox is rebuilt on any host from the task and the persisted commands — the policy is
  *   never asked again for a persisted turn.
  * - Infra failures (retries, lost hosts) are counted on the episode row, never scored as 0.
+ * - Rebuilds are bounded: a sandbox that dies more than `sandbox.maxRebuilds` times (a lost host, a
+ *   container killed from outside, an agent that finds a way to kill its own) ends the episode with
+ *   exit `sandbox_lost`: unscored, excluded from training, counted on the episode row.
  * - Context overflow and T_max end the episode like a submit does: the current diff is scored and
  *   the trajectory is kept (PAPER.md: masking them reinforced looping).
  */
-import { ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { EpisodeActivities, EpisodeScoreSummary, HostActivities } from '../activities/episode/types';
+import { ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { EpisodeActivities, EpisodeScoreSummary, HostActivities, HostRef } from '../activities/episode/types';
 import type { Decoding, PromptStyle, RetryPolicyConfig } from '../core/config';
+import { DEFAULT_MAX_REBUILDS } from '../core/episodeLimits';
 import { ErrorCodes } from '../core/errors';
 import { toRetryPolicy } from '../core/retry';
 import { TaskQueues } from '../core/taskQueues';
@@ -33,14 +40,15 @@ export interface EpisodeInput {
   policy: { url: string; model: string; decoding: Decoding; policyVersion: string; seed?: number };
   /** `prompt` is absent for the default SWE-agent prompt, so inputs recorded before it existed are unchanged. */
   limits: { maxTurns: number; contextTokens: number; freeTurns: number; lengthPenalty: boolean; prompt?: PromptStyle };
-  sandbox: { cpus: number; memoryMiB: number; pidsLimit: number; outputLimitBytes: number; commandTimeoutSec: number; user: string; leaseTtlSec: number };
+  /** `maxRebuilds` is absent when it is the default (DEFAULT_MAX_REBUILDS), so recorded inputs are unchanged. */
+  sandbox: { cpus: number; memoryMiB: number; pidsLimit: number; outputLimitBytes: number; commandTimeoutSec: number; user: string; leaseTtlSec: number; maxRebuilds?: number };
   timeouts: { policyTurnSec: number; toolExecSec: number; rewardSec: number; heartbeatSec: number };
   retry: RetryPolicyConfig;
   /** The shared rollout queue (default swerl-rollout); tests isolate themselves with their own. */
   rolloutQueue?: string;
 }
 
-export type EpisodeExit = 'submitted' | 'max_turns' | 'context_overflow';
+export type EpisodeExit = 'submitted' | 'max_turns' | 'context_overflow' | 'sandbox_lost';
 
 export interface EpisodeResult {
   episodeId: string;
@@ -57,6 +65,18 @@ export interface EpisodeResult {
 
 /** How long an activity on a host queue may wait for that host before we assume it is gone. */
 const HOST_LOSS_GRACE_SEC = 60;
+/** Bounded rebuilds: SWERL_SANDBOX_GONE reaches the workflow (not retried in place) and is counted. */
+export const SANDBOX_LOST_PATCH = 'swerl-episode-sandbox-lost';
+
+/** Turns per runTurns activity (a killed worker still costs at most one turn: each is committed). */
+export const SEGMENT_TURNS = 16;
+/** A segment not started within this long was queued for a host that is gone. */
+const SEGMENT_START_GRACE_SEC = 300;
+/** Turns run in segments on the sandbox host (runTurns), each turn committed to Postgres. */
+export const TURN_SEGMENTS_PATCH = 'swerl-episode-turn-segments';
+
+/** Ends the episode early: its sandbox kept dying. */
+class SandboxLost extends Error {}
 
 export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
   const retry = toRetryPolicy(input.retry, [
@@ -73,6 +93,18 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
     heartbeatTimeout: `${input.timeouts.heartbeatSec * 3} seconds`,
     retry,
   });
+  const bounded = patched(SANDBOX_LOST_PATCH);
+  const maxRebuilds = input.sandbox.maxRebuilds ?? DEFAULT_MAX_REBUILDS;
+  // With the cap, a dead sandbox is the workflow's to count and rebuild, not an in-place retry's.
+  const hostRetry = bounded ? toRetryPolicy(input.retry, [...(retry.nonRetryableErrorTypes ?? []), ErrorCodes.SANDBOX_GONE]) : retry;
+  const acquire = bounded
+    ? proxyActivities<Pick<EpisodeActivities, 'acquireSandbox'>>({
+        taskQueue: input.rolloutQueue ?? TaskQueues.rollout,
+        startToCloseTimeout: `${input.timeouts.policyTurnSec + input.timeouts.rewardSec} seconds`,
+        heartbeatTimeout: `${input.timeouts.heartbeatSec * 3} seconds`,
+        retry: hostRetry,
+      })
+    : shared;
   const onHost = (hostQueue: string, timeoutSec: number) =>
     proxyActivities<HostActivities>({
       taskQueue: hostQueue,
@@ -80,25 +112,73 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
       scheduleToCloseTimeout: `${timeoutSec * 2 + HOST_LOSS_GRACE_SEC} seconds`,
       startToCloseTimeout: `${timeoutSec + 30} seconds`,
       heartbeatTimeout: `${input.timeouts.heartbeatSec * 3} seconds`,
-      retry,
+      retry: hostRetry,
     });
 
   let infraFailures = 0;
+  let rebuilds = 0;
   const started = await shared.startEpisode({ ...input, workflowId: workflowInfo().workflowId });
-  let host = await shared.acquireSandbox({ episodeId: input.episodeId, replayUpTo: started.nextTurn });
+
+  /** A sandbox with the first `replayUpTo` turns replayed; each loss is counted, past the cap the episode is lost. */
+  async function acquireSandbox(replayUpTo: number, lost: boolean): Promise<HostRef> {
+    for (;;) {
+      if (lost) {
+        infraFailures += 1;
+        await shared.recordInfraFailure({ episodeId: input.episodeId, code: ErrorCodes.SANDBOX_GONE });
+        if (bounded) {
+          rebuilds += 1;
+          if (rebuilds > maxRebuilds) throw new SandboxLost();
+        }
+      }
+      try {
+        return await acquire.acquireSandbox({ episodeId: input.episodeId, replayUpTo });
+      } catch (err) {
+        if (!bounded || !isHostLoss(err)) throw err;
+        lost = true;
+      }
+    }
+  }
+
+  let host: HostRef | undefined;
 
   /** Runs `fn` on the current host; if the host is lost, rebuilds the sandbox on another and retries once per loss. */
   async function onCurrentHost<T>(timeoutSec: number, turn: number, fn: (h: HostActivities, containerId: string) => Promise<T>): Promise<T> {
     for (;;) {
+      const current = host!;
       try {
-        return await fn(onHost(host.hostQueue, timeoutSec), host.containerId);
+        return await fn(onHost(current.hostQueue, timeoutSec), current.containerId);
       } catch (err) {
         if (!isHostLoss(err)) throw err;
-        infraFailures += 1;
-        await shared.recordInfraFailure({ episodeId: input.episodeId, code: ErrorCodes.SANDBOX_GONE });
-        host = await shared.acquireSandbox({ episodeId: input.episodeId, replayUpTo: turn });
+        if (bounded) {
+          // The dead container's lease: released now rather than at its TTL.
+          await releaseOn(current);
+        }
+        host = await acquireSandbox(turn, true);
       }
     }
+  }
+
+  /**
+   * runTurns on a host queue: a started segment is watched by its heartbeat (one per turn, and every
+   * second while it waits), a never-started one means the host is gone (schedule-to-start).
+   */
+  const segmentOn = (hostQueue: string) =>
+    proxyActivities<HostActivities>({
+      taskQueue: hostQueue,
+      scheduleToStartTimeout: `${SEGMENT_START_GRACE_SEC} seconds`,
+      startToCloseTimeout: `${SEGMENT_TURNS * (input.timeouts.policyTurnSec + input.timeouts.toolExecSec) + 30} seconds`,
+      heartbeatTimeout: `${input.timeouts.heartbeatSec * 3} seconds`,
+      retry: hostRetry,
+    });
+
+  async function releaseOn(h: HostRef): Promise<void> {
+    await CancellationScope.nonCancellable(() =>
+      onHost(h.hostQueue, 30)
+        .releaseSandbox({ episodeId: input.episodeId, containerId: h.containerId })
+        .catch(() => {
+          // A lost host's containers are removed by its reaper.
+        }),
+    );
   }
 
   let turn = started.nextTurn;
@@ -106,7 +186,23 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
   let exitReason: EpisodeExit = 'max_turns';
   let score: EpisodeScoreSummary;
   try {
-    while (turn < input.limits.maxTurns) {
+    host = await acquireSandbox(started.nextTurn, false);
+    // One activity per segment of turns on the sandbox host instead of two per turn.
+    const segments = patched(TURN_SEGMENTS_PATCH);
+    while (segments && turn < input.limits.maxTurns) {
+      const from = turn;
+      const seg = await onCurrentHost(0, turn, (_h, containerId) =>
+        segmentOn(host!.hostQueue).runTurns({ episodeId: input.episodeId, fromTurn: from, containerId, maxTurns: SEGMENT_TURNS }),
+      );
+      if (seg.rebuiltContainerId) host = { ...host!, containerId: seg.rebuiltContainerId };
+      formatErrors += seg.formatErrors;
+      turn = seg.nextTurn;
+      if (seg.exit) {
+        exitReason = seg.exit;
+        break;
+      }
+    }
+    while (!segments && turn < input.limits.maxTurns) {
       const step = await shared.policyTurn({ episodeId: input.episodeId, turn });
       if (step.kind === 'context_overflow') {
         exitReason = 'context_overflow';
@@ -116,7 +212,7 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
       const obs = await onCurrentHost(input.timeouts.toolExecSec, turn, (h, containerId) =>
         h.execTool({ episodeId: input.episodeId, turn, containerId }),
       );
-      if (obs.rebuiltContainerId) host = { ...host, containerId: obs.rebuiltContainerId };
+      if (obs.rebuiltContainerId) host = { ...host!, containerId: obs.rebuiltContainerId };
       turn += 1;
       if (obs.submitted) {
         exitReason = 'submitted';
@@ -129,15 +225,25 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
       await onCurrentHost(input.timeouts.toolExecSec, turn, (h, containerId) => h.captureDiff({ episodeId: input.episodeId, containerId }));
     }
     score = await shared.scoreEpisode({ episodeId: input.episodeId, turns: turn, exitReason });
+  } catch (err) {
+    if (!(err instanceof SandboxLost)) throw err;
+    // Unscored and out of training: the episode row says sandbox_lost, the result says so too.
+    const lost = await shared.loseEpisode({ episodeId: input.episodeId, rebuilds: rebuilds - 1 });
+    return {
+      episodeId: input.episodeId,
+      taskId: input.taskId,
+      reward: 0,
+      lengthPenalty: 0,
+      rewardFinal: 0,
+      turns: turn,
+      formatErrors,
+      exitReason: 'sandbox_lost',
+      infraFailures: lost.infraFailures,
+      rewardReason: ErrorCodes.SANDBOX_LOST,
+    };
   } finally {
     // Also when the episode fails or is cancelled: its sandbox lease must not wait for the TTL.
-    await CancellationScope.nonCancellable(() =>
-      onHost(host.hostQueue, 30)
-        .releaseSandbox({ episodeId: input.episodeId, containerId: host.containerId })
-        .catch(() => {
-          // A lost host's containers are removed by its reaper.
-        }),
-    );
+    if (host) await releaseOn(host);
   }
   return {
     episodeId: input.episodeId,

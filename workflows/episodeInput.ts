@@ -3,6 +3,7 @@
  * sees, used by the iteration workflows and by `swerl episode run`.
  */
 import type { RunConfig, StageConfig } from '../core/config';
+import { DEFAULT_MAX_REBUILDS } from '../core/episodeLimits';
 import { deriveSeed } from '../core/rl/sampling';
 import type { EpisodeInput } from './episode';
 
@@ -64,6 +65,7 @@ export function buildEpisodeInput(
       commandTimeoutSec: config.sandbox.commandTimeoutSec,
       user: config.sandbox.user,
       leaseTtlSec: config.sandbox.leaseTtlSec,
+      ...(config.sandbox.maxRebuilds !== DEFAULT_MAX_REBUILDS ? { maxRebuilds: config.sandbox.maxRebuilds } : {}),
     },
     timeouts: {
       policyTurnSec: config.timeouts.policyTurnSec,

@@ -4,7 +4,7 @@
  * every write is keyed by (episode, turn idx), a persisted turn is returned instead of redone, and
  * retryable failures are counted on the episode before they are re-thrown to Temporal.
  */
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { innerRenderOptions, parseAction, renderActionCommand, renderFormatErrorCommand } from '../../core/actions';
 import { ErrorCodes, SwerlError, toTemporalFailure } from '../../core/errors';
 import { extractSubmission } from '../../core/observation';
@@ -13,16 +13,17 @@ import { rewardBreakdown } from '../../core/rl/reward';
 import { assistantIdx, estimateTokens, INSTANCE_IDX, messagesBefore, nextAgentTurn, observationIdx, SYSTEM_IDX } from '../../core/transcript';
 import { isTestPath } from '../../core/tasks';
 import { toDbError } from '../../db/client';
-import { completeEpisode, createEpisode, getEpisode, markEpisodeRunning, recordInfraFailure } from '../../db/episodes';
+import { completeEpisode, createEpisode, failEpisode, getEpisode, markEpisodeRunning, recordInfraFailure } from '../../db/episodes';
 import { getTask } from '../../db/tasks';
-import { appendTurn, getTurn, listTurns } from '../../db/turns';
+import { appendTurn, getTurn, listTurns, type Turn } from '../../db/turns';
+import type { Episode } from '../../db/episodes';
 import { setEpisodePatch } from './patch';
 import { complete } from '../policy/client';
 import { computeReward, recordReward } from '../reward';
-import { Labels } from '../sandbox';
+import { Labels, type Sandbox } from '../sandbox';
 import { buildSandbox, releaseContainer, sandboxOf, taskImage, type HostContext } from './sandboxes';
 import { specOf } from './sandboxes';
-import type { EpisodeActivities, EpisodeSpec, HostActivities } from './types';
+import type { EpisodeActivities, EpisodeSpec, HostActivities, PolicyStep, SandboxSettings, SegmentResult } from './types';
 
 /**
  * Runs an activity body. A retried attempt counts one infra failure on the episode first (the
@@ -87,57 +88,25 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
 
     async policyTurn({ episodeId, turn }) {
       return counted(ctx, episodeId, `policy turn ${turn} of ${episodeId}`, async () => {
-        const idx = assistantIdx(turn);
-        const persisted = await getTurn(ctx.db, episodeId, idx);
+        const persisted = await getTurn(ctx.db, episodeId, assistantIdx(turn));
         if (persisted) return { kind: 'action' as const, formatError: persisted.formatError, tool: persisted.tool ?? undefined };
         const episode = await getEpisode(ctx.db, episodeId);
-        const { policy, limits, sandbox, timeouts } = specOf(episode);
-        const contextTokens = limits.contextTokens;
-
-        const turns = await listTurns(ctx.db, episodeId);
-        const messages = messagesBefore(turns as never, turn);
-        const last = turns.filter((t) => t.role === 'assistant').at(-1);
-        const lastObservation = turns.find((t) => t.idx === idx - 1);
-        const estimatedPrompt = last ? (last.promptTokens ?? 0) + (last.completionTokens ?? 0) + estimateTokens(lastObservation?.text ?? '') : 0;
-        if (estimatedPrompt >= contextTokens) return { kind: 'context_overflow' as const, formatError: false };
-
-        const outcome = await complete({
-          url: policy.url,
-          model: policy.model,
-          messages,
-          decoding: policy.decoding,
-          seed: policy.seed === undefined ? undefined : policy.seed + turn,
-          timeoutMs: timeouts.policyTurnSec * 1000,
-          signal: Context.current().cancellationSignal,
-          idempotencyKey: `${episodeId}:${turn}`,
-          headers: { 'x-swerl-task': episode.taskId },
-        });
-        if (outcome.kind === 'context_overflow') return { kind: 'context_overflow' as const, formatError: false };
-        const { completion } = outcome;
-        if (completion.promptTokens > contextTokens) return { kind: 'context_overflow' as const, formatError: false };
-
-        const parsed = parseAction(completion.text);
-        const command = parsed.ok ? renderActionCommand(parsed.action, innerRenderOptions(sandbox)) : renderFormatErrorCommand(parsed.error);
-        const { turn: stored } = await appendTurn(ctx.db, {
-          episodeId,
-          idx,
-          role: 'assistant',
-          text: completion.text,
-          tokenIds: completion.tokenIds,
-          logprobs: completion.logprobs,
-          promptTokens: completion.promptTokens,
-          completionTokens: completion.completionTokens,
-          formatError: !parsed.ok,
-          tool: parsed.ok ? parsed.action.kind : null,
-          command,
-          durationMs: Math.round(completion.latencyMs),
-        });
-        return { kind: 'action' as const, formatError: stored.formatError, tool: stored.tool ?? undefined };
+        // The stored row stays in Postgres: only the one-line summary goes into history.
+        const { stored: _stored, ...step } = await sampleTurn(ctx, episode, await listTurns(ctx.db, episodeId), turn);
+        return step;
       });
     },
 
     async recordInfraFailure({ episodeId, code }) {
       await recordInfraFailure(ctx.db, episodeId, code);
+    },
+
+    async loseEpisode({ episodeId, rebuilds }) {
+      return counted(ctx, episodeId, `giving up on the sandbox of ${episodeId}`, async () => {
+        log.warn('episode lost its sandbox past sandbox.maxRebuilds: ending it unscored (sandbox_lost)', { episodeId, rebuilds });
+        const row = await failEpisode(ctx.db, episodeId, ErrorCodes.SANDBOX_LOST, 'sandbox_lost');
+        return { infraFailures: row.infraFailures };
+      });
     },
 
     async scoreEpisode({ episodeId, turns, exitReason }) {
@@ -178,9 +147,6 @@ export function createHostActivities(ctx: HostContext): HostActivities {
         }
         const { sandbox } = specOf(await getEpisode(ctx.db, episodeId));
         const action = await getTurn(ctx.db, episodeId, assistantIdx(turn));
-        if (!action?.command) {
-          throw new SwerlError(ErrorCodes.EPISODE_STATE_INVALID, `episode ${episodeId} has no command for agent turn ${turn}`, { episodeId, turn });
-        }
         // A retry cannot know whether the first attempt's command ran: rebuild from the persisted
         // commands so this one is applied exactly once.
         let sb;
@@ -190,28 +156,77 @@ export function createHostActivities(ctx: HostContext): HostActivities {
         } else {
           sb = await sandboxOf(ctx, containerId);
         }
-        const result = await sb.exec(action.command, { timeoutSec: sandbox.commandTimeoutSec + 5 });
-        const submitted = action.tool === 'submit';
-        if (submitted) await setEpisodePatch(ctx.db, episodeId, extractSubmission(result.output) ?? '');
-        await appendTurn(ctx.db, {
-          episodeId,
-          idx: observationIdx(turn),
-          role: 'tool',
-          text: result.output,
-          tool: action.tool,
-          exitCode: result.exitCode,
-          outputTruncated: result.truncated,
-          durationMs: result.durationMs,
-        });
+        const { stored, submitted } = await observe(ctx, episodeId, turn, action, sb, sandbox);
         const rebuilt = sb.containerId !== containerId ? { rebuiltContainerId: sb.containerId } : {};
-        return { submitted, exitCode: result.exitCode, truncated: result.truncated, ...rebuilt };
+        return { submitted, exitCode: stored.exitCode, truncated: stored.outputTruncated, ...rebuilt };
+      });
+    },
+
+    async runTurns({ episodeId, fromTurn, containerId, maxTurns }) {
+      return counted(ctx, episodeId, `turns ${fromTurn}.. of ${episodeId}`, async () => {
+        const context = Context.current();
+        const episode = await getEpisode(ctx.db, episodeId);
+        const { limits, sandbox } = specOf(episode);
+        // The transcript is read once per segment and grown in memory: per turn, one policy call,
+        // one command and two appended rows (the unit of durability).
+        const turns = await listTurns(ctx.db, episodeId);
+        const byIdx = new Map(turns.map((t) => [t.idx, t]));
+        const end = Math.min(limits.maxTurns, fromTurn + maxTurns);
+        let sb = await sandboxOf(ctx, containerId);
+        let formatErrors = 0;
+        let turn = fromTurn;
+        let exit: SegmentResult['exit'];
+        // A retried segment may find its first pending command already run in this sandbox (the
+        // previous attempt died between the command and its observation): rebuild once, by replay.
+        let checkedRerun = context.info.attempt === 1;
+        for (; turn < end; turn++) {
+          context.heartbeat({ turn });
+          let action = byIdx.get(assistantIdx(turn));
+          if (!action) {
+            const step = await sampleTurn(ctx, episode, turns, turn);
+            if (step.kind === 'context_overflow') {
+              exit = 'context_overflow';
+              break;
+            }
+            action = step.stored!;
+            turns.push(action);
+            byIdx.set(action.idx, action);
+          }
+          if (action.formatError) formatErrors += 1;
+          let observation = byIdx.get(observationIdx(turn));
+          if (!observation) {
+            if (!checkedRerun) {
+              checkedRerun = true;
+              if ((await sb.lastRunSeq()) >= turn) {
+                await releaseContainer(ctx, sb).catch(() => undefined);
+                sb = await buildSandbox(ctx, episodeId, turn);
+              }
+            }
+            const { stored } = await observe(ctx, episodeId, turn, action, sb, sandbox, turn);
+            observation = stored;
+            turns.push(stored);
+            byIdx.set(stored.idx, stored);
+          }
+          if (action.tool === 'submit') {
+            turn += 1;
+            exit = 'submitted';
+            break;
+          }
+        }
+        const rebuilt = sb.containerId !== containerId ? { rebuiltContainerId: sb.containerId } : {};
+        return { nextTurn: turn, formatErrors, ...(exit ? { exit } : {}), ...rebuilt };
       });
     },
 
     async captureDiff({ episodeId, containerId }) {
       return counted(ctx, episodeId, `capturing the diff of ${episodeId}`, async () => {
         const sb = await sandboxOf(ctx, containerId);
-        const diff = await sb.gitDiff();
+        // An oversized diff is the agent's doing: scored as an empty patch, never retried.
+        const diff = await sb.gitDiff().catch((err: unknown) => {
+          if (!(err instanceof SwerlError) || err.code !== ErrorCodes.SANDBOX_DIFF_TOO_LARGE) throw err;
+          log.warn('the episode diff is over the cap: scoring an empty patch', { episodeId, error: err.message });
+          return '';
+        });
         await setEpisodePatch(ctx.db, episodeId, withoutTestFiles(diff));
       });
     },
@@ -221,6 +236,76 @@ export function createHostActivities(ctx: HostContext): HostActivities {
       if (sb) await releaseContainer(ctx, sb);
     },
   };
+}
+
+/**
+ * Samples agent turn `turn` from the policy and persists it (with its rendered command), given the
+ * episode's turns so far. The caller has checked that the turn is not persisted yet.
+ */
+async function sampleTurn(ctx: HostContext, episode: Episode, turns: readonly Turn[], turn: number): Promise<PolicyStep & { stored?: Turn }> {
+  const { policy, limits, sandbox, timeouts } = specOf(episode);
+  const episodeId = episode.id;
+  const idx = assistantIdx(turn);
+  const contextTokens = limits.contextTokens;
+  const messages = messagesBefore(turns as never, turn);
+  const last = turns.filter((t) => t.role === 'assistant').at(-1);
+  const lastObservation = turns.find((t) => t.idx === idx - 1);
+  const estimatedPrompt = last ? (last.promptTokens ?? 0) + (last.completionTokens ?? 0) + estimateTokens(lastObservation?.text ?? '') : 0;
+  if (estimatedPrompt >= contextTokens) return { kind: 'context_overflow', formatError: false };
+
+  const outcome = await complete({
+    url: policy.url,
+    model: policy.model,
+    messages,
+    decoding: policy.decoding,
+    seed: policy.seed === undefined ? undefined : policy.seed + turn,
+    timeoutMs: timeouts.policyTurnSec * 1000,
+    signal: Context.current().cancellationSignal,
+    idempotencyKey: `${episodeId}:${turn}`,
+    headers: { 'x-swerl-task': episode.taskId },
+  });
+  if (outcome.kind === 'context_overflow') return { kind: 'context_overflow', formatError: false };
+  const { completion } = outcome;
+  if (completion.promptTokens > contextTokens) return { kind: 'context_overflow', formatError: false };
+
+  const parsed = parseAction(completion.text);
+  const command = parsed.ok ? renderActionCommand(parsed.action, innerRenderOptions(sandbox)) : renderFormatErrorCommand(parsed.error);
+  const { turn: stored } = await appendTurn(ctx.db, {
+    episodeId,
+    idx,
+    role: 'assistant',
+    text: completion.text,
+    tokenIds: completion.tokenIds,
+    logprobs: completion.logprobs,
+    promptTokens: completion.promptTokens,
+    completionTokens: completion.completionTokens,
+    formatError: !parsed.ok,
+    tool: parsed.ok ? parsed.action.kind : null,
+    command,
+    durationMs: Math.round(completion.latencyMs),
+  });
+  return { kind: 'action', formatError: stored.formatError, tool: stored.tool ?? undefined, stored };
+}
+
+/** Runs agent turn `turn`'s persisted command in `sb` once and persists the observation. */
+async function observe(ctx: HostContext, episodeId: string, turn: number, action: Turn | undefined, sb: Sandbox, settings: SandboxSettings, seq?: number): Promise<{ stored: Turn; submitted: boolean }> {
+  if (!action?.command) {
+    throw new SwerlError(ErrorCodes.EPISODE_STATE_INVALID, `episode ${episodeId} has no command for agent turn ${turn}`, { episodeId, turn });
+  }
+  const result = await sb.exec(action.command, { timeoutSec: settings.commandTimeoutSec + 5, seq });
+  const submitted = action.tool === 'submit';
+  if (submitted) await setEpisodePatch(ctx.db, episodeId, extractSubmission(result.output) ?? '');
+  const { turn: stored } = await appendTurn(ctx.db, {
+    episodeId,
+    idx: observationIdx(turn),
+    role: 'tool',
+    text: result.output,
+    tool: action.tool,
+    exitCode: result.exitCode,
+    outputTruncated: result.truncated,
+    durationMs: result.durationMs,
+  });
+  return { stored, submitted };
 }
 
 async function removeLabelled(ctx: HostContext, episodeLabel: string): Promise<void> {

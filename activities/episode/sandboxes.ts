@@ -64,7 +64,8 @@ export async function buildSandbox(ctx: HostContext, episodeId: string, replayUp
     const commands = turns.filter((t) => t.role === 'assistant' && t.command && t.idx < observationIdx(replayUpTo));
     for (const [i, t] of commands.entries()) {
       Context.current().heartbeat({ replaying: i, of: commands.length });
-      await sandbox.exec(t.command!, { timeoutSec: settings.commandTimeoutSec });
+      // Agent turn i's command (every agent turn has one): recorded as run, like the original.
+      await sandbox.exec(t.command!, { timeoutSec: settings.commandTimeoutSec, seq: i });
     }
   }
   return sandbox;

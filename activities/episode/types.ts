@@ -48,10 +48,29 @@ export interface EpisodeActivities {
   acquireSandbox(input: { episodeId: string; replayUpTo: number }): Promise<HostRef>;
   policyTurn(input: { episodeId: string; turn: number }): Promise<PolicyStep>;
   recordInfraFailure(input: { episodeId: string; code: string }): Promise<void>;
+  /** Ends the episode unscored with exit `sandbox_lost` (its sandbox died past sandbox.maxRebuilds). */
+  loseEpisode(input: { episodeId: string; rebuilds: number }): Promise<{ infraFailures: number }>;
   scoreEpisode(input: { episodeId: string; turns: number; exitReason: EpisodeExit }): Promise<EpisodeScoreSummary>;
 }
 
+export interface SegmentResult {
+  /** The first agent turn without an observation after this segment. */
+  nextTurn: number;
+  /** Format errors among this segment's turns (persisted ones included). */
+  formatErrors: number;
+  /** Set when the episode ended inside the segment; absent when the segment's turn budget ran out. */
+  exit?: 'submitted' | 'context_overflow';
+  /** Set when the segment rebuilt the sandbox: the container to use from now on. */
+  rebuiltContainerId?: string;
+}
+
 export interface HostActivities {
+  /**
+   * Up to `maxTurns` turns (policy call + command) on the sandbox host, each committed to Postgres
+   * as it completes: a retry resumes at the first turn without an observation, reusing a persisted
+   * action and never re-running a command (the sandbox records each command's turn before it runs).
+   */
+  runTurns(input: { episodeId: string; fromTurn: number; containerId: string; maxTurns: number }): Promise<SegmentResult>;
   execTool(input: { episodeId: string; turn: number; containerId: string }): Promise<ToolObservation>;
   captureDiff(input: { episodeId: string; containerId: string }): Promise<void>;
   releaseSandbox(input: { episodeId: string; containerId: string }): Promise<void>;

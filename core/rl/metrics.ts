@@ -8,7 +8,7 @@
 import { invalidInput, requireFinite, requireInt } from './inputs';
 
 /** Same values as db/schema's EpisodeExitReason (core/ does not import db/). */
-export type ExitReason = 'submitted' | 'max_turns' | 'context_overflow' | 'cancelled' | 'infra_failure';
+export type ExitReason = 'submitted' | 'max_turns' | 'context_overflow' | 'cancelled' | 'infra_failure' | 'sandbox_lost';
 
 /** Exit reasons of episodes the model finished: they are scored and count in every rate. */
 const SCORED: ReadonlySet<ExitReason> = new Set<ExitReason>(['submitted', 'max_turns', 'context_overflow']);

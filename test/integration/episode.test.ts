@@ -1,3 +1,6 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { createScriptBook, garbageScript, goldScript, sequence } from '../../activities/policy/scripts';
@@ -28,8 +31,15 @@ describe('episode workflow', () => {
   it('a scripted gold episode (after one format error) submits and gets reward 1', async () => {
     const task = h.tasks[0]!;
     const input = h.episodeInput(task.instanceId);
-    const result = await (await h.startEpisode(input)).result();
+    const handle = await h.startEpisode(input);
+    const result = await handle.result();
     expect(result).toMatchObject({ reward: 1, exitReason: 'submitted', formatErrors: 1, infraFailures: 0, rewardReason: 'resolved' });
+    // SWERL_RECORD_HISTORIES=1 records the episode workflow for test/integration/replay.test.ts
+    // (SWERL_HISTORY_NAME names the file: one per workflow shape, old ones kept).
+    if (process.env.SWERL_RECORD_HISTORIES) {
+      const file = path.join(__dirname, '..', 'fixtures', 'histories', `${process.env.SWERL_HISTORY_NAME ?? 'episode'}.json`);
+      writeFileSync(file, historyToJSON(await handle.fetchHistory()));
+    }
     const [row] = await h.db.db.select().from(episodes).where(eq(episodes.id, input.episodeId));
     expect(row).toMatchObject({ status: 'completed', reward: 1, turnCount: result.turns, exitReason: 'submitted', policyVersion: 'scripted' });
     expect(row?.decoding).toMatchObject({ temperature: 1, topP: 1, topK: -1, minP: 0 });
