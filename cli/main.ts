@@ -12,6 +12,7 @@ import { registerEpisodeCommands } from './episodeCommands';
 import { registerRunCommands } from './runCommands';
 import { registerTaskCommands } from './taskCommands';
 import { registerTrainingCommands } from './trainingCommands';
+import { registerTrackCommand } from './track';
 
 const program = new Command()
   .name('swerl')
@@ -25,6 +26,7 @@ registerTaskCommands(program);
 registerEpisodeCommands(program);
 registerTrainingCommands(program);
 registerDashboardCommand(program);
+registerTrackCommand(program);
 
 program
   .command('config')

@@ -52,6 +52,8 @@ export const ErrorCodes = {
   TRAINER_BAD_BATCH: 'SWERL_TRAINER_BAD_BATCH',
   CHECKPOINT_NOT_FOUND: 'SWERL_CHECKPOINT_NOT_FOUND',
   CHECKPOINT_INVALID: 'SWERL_CHECKPOINT_INVALID',
+  // experiment trackers (swerl track): the writer process failed; nothing was marked exported
+  TRACKER_FAILED: 'SWERL_TRACKER_FAILED',
   // runs and promotion
   RUN_NOT_FOUND: 'SWERL_RUN_NOT_FOUND',
   RUN_STATE_INVALID: 'SWERL_RUN_STATE_INVALID',

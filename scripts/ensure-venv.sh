@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# ensure-venv.sh NAME REQUIREMENTS: creates (once) a Python venv with the pinned requirements and
+# prints its python. The venv lives under ~/.cache/swerl (or $SWERL_VENV_CACHE) keyed by the hash of
+# the requirements file and the Python version, so a change of pin makes a new one and worktrees and
+# CI runs share one. Idempotent and safe to run concurrently (flock); PyPI is the only source.
+set -euo pipefail
+name=$1
+req=$2
+py=${PYTHON:-python3}
+key=$( { cat "$req"; "$py" -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-12)
+root="${SWERL_VENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/swerl}"
+venv="$root/$name-$key"
+if [ ! -f "$venv/.complete" ]; then
+  mkdir -p "$root"
+  exec 9>"$venv.lock"
+  flock 9
+  if [ ! -f "$venv/.complete" ]; then
+    rm -rf "$venv"
+    "$py" -m venv "$venv" >&2
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" >&2
+    touch "$venv/.complete"
+  fi
+fi
+echo "$venv/bin/python"
