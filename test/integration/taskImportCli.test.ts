@@ -8,8 +8,8 @@
  *          their codes (the NUL stored as U+FFFD), deferred entries cleared, exit 0;
  *   run 3: nothing validated again (every verdict is stored for the same content), exit 0.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eq } from 'drizzle-orm';
@@ -26,6 +26,10 @@ const toyLines = readFileSync(SUITE, 'utf8').trim().split('\n').map((l) => JSON.
 const toy = (name: string): Record<string, unknown> => {
   const t = toyLines.find((l) => l.instance_id === `toy__${name}`)!;
   return { ...t, repo_path: resolve(SUITE, '..', t.repo_path as string) };
+};
+
+const execFileSyncQuiet = (cmd: string, args: string[]): void => {
+  execFileSync(cmd, args, { stdio: 'ignore' });
 };
 
 interface CliRun {
@@ -151,4 +155,26 @@ describe('swerl tasks import', () => {
     expect(run.stdout).toMatch(/^images +0 built, 0 reused$/m);
     expect((await quarantineRows()).length).toBe(3);
   }, 600_000);
+
+  it('finds a line without repo_path through --repos and config tasks.repoSources (relative to the config file)', async () => {
+    const dir = join(scratch, 'configured');
+    const repos = join(dir, 'repos', 'acme', 'strutils');
+    mkdirSync(repos, { recursive: true });
+    const base = toy('strutils-1');
+    execFileSyncQuiet('tar', ['-xzf', base.repo_path as string, '-C', repos]);
+    const { repo_path: _where, ...rest } = base;
+    const tasksFile = join(dir, 'configured.jsonl');
+    writeFileSync(tasksFile, `${JSON.stringify({ ...rest, instance_id: 'configured__strutils-1', repo: 'acme/strutils' })}\n`);
+    const config = join(dir, 'run.yaml');
+    writeFileSync(config, ['name: configured', 'model: { base: none }', 'tasks:', '  suite: configured.jsonl', '  repoSources: [repos]',
+      'stages:', '  - { kind: eval, name: eval, maxTurns: 4, contextTokens: 4096, runs: 1 }'].join('\n'));
+    const run = await swerl(['tasks', 'import', tasksFile, '--no-validate', '--repos', join(dir, 'nothing-here'), '--config', config],
+      { ...env, SWERL_HOME: join(dir, 'home') });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^imported +1 \(1 new\)$/m);
+    expect(run.stdout).toMatch(/^repositories +1 fetches, 0 served from the mirror cache$/m);
+    const [task] = await handle.db.select().from(tasksTable).where(eq(tasksTable.id, 'configured__strutils-1'));
+    expect(task!.metadata).toMatchObject({ repoDir: join(dir, 'home', 'cache', 'repos', 'acme__strutils.git') });
+  }, 300_000);
 });
+
