@@ -14,10 +14,10 @@ type Bench = () => Promise<Record<string, number>>;
 
 const ROOT = path.join(__dirname, '..');
 
-/** The trainer's own benchmark (tokens/s of SFT and RL steps on CPU), if its venv is installed. */
-async function benchTrainer(): Promise<Record<string, number>> {
-  const python = path.join(ROOT, 'trainer', '.venv', 'bin', 'python');
-  const run = spawnSync(python, [path.join(ROOT, 'trainer', 'bench.py')], { cwd: path.join(ROOT, 'trainer'), encoding: 'utf8', timeout: 600_000 });
+/** The trainer's own benchmark (tokens/s of SFT and RL steps on CPU, checkpoint write time, sampling), if its venv is installed. */
+function runTrainerBench(venv: string, args: string[], prefix: string): Record<string, number> {
+  const python = path.join(ROOT, 'trainer', venv, 'bin', 'python');
+  const run = spawnSync(python, [path.join(ROOT, 'trainer', 'bench.py'), ...args], { cwd: path.join(ROOT, 'trainer'), encoding: 'utf8', timeout: 900_000 });
   if (run.status !== 0) throw new Error(`trainer bench failed (${run.status}): ${run.stderr.slice(-500)}`);
   const doc = JSON.parse(run.stdout.slice(run.stdout.indexOf('{'))) as {
     sft: { tokens_per_sec_best: number; checkpoint_write_sec: number };
@@ -26,12 +26,21 @@ async function benchTrainer(): Promise<Record<string, number>> {
     loadavg_1m: number;
   };
   return {
-    trainer_sft_tokens_per_sec: round1(doc.sft.tokens_per_sec_best),
-    trainer_rl_tokens_per_sec: round1(doc.rl.tokens_per_sec_best),
-    trainer_checkpoint_write_ms: Math.round(doc.rl.checkpoint_write_sec * 1000),
-    trainer_sample_tokens_per_sec: round1(doc.sample.tokens_per_sec),
-    trainer_bench_loadavg_1m: round1(doc.loadavg_1m),
+    [`${prefix}_sft_tokens_per_sec`]: round1(doc.sft.tokens_per_sec_best),
+    [`${prefix}_rl_tokens_per_sec`]: round1(doc.rl.tokens_per_sec_best),
+    [`${prefix}_checkpoint_write_ms`]: Math.round(doc.rl.checkpoint_write_sec * 1000),
+    [`${prefix}_sample_tokens_per_sec`]: round1(doc.sample.tokens_per_sec),
+    [`${prefix}_bench_loadavg_1m`]: round1(doc.loadavg_1m),
   };
+}
+
+async function benchTrainer(): Promise<Record<string, number>> {
+  return runTrainerBench('.venv', [], 'trainer');
+}
+
+/** The same for a Hugging Face policy (Qwen2 config, size `small`, save_pretrained checkpoints), in the HF venv (`trainer/install.sh --hf`). */
+async function benchTrainerHf(): Promise<Record<string, number>> {
+  return runTrainerBench('.venv-hf', ['--hf', 'qwen2', '--hf-size', 'small'], 'trainer_hf');
 }
 
 const BENCHES: Record<string, Bench> = {
@@ -39,6 +48,7 @@ const BENCHES: Record<string, Bench> = {
   reward: () => benchReward(),
   episode: () => benchEpisode(),
   trainer: benchTrainer,
+  'trainer-hf': benchTrainerHf,
 };
 
 async function main(): Promise<void> {

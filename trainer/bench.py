@@ -2,6 +2,7 @@
 checkpoint write included) and sampling. Prints one JSON object.
 
   trainer/.venv/bin/python trainer/bench.py [--preset tiny] [--samples 4] [--turn-bytes 300] [--steps 2]
+  trainer/.venv-hf/bin/python trainer/bench.py --hf qwen2 [--hf-size small]   # a Hugging Face policy (hf.py)
 """
 from __future__ import annotations
 
@@ -45,10 +46,18 @@ def main() -> None:
     p.add_argument("--micro-batch-tokens", type=int, default=4096)
     p.add_argument("--gen-tokens", type=int, default=128)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--hf", default=None, help="bench a Hugging Face base of this architecture (qwen2 | llama) instead")
+    p.add_argument("--hf-size", default="small")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     root = Path(tempfile.mkdtemp(prefix="swerl-bench-"))
-    ckpt.create_base(root, "base", preset=a.preset)
+    if a.hf:
+        from swerl_trainer import hf
+
+        hf.create_base(root / "base", arch=a.hf, size=a.hf_size, seed=0, max_seq_len=4096)
+        a.preset = f"hf-{a.hf}-{a.hf_size}"
+    else:
+        ckpt.create_base(root, "base", preset=a.preset)
     hyper = {"lr": 1e-4, "weight_decay": 0.1, "grad_clip": 1.0, "micro_batch_tokens": a.micro_batch_tokens, "eps_low": 0.2, "eps_high": 0.3}
     results: dict = {"preset": a.preset, "torch": torch.__version__, "threads": torch.get_num_threads(),
                      "cpu": platform.processor() or platform.machine(), "loadavg_1m": os.getloadavg()[0]}

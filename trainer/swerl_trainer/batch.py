@@ -135,14 +135,16 @@ def encode_sample(
             lps = turn.get("logprobs") or [math.nan] * len(content)
             if len(lps) != len(content):
                 raise TrainerFault(TRAINER_BAD_BATCH, f"episode {sid} turn {n}: {len(lps)} logprobs for {len(content)} token ids", {"episode_id": sid, "turn": n})
-        turn_ids = [tok.assistant_id, *content]
-        turn_loss = [0] + [trained] * len(content)
-        turn_old = [math.nan] + [float(x) if x is not None else math.nan for x in lps]
-        if not content or content[-1] != tok.end_id:
-            # Cut at max_tokens: the template closes the turn, but that <|end|> was never sampled.
-            turn_ids.append(tok.end_id)
-            turn_loss.append(0)
-            turn_old.append(math.nan)
+        head = tok.assistant_prefix
+        turn_ids = [*head, *content]
+        turn_loss = [0] * len(head) + [trained] * len(content)
+        turn_old = [math.nan] * len(head) + [float(x) if x is not None else math.nan for x in lps]
+        # Cut at max_tokens: the template closes the turn, but that <|end|> was never sampled; what
+        # a template renders after the end token (ChatML's newline) is never sampled either.
+        tail = ([] if content and content[-1] == tok.end_id else [tok.end_id]) + tok.after_end
+        turn_ids += tail
+        turn_loss += [0] * len(tail)
+        turn_old += [math.nan] * len(tail)
         ids += turn_ids
         in_loss += turn_loss
         old += turn_old

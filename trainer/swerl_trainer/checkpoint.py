@@ -1,5 +1,9 @@
 """Checkpoints as directories: model.safetensors + config.json + tokenizer.json (+ optimizer state).
 
+Two formats, told apart by config.json: swerl's native CPU model (`{"model": {"architecture":
+"swerl-causal-lm-v1", ...}}`) and a Hugging Face causal LM (`model_type`, written by
+`save_pretrained`; see hf.py). A step writes its checkpoint in the format of its base.
+
 A checkpoint is written complete into a temp directory next to its final place and then renamed
 into place, so a reader never sees half a checkpoint and a crashed writer leaves only a temp dir.
 Ids are paths relative to the checkpoints root (e.g. `run-1/rl-1/i0003-s0001`).
@@ -13,6 +17,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -33,7 +38,7 @@ _ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class Checkpoint:
     id: str
     path: Path
-    model: CausalLM
+    model: Any  # CausalLM, or hf.HFCausalLM: the same forward/cfg interface
     tokenizer: Tokenizer
     optimizer_state: dict[str, torch.Tensor] | None
 
@@ -53,32 +58,48 @@ def resolve(root: Path, ref: str) -> tuple[str, Path]:
 
 
 def exists(path: Path) -> bool:
-    return (path / MODEL_FILE).is_file() and (path / CONFIG_FILE).is_file()
+    # A large Hugging Face model is sharded: model.safetensors.index.json names the shards.
+    return (path / CONFIG_FILE).is_file() and ((path / MODEL_FILE).is_file() or (path / (MODEL_FILE + ".index.json")).is_file())
+
+
+def is_hf(path: Path) -> bool:
+    try:
+        return "model_type" in json.loads((path / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def load(root: Path, ref: str) -> Checkpoint:
     cid, path = resolve(root, ref)
     if not exists(path):
         raise TrainerFault(CHECKPOINT_NOT_FOUND, f"checkpoint {ref!r} not found at {path}", {"checkpoint": ref})
+    hf_format = is_hf(path)
     try:
-        cfg = ModelConfig.from_json(json.loads((path / CONFIG_FILE).read_text())["model"])
-        tokenizer = load_tokenizer(path / TOKENIZER_FILE)
-        model = CausalLM(cfg)
-        model.load_state_dict(load_file(str(path / MODEL_FILE)))
+        if hf_format:
+            from . import hf
+
+            model, tokenizer = hf.load(path)
+        else:
+            cfg = ModelConfig.from_json(json.loads((path / CONFIG_FILE).read_text())["model"])
+            tokenizer = load_tokenizer(path / TOKENIZER_FILE)
+            model = CausalLM(cfg)
+            model.load_state_dict(load_file(str(path / MODEL_FILE)))
         opt_path = path / OPTIMIZER_FILE
         opt = load_file(str(opt_path)) if opt_path.is_file() else None
-    except TrainerFault:
+    except TrainerFault as e:
+        if hf_format and e.code == CHECKPOINT_INVALID:
+            raise TrainerFault(CHECKPOINT_INVALID, f"checkpoint {ref!r} at {path}: {e}", {"checkpoint": ref}) from e
         raise
     except Exception as e:  # a torn or foreign checkpoint: never retry into it
         raise TrainerFault(CHECKPOINT_INVALID, f"checkpoint {ref!r} at {path} cannot be loaded: {e}", {"checkpoint": ref}) from e
-    if tokenizer.vocab_size != cfg.vocab_size:
+    if not hf_format and tokenizer.vocab_size != model.cfg.vocab_size:
         raise TrainerFault(CHECKPOINT_INVALID, f"checkpoint {ref!r}: tokenizer and model vocab sizes differ", {"checkpoint": ref})
     return Checkpoint(cid, path, model, tokenizer, opt)
 
 
 def write_atomically(
     final: Path,
-    model: CausalLM,
+    model: Any,
     tokenizer: Tokenizer,
     optimizer_state: dict[str, torch.Tensor] | None = None,
     meta: dict | None = None,
@@ -89,10 +110,16 @@ def write_atomically(
     tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / MODEL_FILE))
-        (tmp / CONFIG_FILE).write_text(json.dumps({"model": model.cfg.to_json(), **(meta or {})}, indent=2) + "\n")
-        tokenizer.save(tmp / TOKENIZER_FILE)
+        if isinstance(model, CausalLM):
+            state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+            save_file(state, str(tmp / MODEL_FILE))
+            (tmp / CONFIG_FILE).write_text(json.dumps({"model": model.cfg.to_json(), **(meta or {})}, indent=2) + "\n")
+            tokenizer.save(tmp / TOKENIZER_FILE)
+        else:  # Hugging Face: save_pretrained, so transformers / vLLM / SGLang load it unchanged
+            from . import hf
+
+            hf.save(tmp, model, tokenizer)  # type: ignore[arg-type]
+            (tmp / hf.SWERL_META_FILE).write_text(json.dumps(meta or {}, indent=2, sort_keys=True) + "\n")
         if optimizer_state:
             save_file(optimizer_state, str(tmp / OPTIMIZER_FILE))
         if step_record is not None:

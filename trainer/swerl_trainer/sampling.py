@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .model import CausalLM
 from .tokenizer import Tokenizer
 
 
@@ -65,7 +64,7 @@ def process_logits(logits: torch.Tensor, seen: torch.Tensor, d: Decoding) -> tor
 
 @torch.no_grad()
 def generate(
-    model: CausalLM,
+    model: torch.nn.Module,  # CausalLM or hf.HFCausalLM
     tok: Tokenizer,
     prompt: list[int],
     d: Decoding,
@@ -81,7 +80,7 @@ def generate(
     lps: list[float] = []
     finish = "length"
     for _ in range(max_tokens):
-        logp = process_logits(logits[0, -1], seen, d)
+        logp = process_logits(logits[0, -1].cpu(), seen, d)  # the seeded generator is a CPU one
         nxt = int(torch.multinomial(logp.exp(), 1, generator=gen).item())
         out.append(nxt)
         lps.append(float(logp[nxt].item()))

@@ -3,8 +3,12 @@
 POST /v1/chat/completions  choices[0].message.content, choices[0].logprobs.content[i] =
                            {token, logprob, bytes, top_logprobs: []}, choices[0].token_ids (the
                            sampled ids, incl. a final <|end|> when the turn stopped), usage, and
-                           `swerl_decoding` echoing the decoding params used. `model` may name a
-                           checkpoint id to sample from that exact policy version.
+                           `swerl_decoding` echoing the decoding params used. `model` is a
+                           checkpoint id (that exact policy version is sampled; the response's
+                           `model` is the id), or the served alias (`--served-model-name`,
+                           default `swerl-policy`) or absent for the current default version.
+                           Any other name is refused, HTTP 404 `model_not_found`, as vLLM does: a
+                           rollout never samples silently from a version it did not ask for.
 POST /v1/load {checkpoint} hot-reloads the default checkpoint.
 GET  /health, GET /v1/models.
 A prompt that leaves no room in the context is refused with HTTP 400, code
@@ -46,8 +50,11 @@ class RequestError(Exception):
 class Policy:
     """The loaded checkpoints (a few, LRU) and which one is the default."""
 
-    def __init__(self, root: Path, default: str, strict_max_tokens: bool = False, cache_size: int = 3) -> None:
+    def __init__(
+        self, root: Path, default: str, strict_max_tokens: bool = False, cache_size: int = 3, served_name: str = "swerl-policy"
+    ) -> None:
         self.root = root
+        self.served_name = served_name
         self.strict_max_tokens = strict_max_tokens
         self._cache: OrderedDict[str, ckpt.Checkpoint] = OrderedDict()
         self._cache_size = cache_size
@@ -84,7 +91,19 @@ class Policy:
         stop_list = [stop] if isinstance(stop, str) else list(stop or [])
         with self._lock:
             model_ref = req.get("model")
-            c = self._get(model_ref) if _is_checkpoint(self.root, model_ref) else self._get(self.default_id)
+            if model_ref in (None, "", self.served_name):
+                c = self._get(self.default_id)
+            elif _is_checkpoint(self.root, model_ref):
+                c = self._get(model_ref)
+            else:
+                raise RequestError(
+                    404,
+                    f"The model `{model_ref}` does not exist: this server samples checkpoint ids under {self.root} "
+                    f"and `{self.served_name}` (now {self.default_id})",
+                    code="model_not_found",
+                    param="model",
+                    kind="NotFoundError",
+                )
             prompt = c.tokenizer.encode_prompt(messages)
             ctx = c.model.cfg.max_seq_len
             room = ctx - len(prompt)
@@ -215,7 +234,10 @@ def make_handler(policy: Policy) -> type[BaseHTTPRequestHandler]:
             if self.path == "/health":
                 self._send(200, {"status": "ok", "checkpoint_id": policy.default_id})
             elif self.path == "/v1/models":
-                self._send(200, {"object": "list", "data": [{"id": policy.default_id, "object": "model", "owned_by": "swerl"}]})
+                self._send(200, {"object": "list", "data": [
+                    {"id": policy.default_id, "object": "model", "owned_by": "swerl"},
+                    {"id": policy.served_name, "object": "model", "owned_by": "swerl", "swerl_alias_of": policy.default_id},
+                ]})
             else:
                 self._send(404, RequestError(404, f"no route GET {self.path}", kind="not_found_error").body())
 
@@ -248,8 +270,10 @@ def default_checkpoint(root: Path, fallback: str) -> str:
     return row["checkpoint_id"] if row else fallback
 
 
-def make_server(root: Path, checkpoint: str, host: str = "127.0.0.1", port: int = 0, strict_max_tokens: bool = False) -> ThreadingHTTPServer:
-    policy = Policy(root, checkpoint, strict_max_tokens)
+def make_server(
+    root: Path, checkpoint: str, host: str = "127.0.0.1", port: int = 0, strict_max_tokens: bool = False, served_name: str = "swerl-policy"
+) -> ThreadingHTTPServer:
+    policy = Policy(root, checkpoint, strict_max_tokens, served_name=served_name)
     server = ThreadingHTTPServer((host, port), make_handler(policy))
     server.daemon_threads = True
     return server
@@ -266,6 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--strict-max-tokens", action="store_true", help="refuse (400) when prompt + max_tokens exceeds the context, like vLLM")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--served-model-name", default="swerl-policy", help="model name that means the current default checkpoint")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.threads:
@@ -274,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
     ckpt.create_base(root, args.init_base, preset=args.preset, **overrides)
     ref = default_checkpoint(root, args.init_base) if args.checkpoint == "latest" else args.checkpoint
-    server = make_server(root, ref, args.host, args.port, args.strict_max_tokens)
+    server = make_server(root, ref, args.host, args.port, args.strict_max_tokens, args.served_model_name)
     print(json.dumps({"event": "policy_server_ready", "url": f"http://{args.host}:{server.server_address[1]}", "checkpoint_id": ref}), flush=True)
     try:
         server.serve_forever()

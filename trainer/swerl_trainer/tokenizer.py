@@ -55,6 +55,10 @@ class Tokenizer:
         self.end_id = self.special["<|end|>"]
         self.pad_id = self.special["<|pad|>"]
         self.assistant_id = self.special["<|assistant|>"]
+        # An assistant turn is assistant_prefix + sampled ids (ending in end_id) + after_end; a
+        # Hugging Face template has a multi-token prefix and text after its eos (hf.HFTokenizer).
+        self.assistant_prefix: list[int] = [self.assistant_id]
+        self.after_end: list[int] = []
 
     # --- plain text (per type) --------------------------------------------------------------
     def encode(self, text: str) -> list[int]:

@@ -15,7 +15,7 @@ import torch
 from .batch import EncodedSample, MicroBatch, check_decoding, encode_sample, micro_batches
 from .errors import TRAINER_BAD_BATCH, TrainerFault
 from .losses import policy_loss, sft_loss
-from .model import CausalLM, token_logprobs
+from .model import token_logprobs
 from .tokenizer import Tokenizer
 
 Progress = Callable[[dict[str, Any]], None]
@@ -55,7 +55,7 @@ def _tensors(mb: MicroBatch, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, t
     return inputs, targets, mask, old, adv
 
 
-def _optimizer(model: CausalLM, hyper: Hyper, state: dict[str, torch.Tensor] | None) -> torch.optim.AdamW:
+def _optimizer(model: torch.nn.Module, hyper: Hyper, state: dict[str, torch.Tensor] | None) -> torch.optim.AdamW:
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -67,21 +67,21 @@ def _optimizer(model: CausalLM, hyper: Hyper, state: dict[str, torch.Tensor] | N
             if f"{name}.exp_avg" in state:
                 opt.state[p] = {
                     "step": state[f"{name}.step"].clone(),
-                    "exp_avg": state[f"{name}.exp_avg"].clone(),
-                    "exp_avg_sq": state[f"{name}.exp_avg_sq"].clone(),
+                    "exp_avg": state[f"{name}.exp_avg"].to(p.device, copy=True),
+                    "exp_avg_sq": state[f"{name}.exp_avg_sq"].to(p.device, copy=True),
                 }
     return opt
 
 
-def optimizer_state(model: CausalLM, opt: torch.optim.AdamW) -> dict[str, torch.Tensor]:
+def optimizer_state(model: torch.nn.Module, opt: torch.optim.AdamW) -> dict[str, torch.Tensor]:
     """AdamW moments keyed by parameter name, so they survive in safetensors between steps."""
     out: dict[str, torch.Tensor] = {}
     for name, p in model.named_parameters():
         st = opt.state.get(p)
         if st:
             out[f"{name}.step"] = torch.as_tensor(st["step"], dtype=torch.float32).reshape(())
-            out[f"{name}.exp_avg"] = st["exp_avg"].contiguous()
-            out[f"{name}.exp_avg_sq"] = st["exp_avg_sq"].contiguous()
+            out[f"{name}.exp_avg"] = st["exp_avg"].cpu().contiguous()
+            out[f"{name}.exp_avg_sq"] = st["exp_avg_sq"].cpu().contiguous()
     return out
 
 
@@ -110,7 +110,7 @@ def encode_batch(
 
 def train_step(
     kind: str,
-    model: CausalLM,
+    model: torch.nn.Module,  # CausalLM or hf.HFCausalLM
     tok: Tokenizer,
     opt_state: dict[str, torch.Tensor] | None,
     encoded: list[EncodedSample],
@@ -128,8 +128,9 @@ def train_step(
     total = float(sum(e.loss_tokens for e in encoded))
     pg = policy_loss(hyper.loss) if kind == "rl" else None
     loss_sum, clipped, kl = 0.0, 0.0, 0.0
+    dev = next(model.parameters()).device  # a Hugging Face policy may sit on a GPU
     for i, mb in enumerate(batches):
-        inputs, targets, mask, old, adv = _tensors(mb, tok.pad_id)
+        inputs, targets, mask, old, adv = (x.to(dev) for x in _tensors(mb, tok.pad_id))
         logits, _ = model(inputs)
         if pg is None:
             loss = sft_loss(logits, targets, mask, denominator=total)

@@ -140,3 +140,12 @@ def test_trajectory_sampled_by_the_server_trains_with_ratio_one(server):
     m = run_step(root, "rl", inp)["metrics"]
     assert m["clip_fraction"] == 0.0
     assert abs(m["approx_kl"]) < 1e-5
+
+
+def test_a_model_name_that_is_no_checkpoint_is_refused_not_served_by_the_default(server):
+    url, _ = server
+    status, r = _post(url, "/v1/chat/completions", {"model": "some-other-version", "messages": MESSAGES, "max_tokens": 2})
+    assert status == 404 and r["error"]["code"] == "model_not_found" and r["error"]["param"] == "model"
+    # The alias and the checkpoint id itself are served.
+    assert _post(url, "/v1/chat/completions", {"model": "swerl-policy", "messages": MESSAGES, "max_tokens": 2})[1]["model"] == BASE_ID
+    assert _post(url, "/v1/chat/completions", {"model": BASE_ID, "messages": MESSAGES, "max_tokens": 2})[1]["model"] == BASE_ID
