@@ -156,7 +156,14 @@ export const RunConfigSchema = z
     policy: z
       .strictObject({
         url: z.string().url().optional().describe('OpenAI-compatible endpoint; unset = the local trainer server'),
-        model: z.string().default('swerl-policy'),
+        model: z
+          .string()
+          .default('swerl-policy')
+          .describe("model name sent with every request: the alias of the version being served (the trainer server's --served-model-name, vLLM's second --served-model-name)"),
+        pinVersion: z
+          .boolean()
+          .optional()
+          .describe('true: send the policy version (checkpoint id) as the model name instead, so a server serving another version refuses the request (404) rather than sampling from it'),
         decoding: DecodingSchema.default(DecodingSchema.parse({})),
         requestTimeoutSec: positiveInt.default(600),
         prompt: PromptStyleSchema.default('swe-agent'),

@@ -45,7 +45,8 @@ export function buildEpisodeInput(
     sampleIdx: slot.sampleIdx,
     policy: {
       url: policy.url,
-      model: config.policy.model,
+      // Pinned: the checkpoint id, which a server serving another version refuses (never samples).
+      model: config.policy.pinVersion ? policy.policyVersion : config.policy.model,
       decoding: config.policy.decoding,
       policyVersion: policy.policyVersion,
       seed: episodeSeed(config.seed, stage.name, slot, opts.seedPerTask ?? false),

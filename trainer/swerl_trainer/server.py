@@ -9,6 +9,8 @@ POST /v1/chat/completions  choices[0].message.content, choices[0].logprobs.conte
                            default `swerl-policy`) or absent for the current default version.
                            Any other name is refused, HTTP 404 `model_not_found`, as vLLM does: a
                            rollout never samples silently from a version it did not ask for.
+                           `--exclusive`: only the current version (id or alias) is served, other
+                           checkpoint ids are refused too (what vLLM serving one version does).
 POST /v1/load {checkpoint} hot-reloads the default checkpoint.
 GET  /health, GET /v1/models.
 A prompt that leaves no room in the context is refused with HTTP 400, code
@@ -51,10 +53,17 @@ class Policy:
     """The loaded checkpoints (a few, LRU) and which one is the default."""
 
     def __init__(
-        self, root: Path, default: str, strict_max_tokens: bool = False, cache_size: int = 3, served_name: str = "swerl-policy"
+        self,
+        root: Path,
+        default: str,
+        strict_max_tokens: bool = False,
+        cache_size: int = 3,
+        served_name: str = "swerl-policy",
+        exclusive: bool = False,
     ) -> None:
         self.root = root
         self.served_name = served_name
+        self.exclusive = exclusive
         self.strict_max_tokens = strict_max_tokens
         self._cache: OrderedDict[str, ckpt.Checkpoint] = OrderedDict()
         self._cache_size = cache_size
@@ -91,15 +100,16 @@ class Policy:
         stop_list = [stop] if isinstance(stop, str) else list(stop or [])
         with self._lock:
             model_ref = req.get("model")
-            if model_ref in (None, "", self.served_name):
+            if model_ref in (None, "", self.served_name, self.default_id):
                 c = self._get(self.default_id)
-            elif _is_checkpoint(self.root, model_ref):
+            elif not self.exclusive and _is_checkpoint(self.root, model_ref):
                 c = self._get(model_ref)
             else:
                 raise RequestError(
                     404,
-                    f"The model `{model_ref}` does not exist: this server samples checkpoint ids under {self.root} "
-                    f"and `{self.served_name}` (now {self.default_id})",
+                    f"The model `{model_ref}` does not exist: this server samples "
+                    + (f"only {self.default_id}" if self.exclusive else f"checkpoint ids under {self.root}")
+                    + f" and `{self.served_name}` (now {self.default_id})",
                     code="model_not_found",
                     param="model",
                     kind="NotFoundError",
@@ -271,9 +281,15 @@ def default_checkpoint(root: Path, fallback: str) -> str:
 
 
 def make_server(
-    root: Path, checkpoint: str, host: str = "127.0.0.1", port: int = 0, strict_max_tokens: bool = False, served_name: str = "swerl-policy"
+    root: Path,
+    checkpoint: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    strict_max_tokens: bool = False,
+    served_name: str = "swerl-policy",
+    exclusive: bool = False,
 ) -> ThreadingHTTPServer:
-    policy = Policy(root, checkpoint, strict_max_tokens, served_name=served_name)
+    policy = Policy(root, checkpoint, strict_max_tokens, served_name=served_name, exclusive=exclusive)
     server = ThreadingHTTPServer((host, port), make_handler(policy))
     server.daemon_threads = True
     return server
@@ -291,6 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--strict-max-tokens", action="store_true", help="refuse (400) when prompt + max_tokens exceeds the context, like vLLM")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--served-model-name", default="swerl-policy", help="model name that means the current default checkpoint")
+    p.add_argument("--exclusive", action="store_true", help="serve only the current checkpoint (its id or the alias); refuse other ids")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.threads:
@@ -299,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
     ckpt.create_base(root, args.init_base, preset=args.preset, **overrides)
     ref = default_checkpoint(root, args.init_base) if args.checkpoint == "latest" else args.checkpoint
-    server = make_server(root, ref, args.host, args.port, args.strict_max_tokens, args.served_model_name)
+    server = make_server(root, ref, args.host, args.port, args.strict_max_tokens, args.served_model_name, args.exclusive)
     print(json.dumps({"event": "policy_server_ready", "url": f"http://{args.host}:{server.server_address[1]}", "checkpoint_id": ref}), flush=True)
     try:
         server.serve_forever()
