@@ -215,30 +215,35 @@ def _decoding(req: dict[str, Any]) -> Decoding:
     )
 
 
+class JsonHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 JSON request/response plumbing shared by the policy server and vllm_serve's control port."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.debug("%s " + fmt, self.address_string(), *args)
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> dict[str, Any]:
+        n = int(self.headers.get("content-length") or 0)
+        try:
+            body = json.loads(self.rfile.read(n) or b"{}")
+        except ValueError as e:
+            raise RequestError(400, f"request body is not JSON: {e}") from e
+        if not isinstance(body, dict):
+            raise RequestError(400, "request body must be a JSON object")
+        return body
+
+
 def make_handler(policy: Policy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            log.debug("%s " + fmt, self.address_string(), *args)
-
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _body(self) -> dict[str, Any]:
-            n = int(self.headers.get("content-length") or 0)
-            try:
-                body = json.loads(self.rfile.read(n) or b"{}")
-            except ValueError as e:
-                raise RequestError(400, f"request body is not JSON: {e}") from e
-            if not isinstance(body, dict):
-                raise RequestError(400, "request body must be a JSON object")
-            return body
+    class Handler(JsonHandler):
 
         def do_GET(self) -> None:
             if self.path == "/health":

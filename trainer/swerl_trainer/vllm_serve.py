@@ -39,12 +39,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from . import checkpoint as ckpt
 from .errors import CHECKPOINT_NOT_FOUND, POLICY_UNAVAILABLE, TrainerFault
+from .server import JsonHandler, RequestError
 
 log = logging.getLogger("swerl_trainer.vllm_serve")
 DEFAULT_CMD = "vllm serve {path} --served-model-name {id} {alias} --host {host} --port {port} --seed 0"
@@ -119,20 +120,7 @@ class Served:
 
 
 def make_control(served: Served, host: str, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            log.debug(fmt, *args)
-
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             if self.path == "/health":
                 proc = served.proc
@@ -140,23 +128,21 @@ def make_control(served: Served, host: str, port: int) -> ThreadingHTTPServer:
                 self._send(200 if alive else 503, {"status": "ok" if alive else "down", "checkpoint_id": served.checkpoint_id,
                                                    "url": served.url, "pid": proc.pid if proc else None})
             else:
-                self._send(404, {"error": {"message": f"no route GET {self.path}", "type": "not_found_error"}})
+                self._send(404, RequestError(404, f"no route GET {self.path}", kind="not_found_error").body())
 
         def do_POST(self) -> None:
-            if self.path != "/v1/load":
-                self._send(404, {"error": {"message": f"no route POST {self.path}", "type": "not_found_error"}})
-                return
             try:
-                n = int(self.headers.get("content-length") or 0)
-                ref = json.loads(self.rfile.read(n) or b"{}").get("checkpoint")
+                if self.path != "/v1/load":
+                    raise RequestError(404, f"no route POST {self.path}", kind="not_found_error")
+                ref = self._body().get("checkpoint")
                 if not isinstance(ref, str):
-                    self._send(400, {"error": {"message": "checkpoint must be a string", "param": "checkpoint"}})
-                    return
+                    raise RequestError(400, "checkpoint must be a string", param="checkpoint")
                 self._send(200, served.load(ref))
+            except RequestError as e:
+                self._send(e.status, e.body())
             except TrainerFault as e:
-                self._send(404 if e.code == CHECKPOINT_NOT_FOUND else 503, {"error": {"message": str(e), "code": e.code}})
-            except ValueError as e:
-                self._send(400, {"error": {"message": f"request body is not JSON: {e}"}})
+                status = 404 if e.code == CHECKPOINT_NOT_FOUND else 503
+                self._send(status, RequestError(status, str(e), code=e.code, kind="swerl_error").body())
 
     srv = ThreadingHTTPServer((host, port), Handler)
     srv.daemon_threads = True

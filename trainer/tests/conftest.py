@@ -1,6 +1,9 @@
 """Shared fixtures: a checkpoints root holding a seeded `test`-preset base policy, and trajectories."""
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,14 @@ def step_input(step: int = 0, samples: list | None = None, lr: float = 1e-3, bas
         "decoding_expected": dict(PAPER_DECODING),
         **extra,
     }
+
+
+def http_json(url: str, body: dict | None = None, timeout: float = 300) -> tuple[int, dict]:
+    """(status, JSON body) of a GET (no body) or POST; an HTTP error status is returned, not raised."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data, {"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from conftest import PAPER_DECODING, step_input, trajectory  # noqa: E402
+from conftest import PAPER_DECODING, http_json, step_input, trajectory  # noqa: E402
 from swerl_trainer import checkpoint as ckpt  # noqa: E402
 from swerl_trainer import hf  # noqa: E402
 from swerl_trainer.server import make_server  # noqa: E402
@@ -42,12 +41,7 @@ def hf_root(request, tmp_path: Path) -> Path:
 
 
 def _post(url: str, path: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(url + path, json.dumps(body).encode(), {"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return http_json(url + path, body)
 
 
 @pytest.fixture

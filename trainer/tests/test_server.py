@@ -2,13 +2,12 @@
 import json
 import math
 import threading
-import urllib.error
 import urllib.request
 
 import pytest
 import torch
 
-from conftest import BASE_ID, step_input
+from conftest import BASE_ID, http_json, step_input
 from swerl_trainer import checkpoint as ckpt
 from swerl_trainer.model import token_logprobs
 from swerl_trainer.sampling import Decoding, process_logits
@@ -52,12 +51,7 @@ def server(root):
 
 
 def _post(url, path, body):
-    req = urllib.request.Request(url + path, json.dumps(body).encode(), {"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return http_json(url + path, body, timeout=60)
 
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "fix it"}]

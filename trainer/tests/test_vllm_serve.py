@@ -9,13 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-import pytest
-
-from conftest import BASE_ID, step_input
+from conftest import BASE_ID, http_json, step_input
 from swerl_trainer.steps import run_step
 
 TRAINER = Path(__file__).resolve().parent.parent
@@ -26,16 +22,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _req(url: str, body: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data, {"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=300) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def _alive(pid: int) -> bool:
@@ -65,27 +51,27 @@ def test_one_version_served_and_a_switch_is_a_restart(root: Path):
         assert ready["event"] == "policy_serving_ready" and ready["checkpoint_id"] == BASE_ID
         url, control = ready["url"], ready["control_url"]
         chat = url + "/v1/chat/completions"
-        assert _req(chat, {"model": BASE_ID, "messages": MESSAGES, "max_tokens": 2})[1]["model"] == BASE_ID
-        assert _req(chat, {"model": "swerl-policy", "messages": MESSAGES, "max_tokens": 2})[1]["model"] == BASE_ID
-        status, body = _req(chat, {"model": nxt, "messages": MESSAGES, "max_tokens": 2})
+        assert http_json(chat, {"model": BASE_ID, "messages": MESSAGES, "max_tokens": 2})[1]["model"] == BASE_ID
+        assert http_json(chat, {"model": "swerl-policy", "messages": MESSAGES, "max_tokens": 2})[1]["model"] == BASE_ID
+        status, body = http_json(chat, {"model": nxt, "messages": MESSAGES, "max_tokens": 2})
         assert status == 404 and body["error"]["code"] == "model_not_found"
-        first_pid = _req(control + "/health")[1]["pid"]
+        first_pid = http_json(control + "/health")[1]["pid"]
 
-        status, body = _req(control + "/v1/load", {"checkpoint": nxt})
+        status, body = http_json(control + "/v1/load", {"checkpoint": nxt})
         assert status == 200 and body["checkpoint_id"] == nxt and body["restart_seconds"] > 0
-        health = _req(control + "/health")[1]
+        health = http_json(control + "/health")[1]
         assert health["checkpoint_id"] == nxt and health["pid"] != first_pid and not _alive(first_pid)
-        status, body = _req(chat, {"model": BASE_ID, "messages": MESSAGES, "max_tokens": 2})
+        status, body = http_json(chat, {"model": BASE_ID, "messages": MESSAGES, "max_tokens": 2})
         assert status == 404 and body["error"]["code"] == "model_not_found"
-        assert _req(chat, {"model": nxt, "messages": MESSAGES, "max_tokens": 2})[1]["model"] == nxt
-        assert _req(chat, {"model": "swerl-policy", "messages": MESSAGES, "max_tokens": 2})[1]["model"] == nxt
+        assert http_json(chat, {"model": nxt, "messages": MESSAGES, "max_tokens": 2})[1]["model"] == nxt
+        assert http_json(chat, {"model": "swerl-policy", "messages": MESSAGES, "max_tokens": 2})[1]["model"] == nxt
 
         # The same version again is no restart; an unknown one is refused and changes nothing.
-        status, body = _req(control + "/v1/load", {"checkpoint": nxt})
-        assert status == 200 and body["restart_seconds"] == 0.0 and _req(control + "/health")[1]["pid"] == health["pid"]
-        status, body = _req(control + "/v1/load", {"checkpoint": "no/such/version"})
+        status, body = http_json(control + "/v1/load", {"checkpoint": nxt})
+        assert status == 200 and body["restart_seconds"] == 0.0 and http_json(control + "/health")[1]["pid"] == health["pid"]
+        status, body = http_json(control + "/v1/load", {"checkpoint": "no/such/version"})
         assert status == 404 and body["error"]["code"] == "SWERL_CHECKPOINT_NOT_FOUND"
-        assert _req(control + "/health")[1]["pid"] == health["pid"]
+        assert http_json(control + "/health")[1]["pid"] == health["pid"]
     finally:
         launcher.send_signal(signal.SIGTERM)
         try:
