@@ -7,7 +7,9 @@ set -euo pipefail
 name=$1
 req=$2
 py=${PYTHON:-python3}
-key=$( { cat "$req"; "$py" -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-12)
+# A `-r other.txt` line includes another file: its pins are part of the key too.
+included=$(sed -n 's/^-r[[:space:]]*//p' "$req" | while read -r f; do echo "$(dirname "$req")/$f"; done)
+key=$( { cat "$req" $included; "$py" -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-12)
 root="${SWERL_VENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/swerl}"
 venv="$root/$name-$key"
 if [ ! -f "$venv/.complete" ]; then

@@ -4,29 +4,19 @@
 # PyPI's default torch wheel would pull ~5 GB of CUDA libraries; see README.md for the GPU path.
 #
 # install.sh --hf: the Hugging Face policy path instead (requirements-hf.txt: torch 2.x from PyPI +
-# transformers), a venv of its own cached under ${XDG_CACHE_HOME:-~/.cache}/swerl/ keyed by the
-# sha256 of the requirements files and the Python version, linked as trainer/.venv-hf. A cache hit
+# transformers), a venv of its own made by ../scripts/ensure-venv.sh under ~/.cache/swerl/, keyed by
+# the sha256 of the requirements files and the Python version, linked as trainer/.venv-hf. A cache hit
 # costs nothing; a miss downloads ~5 GB (measured here: 306 s on a shared machine).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 if [[ "${1:-}" == "--hf" ]]; then
-  PY=/usr/bin/python3
-  key=$( { cat requirements-hf.txt requirements.txt; "$PY" -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-12)
-  cache="${XDG_CACHE_HOME:-$HOME/.cache}/swerl"
-  venv="$cache/trainer-hf-$key"
-  mkdir -p "$cache"
-  exec 9>"$venv.lock"
-  flock 9
-  if [[ ! -f "$venv/.complete" ]]; then
-    echo "install.sh --hf: building $venv (torch + transformers from PyPI, ~5 GB)" >&2
-    started=$(date +%s)
-    rm -rf "$venv"
-    "$PY" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements-hf.txt
-    echo "install.sh --hf: built in $(( $(date +%s) - started )) s" >&2
-    touch "$venv/.complete"
-  fi
+  # The same cached-venv mechanism as every other swerl venv (keyed by the pins, requirements.txt
+  # included via -r, and the Python version); Debian's Python, like the native venv.
+  started=$(date +%s)
+  python=$(PYTHON=/usr/bin/python3 ../scripts/ensure-venv.sh trainer-hf requirements-hf.txt)
+  venv=$(dirname "$(dirname "$python")")
+  echo "install.sh --hf: $venv ready in $(( $(date +%s) - started )) s" >&2
   ln -sfn "$venv" .venv-hf
   .venv-hf/bin/python - <<'PY'
 import json, sys, torch, transformers, tokenizers, temporalio
