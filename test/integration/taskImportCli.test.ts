@@ -7,6 +7,8 @@
  *   run 2: the good task imported (12 fields byte for byte), the broken ones quarantined with
  *          their codes (the NUL stored as U+FFFD), deferred entries cleared, exit 0;
  *   run 3: nothing validated again (every verdict is stored for the same content), exit 0.
+ * Then, without Docker: a line without repo_path found through --repos / config tasks.repoSources,
+ * and a row stored under the legacy content hash brought up to date instead of refused.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importTasks, legacyTaskContentHash, persistImport, taskContentHash } from '../../activities/tasks';
 import { ErrorCodes } from '../../core/errors';
 import { SWE_BENCH_FIELDS } from '../../core/tasks';
 import { createDb, type DbHandle } from '../../db/client';
@@ -175,6 +178,23 @@ describe('swerl tasks import', () => {
     expect(run.stdout).toMatch(/^repositories +1 fetches, 0 served from the mirror cache$/m);
     const [task] = await handle.db.select().from(tasksTable).where(eq(tasksTable.id, 'configured__strutils-1'));
     expect(task!.metadata).toMatchObject({ repoDir: join(dir, 'home', 'cache', 'repos', 'acme__strutils.git') });
+  }, 300_000);
+
+  it('brings a task stored before source lines were kept (legacy content hash) up to date instead of refusing it', async () => {
+    const line = JSON.stringify({ ...toy('strutils-1'), instance_id: 'legacy__strutils-1' });
+    const legacyFile = join(scratch, 'legacy.jsonl');
+    writeFileSync(legacyFile, `${line}\n`);
+    const parsed = await importTasks(legacyFile, { validate: false });
+    const { sourceLine: _dropped, ...asBefore } = parsed.accepted[0]!;
+    await persistImport(handle.db, 'legacy', { accepted: [asBefore], quarantined: [] });
+    const [before] = await handle.db.select().from(tasksTable).where(eq(tasksTable.id, 'legacy__strutils-1'));
+    expect([before!.sourceLine, before!.contentHash]).toEqual([null, legacyTaskContentHash(asBefore)]);
+
+    const run = await swerl(['tasks', 'import', legacyFile, '--no-validate'], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^imported +1 \(0 new\)$/m);
+    const [after] = await handle.db.select().from(tasksTable).where(eq(tasksTable.id, 'legacy__strutils-1'));
+    expect([after!.sourceLine, after!.contentHash]).toEqual([line, taskContentHash(parsed.accepted[0]!)]);
   }, 300_000);
 });
 
