@@ -6,18 +6,13 @@
 import { Option, type Command } from 'commander';
 import { ConfigError, ErrorCodes } from '../core/errors';
 import { startDashboard } from '../dashboard/server';
+import { parseStallAfter } from '../dashboard/stall';
 import { resolveEndpoints } from '../workers/endpoints';
 import { withClient, withDb } from './connections';
 
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(ErrorCodes.CONFIG_INVALID, `--port must be 0..65535, got "${value}"`, { port: value });
-  return n;
-}
-
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(ErrorCodes.CONFIG_INVALID, `--stall-after must be a positive number of seconds, got "${value}"`, { stallAfter: value });
   return n;
 }
 
@@ -28,7 +23,7 @@ export function registerDashboardCommand(program: Command): void {
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .addOption(new Option('--port <n>', 'port (0 = any free one)').default(8765).argParser(port))
     .addOption(new Option('--token <secret>', 'required by actions (pause/resume/abort/promote); needed for them on a non-loopback address').env('SWERL_DASHBOARD_TOKEN'))
-    .addOption(new Option('--stall-after <sec>', "flag a running run as stalled after this long without progress (default: each run's timeouts.stallAfterSec)").argParser(seconds))
+    .addOption(new Option('--stall-after <sec>', "flag a running run as stalled after this long without progress (default: each run's timeouts.stallAfterSec)").argParser(parseStallAfter))
     .action(async (opts: { host: string; port: number; token?: string; stallAfter?: number }) => {
       const endpoints = resolveEndpoints();
       await withDb(({ db }) =>

@@ -10,7 +10,7 @@ import { createRolloutWorkers } from '../workers/rollout';
 import { createOrchestrationWorker } from '../workers/orchestration';
 import { startMetricsServer } from '../workers/metrics';
 import { tracingFromEnv } from '../workers/tracing';
-import { detectStall, formatStall } from '../dashboard/stall';
+import { detectStall, formatStall, parseStallAfter } from '../dashboard/stall';
 import { withClient, withDb } from './connections';
 import { runProgress, watchProgress } from './progress';
 import { statusQuery } from '../workflows/definitions';
@@ -126,7 +126,7 @@ export function registerRunCommands(program: Command): void {
     .argument('<run>', 'run id')
     .option('--json', 'machine-readable output')
     .description('what a run is doing now (answered by the run itself, via a Query)')
-    .option('--stall-after <sec>', "stalled after this long without progress (default: the run's timeouts.stallAfterSec)", Number)
+    .option('--stall-after <sec>', "stalled after this long without progress (default: the run's timeouts.stallAfterSec)", parseStallAfter)
     .action((run: string, opts: { json?: boolean; stallAfter?: number }) =>
       withClient(async (client) => {
         const status = await runStatus(client, run);

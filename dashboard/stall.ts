@@ -11,7 +11,15 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { sql } from 'drizzle-orm';
+import { ConfigError, ErrorCodes } from '../core/errors';
 import type { Db } from '../db/client';
+
+/** `--stall-after SEC` of `swerl status` and `swerl dashboard`: a positive whole number of seconds. */
+export function parseStallAfter(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(ErrorCodes.CONFIG_INVALID, `--stall-after must be a positive number of seconds, got "${value}"`, { stallAfter: value });
+  return n;
+}
 
 /** The default of timeouts.stallAfterSec, for runs stored before the knob existed. */
 export const DEFAULT_STALL_AFTER_SEC = 1800;

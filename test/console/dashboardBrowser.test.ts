@@ -11,6 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectStall, formatStall, runStalls } from '../../dashboard/stall';
+import type { RunCurves } from '../../dashboard/queries';
 import { startDashboard, type Dashboard } from '../../dashboard/server';
 import { episodes, promotions } from '../../db/schema';
 import { eq } from 'drizzle-orm';
@@ -101,6 +102,23 @@ describe('swerl dashboard in Chromium', () => {
     const [promotion] = await w.db.db.select().from(promotions).where(eq(promotions.runId, runId));
     expect(promotion).toMatchObject({ fromStage: 'rl-stage1', toStage: 'rl-stage2', actor: 'tester', reason: 'toy gate is strict; stage 1 looks healthy', forced: true });
     await b.screenshot('04-promoted');
+
+    // What the curves were drawn from. Stage 1 per iteration: EASY 2/2, MIXED 1/2, HARD 0/2
+    // (solved 0.5, two of three groups without advantage, the trainer double's clip 0.05).
+    const curves = (await (await fetch(`${dash.url}/api/runs/${encodeURIComponent(runId)}/curves`)).json()) as RunCurves;
+    const stage1 = curves.points.filter((p) => p.stage === 'rl-stage1');
+    expect(stage1.map((p) => [p.x, p.iteration, p.status, p.episodesFinished])).toEqual([
+      [0, 0, 'completed', 6],
+      [1, 1, 'completed', 6],
+    ]);
+    for (const p of stage1) {
+      expect(p).toMatchObject({ rewardMean: 0.5, solvedFraction: 0.5, infraFailures: expect.any(Number) });
+      expect(p.zeroAdvantageFraction).toBeCloseTo(2 / 3, 10);
+      expect(p.clipFraction).toBeCloseTo(0.05, 10);
+      expect(p.turnsPerEpisode).toBeGreaterThanOrEqual(3);
+    }
+    expect(curves.evals.map((e) => [e.stage, e.pass1, e.sem, e.k, e.x])).toEqual([['rl-stage1-gate', 0.5, 0, 2, 1]]);
+    expect(curves.promotions).toMatchObject([{ fromStage: 'rl-stage1', toStage: 'rl-stage2', actor: 'tester', forced: true, x: 1 }]);
 
     // A solved episode's trajectory: turns, the diff, the tests' statuses.
     await page.fill('form.filters input[name="minReward"]', '1');

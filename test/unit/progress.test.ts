@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { renderProgress, runProgress, watchProgress } from '../../cli/progress';
-import { formatStall, type StallReport } from '../../dashboard/stall';
+import { formatStall, parseStallAfter, type StallReport } from '../../dashboard/stall';
 import type { RunStatus } from '../../workflows/definitions';
 
 describe('terminal progress', () => {
@@ -61,6 +61,11 @@ describe('terminal progress', () => {
 
 describe('stall report', () => {
   const base: StallReport = { runId: 'r', workflowId: 'swerl-run-r', status: 'running', stalled: false, stallAfterSec: 300, idleSec: 12, lastProgressAt: '2026-01-01T00:00:00.000Z', waitingOn: [] };
+
+  it('takes --stall-after as a positive whole number of seconds', () => {
+    expect(parseStallAfter('300')).toBe(300);
+    for (const bad of ['0', '-5', '1.5', 'soon', '']) expect(() => parseStallAfter(bad), bad).toThrow(/SWERL_CONFIG_INVALID/);
+  });
 
   it('prints nothing for a healthy run', () => {
     expect(formatStall(base)).toEqual([]);
