@@ -24,6 +24,8 @@ export interface TestBrowser {
 export async function launchBrowser(artifactDir: string): Promise<TestBrowser> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'swerl-chromium-'));
   const dir = path.join(ARTIFACTS, artifactDir);
+  // This run's screenshots only: a stale one from an earlier run must not pass for this one's.
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   // The profile directory is the persistent context's (playwright passes it as --user-data-dir).
   const context = await chromium.launchPersistentContext(profile, {
