@@ -6,8 +6,9 @@
  * which the console flags as stalled, naming the activity it waits on. Screenshots go to
  * test-artifacts/dashboard/. Every wait is on a DOM state or a recorded fact, never a fixed sleep.
  *
- * Not in the default suite: a live run through a gate eval and a promotion takes 2-4 minutes on a
- * loaded machine. `npm run test:console` runs it (on the same stack as the integration tests).
+ * Not in the default suite: with its stack and two worlds the file took 181 s at load average 25
+ * (8 min at load 40 before episode turn segments). `npm run test:console` runs it (on the same
+ * stack as the integration tests).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectStall, formatStall, runStalls } from '../../dashboard/stall';
