@@ -13,6 +13,7 @@
  * One registry per process; `startMetricsServer` listens on loopback unless told otherwise.
  */
 import { createServer, type Server } from 'node:http';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Context } from '@temporalio/activity';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next, WorkerInterceptors } from '@temporalio/worker';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -75,6 +76,29 @@ const PHASE_OF_ACTIVITY: Record<string, TurnPhase> = { policyTurn: 'policy', exe
 
 export function observeTurnPhase(phase: TurnPhase, seconds: number): void {
   turnPhaseSeconds.observe({ phase }, seconds);
+}
+
+/**
+ * Runs one phase of a turn inside an activity that runs several (runTurns): the time of a completed
+ * phase goes to swerl_turn_phase_seconds and, when tracing is on, it is a `Turn:<phase>` span (attributes: the
+ * episode and the turn) under the activity's span. Without a tracer provider the span is a no-op.
+ */
+export async function measureTurnPhase<T>(phase: TurnPhase, where: { episodeId: string; turn: number }, fn: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  return trace.getTracer('swerl').startActiveSpan(`Turn:${phase}`, { attributes: { 'swerl.episode_id': where.episodeId, 'swerl.turn': where.turn } }, async (span) => {
+    try {
+      const result = await fn();
+      // Completed phases only: a failed one is counted by swerl_activity_failures_total.
+      observeTurnPhase(phase, (performance.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
 }
 
 interface SandboxCounts {

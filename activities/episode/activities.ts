@@ -17,7 +17,7 @@ import { completeEpisode, createEpisode, failEpisode, getEpisode, markEpisodeRun
 import { getTask } from '../../db/tasks';
 import { appendTurn, getTurn, listTurns, type Turn } from '../../db/turns';
 import type { Episode } from '../../db/episodes';
-import { observeTurnPhase } from '../../workers/metrics';
+import { measureTurnPhase } from '../../workers/metrics';
 import { setEpisodePatch } from './patch';
 import { complete } from '../policy/client';
 import { computeReward, recordReward } from '../reward';
@@ -184,9 +184,7 @@ export function createHostActivities(ctx: HostContext): HostActivities {
           context.heartbeat({ turn });
           let action = byIdx.get(assistantIdx(turn));
           if (!action) {
-            const sampling = performance.now();
-            const step = await sampleTurn(ctx, episode, turns, turn);
-            observeTurnPhase('policy', (performance.now() - sampling) / 1000);
+            const step = await measureTurnPhase('policy', { episodeId, turn }, () => sampleTurn(ctx, episode, turns, turn));
             if (step.kind === 'context_overflow') {
               exit = 'context_overflow';
               break;
@@ -205,9 +203,7 @@ export function createHostActivities(ctx: HostContext): HostActivities {
                 sb = await buildSandbox(ctx, episodeId, turn);
               }
             }
-            const running = performance.now();
-            const { stored } = await observe(ctx, episodeId, turn, action, sb, sandbox, turn);
-            observeTurnPhase('tool', (performance.now() - running) / 1000);
+            const { stored } = await measureTurnPhase('tool', { episodeId, turn }, () => observe(ctx, episodeId, turn, action, sb, sandbox, turn));
             observation = stored;
             turns.push(stored);
             byIdx.set(stored.idx, stored);

@@ -1,7 +1,8 @@
 /**
  * OpenTelemetry traces through Temporal's interceptors: an episode run by traced workers arrives at
  * a real OTLP/HTTP endpoint (a receiver in this test) as one trace: RunWorkflow:episode at the root,
- * a RunActivity span per turn phase under it, as many as Postgres has turns.
+ * its activities under it, and inside each runTurns segment a Turn:policy and a Turn:tool span per
+ * turn, as many as Postgres has turns.
  */
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,7 +54,7 @@ afterAll(async () => {
 });
 
 describe('OpenTelemetry traces', () => {
-  it('one episode is one trace: the workflow span with a RunActivity span per turn phase', async () => {
+  it('one episode is one trace: the workflow span, its activities, a span per turn phase', async () => {
     const task = h.tasks[0]!;
     const input = h.episodeInput(task.instanceId);
     const result = await (await h.startEpisode(input)).result();
@@ -67,9 +68,13 @@ describe('OpenTelemetry traces', () => {
     const inTrace = received.filter((s) => s.traceId === traceId);
     const rows = await h.db.db.select().from(turns).where(eq(turns.episodeId, input.episodeId));
     const count = (name: string) => inTrace.filter((s) => s.name === name).length;
-    expect(count('RunActivity:policyTurn')).toBe(rows.filter((r) => r.role === 'assistant').length);
-    expect(count('RunActivity:execTool')).toBe(rows.filter((r) => r.role === 'tool').length);
+    expect(count('Turn:policy')).toBe(rows.filter((r) => r.role === 'assistant').length);
+    expect(count('Turn:tool')).toBe(rows.filter((r) => r.role === 'tool').length);
+    expect(count('RunActivity:runTurns')).toBeGreaterThanOrEqual(1);
     expect(count('RunActivity:scoreEpisode')).toBe(1);
+    // Turn spans sit inside a runTurns activity span.
+    const segments = new Set(inTrace.filter((s) => s.name === 'RunActivity:runTurns').map((s) => s.spanId));
+    expect(inTrace.filter((s) => s.name.startsWith('Turn:')).every((s) => s.parentSpanId !== undefined && segments.has(s.parentSpanId))).toBe(true);
     // Every activity span hangs off a span of this trace (StartActivity in the workflow), none is orphaned.
     const ids = new Set(inTrace.map((s) => s.spanId));
     const activitySpans = inTrace.filter((s) => s.name.startsWith('RunActivity:'));
