@@ -28,6 +28,9 @@ if [ ${#pip_need[@]} -gt 0 ]; then
   "$PY" -m pip install -q --disable-pip-version-check "${pip_need[@]}"
 fi
 
+# The swebench bridge's venv (PyPI swebench==4.1.0 and its few imports): ~/.cache/swerl, keyed by its pins.
+log "swebench bridge: $(swebench_bridge/ensure-venv.sh)"
+
 if [ -x trainer/install.sh ]; then
   trainer/install.sh
 fi

@@ -1,0 +1,127 @@
+/**
+ * The real-task path on a synthetic task (no fetched data): the swebench bridge answers with the
+ * official spec, eval script, parser and verdict; the environment image is built in three layers
+ * from a wheel cache filled once on the host (a re-run builds and downloads nothing); and the
+ * grade in Docker gives the gold patch 1, an empty patch 0, a patch that breaks the import 0 with
+ * its reason, all matched on test ids as the official parser writes them.
+ */
+import Docker from 'dockerode';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SandboxLimits } from '../../activities/sandbox';
+import { computeSwebenchReward } from '../../activities/reward/swebench';
+import { swebench } from '../../sandbox/swebenchBridge';
+import { ensureSwebenchEnvironment, type TaskEnvironment } from '../../sandbox/swebenchEnv';
+import { makeSyntheticTask, type SyntheticTask } from '../fixtures/swebench/syntheticRepo';
+
+const docker = new Docker();
+const limits: SandboxLimits = { cpus: 1, memoryMiB: 1024, pidsLimit: 256, outputLimitBytes: 256 * 1024, commandTimeoutSec: 300, user: '1000:1000' };
+let root: string;
+let task: SyntheticTask;
+let env: TaskEnvironment;
+
+const ASTROID = {
+  instance_id: 'pylint-dev__astroid-0', repo: 'pylint-dev/astroid', version: '2.9', base_commit: 'a'.repeat(40), test_patch: '',
+  // As a dataset row lists a parametrised id with a space: cut where the official parser cuts it.
+  FAIL_TO_PASS: ['tests/unittest_nodes.py::test_f2p[a'], PASS_TO_PASS: ['tests/unittest_nodes.py::test_p2p'],
+};
+const markers = (body: string): string => `+ : '>>>>> Start Test Output'\n${body}\n+ : '>>>>> End Test Output'\n`;
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'swerl-swebench-'));
+  task = makeSyntheticTask(root);
+});
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('swebench bridge (official harness, pinned 4.1.0)', () => {
+  it('answers with the official spec of a (repo, version) and of an install_config line', async () => {
+    const official = await swebench.spec(ASTROID);
+    expect(official.spec.python).toBe('3.9');
+    expect(official.source).toContain('MAP_REPO_VERSION_TO_SPECS');
+    expect(official.parser).toBe('swebench.harness.log_parsers.python.parse_log_pytest');
+    const own = await swebench.spec(task.line);
+    expect(own.source).toBe('install_config');
+    expect(own.spec.test_cmd).toBe('pytest -rA');
+  });
+
+  it('grades hand-written logs with the official parser: ids cut at the first space, missing tests fail', async () => {
+    const resolved = await swebench.grade(ASTROID, markers('PASSED tests/unittest_nodes.py::test_f2p[a b]\nPASSED tests/unittest_nodes.py::test_p2p'));
+    expect(resolved.resolved).toBe(true);
+    expect(Object.keys(resolved.statusMap).sort()).toEqual(['tests/unittest_nodes.py::test_f2p[a', 'tests/unittest_nodes.py::test_p2p']);
+
+    // The full id is not what the parser writes: listed that way, the test counts as not run.
+    const fullId = await swebench.grade({ ...ASTROID, FAIL_TO_PASS: ['tests/unittest_nodes.py::test_f2p[a b]'] }, markers('PASSED tests/unittest_nodes.py::test_f2p[a b]\nPASSED tests/unittest_nodes.py::test_p2p'));
+    expect(fullId.resolved).toBe(false);
+
+    const failed = await swebench.grade(ASTROID, markers('FAILED tests/unittest_nodes.py::test_f2p[a b] - assert 0\nPASSED tests/unittest_nodes.py::test_p2p'));
+    expect(failed.resolved).toBe(false);
+    expect(failed.statusMap['tests/unittest_nodes.py::test_f2p[a']).toBe('FAILED');
+    expect(failed.report?.FAIL_TO_PASS.failure).toEqual(['tests/unittest_nodes.py::test_f2p[a']);
+
+    const noMarkers = await swebench.grade(ASTROID, 'PASSED tests/unittest_nodes.py::test_f2p[a b]\n');
+    expect(noMarkers).toMatchObject({ resolved: false, logFound: false });
+  });
+
+  it('writes the official eval script for the sandbox layout', async () => {
+    const ans = await swebench.evalScript(task.line, { repoDirectory: '/repo', activate: '/opt/swerl/venv/bin/activate' });
+    expect(ans.script).toContain('source /opt/swerl/venv/bin/activate');
+    expect(ans.script).not.toContain('miniconda');
+    expect(ans.script).toContain('pytest -rA tests/test_calc.py');
+    expect(ans.applyCmds).toEqual(['git apply --verbose', 'git apply --verbose --reject', 'patch --batch --fuzz=5 -p1 -i']);
+  });
+});
+
+describe('environment image and grading in Docker', () => {
+  it('builds base/env/repo offline from the wheel cache, and a re-run reuses every layer and wheel', async () => {
+    const lines: string[] = [];
+    env = await ensureSwebenchEnvironment(task.line, task.repoDir, { docker, findLinks: [task.wheelsDir], log: (l) => lines.push(l) });
+    expect(env.image).toMatch(/^swerl-swebench-task:/);
+    expect(env.provenance.python).toBe('3.11');
+    expect(env.provenance.pythonSubstitutedFor).toBeUndefined();
+    expect(lines.some((l) => /wheels .*file\(s\)/.test(l))).toBe(true);
+
+    const again = await ensureSwebenchEnvironment(task.line, task.repoDir, { docker, findLinks: [task.wheelsDir] });
+    expect(again.image).toBe(env.image);
+    expect(again.work).toEqual({ layersBuilt: [], layersReused: [expect.stringMatching(/^swerl-swebench-env:/), env.image], wheelsDownloaded: 0, wheelsReused: 0 });
+  });
+
+  const grade = (diff: string): ReturnType<typeof computeSwebenchReward> =>
+    computeSwebenchReward(docker, task.line, diff, { image: env.image, layout: env.layout, limits, testTimeoutSec: 600, labels: { run: 'test-swebench', episode: task.line.instance_id } });
+
+  it('gold patch scores 1, with every listed id found as the official parser writes it', async () => {
+    const r = await grade(task.line.patch);
+    expect(r.reason).toBe('resolved');
+    expect(r.reward).toBe(1);
+    expect(r.tests.map((t) => [t.nodeid, t.outcome])).toEqual([
+      ['tests/test_calc.py::test_add_negative', 'passed'],
+      ['tests/test_calc.py::test_add', 'passed'],
+      ['tests/test_calc.py::test_words[hello', 'passed'],
+      ['tests/test_calc.py::test_words[x]', 'passed'],
+    ]);
+    expect(r.swebench.parser).toBe('swebench.harness.log_parsers.python.parse_log_pytest');
+    expect(r.swebench.appliedWith).toBe('git apply --verbose');
+  });
+
+  it('empty patch scores 0 (FAIL_TO_PASS fails), a patch that breaks the import scores 0 with its reason', async () => {
+    const empty = await grade('');
+    expect(empty).toMatchObject({ reward: 0, reason: 'tests_failed' });
+    expect(empty.tests.find((t) => t.list === 'FAIL_TO_PASS')?.outcome).toBe('failed');
+
+    const broken = `diff --git a/calc/__init__.py b/calc/__init__.py
+--- a/calc/__init__.py
++++ b/calc/__init__.py
+@@ -1,3 +1,3 @@
+-from swerl_tinydep import offset
++from swerl_tinydep import offset(
+ 
+ 
+`;
+    const r = await grade(broken);
+    expect(r).toMatchObject({ reward: 0, reason: 'tests_failed', patchApplied: true });
+    expect(r.tests.every((t) => t.outcome !== 'passed')).toBe(true);
+  });
+});

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { environmentYmlRequirements, requirementLines, suiteForPython } from '../../sandbox/swebenchEnv';
+
+describe('suiteForPython', () => {
+  it('takes the suite of the same Python when there is one', () => {
+    expect(suiteForPython('3.9')).toEqual({ suite: 'bullseye', python: '3.9' });
+    expect(suiteForPython('3.11')).toEqual({ suite: 'bookworm', python: '3.11' });
+    expect(suiteForPython('3.13')).toEqual({ suite: 'trixie', python: '3.13' });
+  });
+  it('takes the nearest otherwise, the older on a tie, and says what it substituted', () => {
+    expect(suiteForPython('3.6')).toEqual({ suite: 'bullseye', python: '3.9', substitutedFor: '3.6' });
+    expect(suiteForPython('3.10')).toEqual({ suite: 'bullseye', python: '3.9', substitutedFor: '3.10' });
+    expect(suiteForPython('3.12')).toEqual({ suite: 'bookworm', python: '3.11', substitutedFor: '3.12' });
+    expect(suiteForPython('3.14')).toEqual({ suite: 'trixie', python: '3.13', substitutedFor: '3.14' });
+  });
+});
+
+describe('requirement lines', () => {
+  it('keeps pins and names, drops comments, options and editable installs', () => {
+    expect(requirementLines('# dev\nattrs>=19.2.0\n-e .\n--index-url x\n\npytest==7.0  # pinned\n.[test]\n')).toEqual(['attrs>=19.2.0', 'pytest==7.0']);
+  });
+  it('reads the pip-installable part of an environment.yml', () => {
+    const yml = 'name: testbed\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.9\n  - numpy=1.21\n  - pip\n  - pip:\n    - hypothesis==6.0\n    - pytest\n';
+    expect(environmentYmlRequirements(yml)).toEqual(['numpy==1.21', 'hypothesis==6.0', 'pytest']);
+  });
+});
