@@ -167,6 +167,27 @@ async function projectWheel(gitDir: string, commit: string, scratch: string, log
   }
 }
 
+/**
+ * The repository's PEP 518 build requirements at `commit` (pyproject.toml [build-system] requires):
+ * the offline `pip install -e .` of the repo layer builds in isolation from the same wheel dir.
+ */
+async function buildRequires(gitDir: string, commit: string): Promise<string[]> {
+  const toml = await execFileP('git', ['--git-dir', gitDir, 'show', `${commit}:pyproject.toml`], { maxBuffer: 4 * 1024 * 1024 }).then((r) => r.stdout, () => '');
+  if (!toml) return [];
+  const py = 'import json, sys, tomllib; print(json.dumps(tomllib.loads(sys.stdin.read()).get("build-system", {}).get("requires", [])))';
+  return new Promise((resolve) => {
+    const child = execFile(process.env.SWERL_HOST_PYTHON ?? 'python3', ['-c', py], (err, stdout) => {
+      if (err) return resolve([]);
+      try {
+        resolve(JSON.parse(stdout) as string[]);
+      } catch {
+        resolve([]);
+      }
+    });
+    child.stdin?.end(toml);
+  });
+}
+
 const ENV_DOCKERFILE = (baseTag: string): string => `FROM ${baseTag}
 COPY wheels/ /opt/swerl/wheels/
 COPY env-requirements.txt /opt/swerl/env-requirements.txt
@@ -267,7 +288,8 @@ export async function ensureSwebenchEnvironment(line: SwebenchTaskLine, repoDir:
 
     // env layer: one per (repo, version, spec hash, suite); the requirements come from the repo at environment_setup_commit.
     const reqs = await specRequirements(line, spec, gitDir);
-    const envKey = shortHash(hashParts(['swerl-swebench-env', '1', baseTag, line.repo, String(line.version), specHash, envCommit, ...reqs]));
+    const buildReqs = await buildRequires(gitDir, envCommit);
+    const envKey = shortHash(hashParts(['swerl-swebench-env', '1', baseTag, line.repo, String(line.version), specHash, envCommit, ...reqs, '--', ...buildReqs]));
     const envTag = `swerl-swebench-env:${envKey}`;
     if (await imageExists(docker, envTag)) {
       work.layersReused.push(envTag);
@@ -276,7 +298,7 @@ export async function ensureSwebenchEnvironment(line: SwebenchTaskLine, repoDir:
       const wantsProject = /pip install/.test(spec.install ?? '') ? await projectWheel(gitDir, envCommit, scratch, log) : undefined;
       const host = await hostPythonVersion();
       const set = await resolveWheelSet(home, {
-        requirements: [...reqs, 'pip', 'setuptools', 'wheel'],
+        requirements: [...reqs, ...buildReqs, 'pip', 'setuptools', 'wheel'],
         localWheels: wantsProject ? [wantsProject] : [],
         target: { python: choice.python, hostMatches: host === choice.python },
         keyParts: [line.repo, envCommit],
