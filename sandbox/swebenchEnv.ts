@@ -280,6 +280,7 @@ export async function ensureSwebenchEnvironment(line: SwebenchTaskLine, repoDir:
   mkdirSync(home_tmp, { recursive: true });
   const scratch = mkdtempSync(join(home_tmp, 'swebench-'));
   try {
+    if (!existsSync(repoDir)) throw new TaskError(ErrorCodes.TASK_NOT_FOUND, `task ${id}: repository ${repoDir} does not exist`, { instanceId: id, repoDir });
     const gitDir = await gitDirOf(repoDir).catch((err: Error) => {
       throw new TaskError(ErrorCodes.TASK_NOT_FOUND, `task ${id}: ${repoDir} is not a git repository: ${err.message}`, { instanceId: id });
     });

@@ -10,7 +10,7 @@
  * test of resumability). Files are linked into a build context, which then installs with
  * `pip install --no-index --find-links`.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,6 +56,23 @@ export interface WheelSet {
 /** The platform tags a manylinux wheel may carry to install on the Debian suites we use (glibc ≥ 2.31). */
 const PLATFORMS = ['manylinux2014_x86_64', 'manylinux_2_17_x86_64', 'manylinux_2_24_x86_64', 'manylinux_2_28_x86_64', 'manylinux_2_31_x86_64', 'linux_x86_64'];
 
+const CLOSURE = join(__dirname, '..', 'swebench_bridge', 'wheel_closure.py');
+const MAX_CLOSURE_ROUNDS = 5;
+
+/** Requirements the files in `dir` need for `python` (markers evaluated for it) that no file there satisfies. */
+function closureMissing(dir: string, python: string, roots: string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    execFile(process.env.SWERL_HOST_PYTHON ?? 'python3', [CLOSURE, dir, python, ...roots], { maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new SandboxError(ErrorCodes.IMAGE_BUILD_FAILED, `wheel closure check failed: ${stderr.trim().slice(-2000) || err.message}`, { dir }));
+      try {
+        resolve(JSON.parse(stdout) as string[]);
+      } catch {
+        reject(new SandboxError(ErrorCodes.IMAGE_BUILD_FAILED, `wheel closure check printed no JSON: ${stdout.slice(0, 500)}`, { dir }));
+      }
+    });
+  });
+}
+
 export function wheelStore(home: string): string {
   return join(home, 'cache', 'wheels');
 }
@@ -81,7 +98,7 @@ function sha256File(path: string): string {
 }
 
 function setKey(req: WheelSetRequest): string {
-  return shortHash(hashParts(['swerl-wheelset', '1', req.target.python, String(req.target.hostMatches), ...req.requirements, '--', ...(req.keyParts ?? [])]));
+  return shortHash(hashParts(['swerl-wheelset', '2', req.target.python, String(req.target.hostMatches), ...req.requirements, '--', ...(req.keyParts ?? [])]));
 }
 
 /** Resolves (or reuses) the set of distribution files for `req`. */
@@ -119,6 +136,22 @@ export async function resolveWheelSet(home: string, req: WheelSetRequest): Promi
     }
     if (res.code !== 0) {
       throw new SandboxError(ErrorCodes.IMAGE_BUILD_FAILED, `pip download for Python ${req.target.python} failed (${mode}): ${res.output.trim().slice(-3000)}`, { key, mode });
+    }
+    if (mode === 'binary-for-target') {
+      // pip evaluates markers for the host, not the target: complete the set, a bounded number of rounds.
+      const roots = [...req.requirements, ...(req.localWheels ?? []).map((p) => (p.split('/').pop() ?? '').split('-')[0]!.replace(/_/g, '-'))];
+      for (let round = 1; ; round++) {
+        const missing = await closureMissing(dest, req.target.python, roots);
+        if (missing.length === 0) break;
+        if (round > MAX_CLOSURE_ROUNDS) {
+          throw new SandboxError(ErrorCodes.IMAGE_BUILD_FAILED, `wheels for Python ${req.target.python} still lack ${missing.join(', ')} after ${MAX_CLOSURE_ROUNDS} rounds`, { key, missing });
+        }
+        log(`wheels ${key}: markers for Python ${req.target.python} need ${missing.join(', ')} (round ${round})`);
+        const more = await run(['download', '-q', '--disable-pip-version-check', '--exists-action', 'i', '-d', dest, ...missing, ...(req.findLinks ?? []).flatMap((d) => ['--find-links', d]), ...binary], log);
+        if (more.code !== 0) {
+          throw new SandboxError(ErrorCodes.IMAGE_BUILD_FAILED, `pip download of ${missing.join(', ')} for Python ${req.target.python} failed: ${more.output.trim().slice(-3000)}`, { key, missing });
+        }
+      }
     }
     const localNames = new Set((req.localWheels ?? []).map((p) => p.split('/').pop()));
     const files: WheelFile[] = [];

@@ -41,16 +41,23 @@ if (!dataDir) {
   console.log(`[realSwebench] skipped: no tasks.jsonl in ${candidates.join(' or ') || '$SWERL_REAL_TASKS (unset)'}; see README "Real SWE-bench tasks"`);
 }
 
+function tableRow(r: Row): string {
+  const py = r.env ? `${r.env.python ?? 'prebuilt'}${r.env.pythonSubstitutedFor ? ` (for ${r.env.pythonSubstitutedFor})` : ''}` : '-';
+  return `${r.instanceId} | ${r.env?.seconds ?? '-'} | ${r.gold?.reward ?? '-'} | ${r.gold?.seconds ?? '-'} | ${r.empty?.reward ?? '-'} | ${r.empty?.seconds ?? '-'} | ${py} | ${r.error ?? r.gold?.failing.slice(0, 3).join(' ') ?? ''}`;
+}
+
+/** Each instance's row is printed and the report rewritten as soon as it is done: a long run stopped early keeps what it measured. */
+function recordRow(r: Row): void {
+  console.log(`[realSwebench] ${tableRow(r)}`);
+  if (process.env.SWERL_REAL_REPORT) writeFileSync(process.env.SWERL_REAL_REPORT, `${JSON.stringify(rows, null, 2)}\n`);
+}
+
 const notPassed = (r: SwebenchRewardResult): string[] => r.tests.filter((t) => t.outcome !== 'passed').map((t) => `${t.list}:${t.nodeid}=${t.outcome}`);
 
 describe.skipIf(!dataDir)('real SWE-bench instances (gold 1, empty 0, official verdict)', () => {
   afterAll(() => {
     console.log('\ninstance | env s | gold | gold s | empty | empty s | python | note');
-    for (const r of rows) {
-      const py = r.env ? `${r.env.python ?? 'prebuilt'}${r.env.pythonSubstitutedFor ? ` (for ${r.env.pythonSubstitutedFor})` : ''}` : '-';
-      console.log(`${r.instanceId} | ${r.env?.seconds ?? '-'} | ${r.gold?.reward ?? '-'} | ${r.gold?.seconds ?? '-'} | ${r.empty?.reward ?? '-'} | ${r.empty?.seconds ?? '-'} | ${py} | ${r.error ?? r.gold?.failing.slice(0, 3).join(' ') ?? ''}`);
-    }
-    if (process.env.SWERL_REAL_REPORT) writeFileSync(process.env.SWERL_REAL_REPORT, `${JSON.stringify(rows, null, 2)}\n`);
+    for (const r of rows) console.log(tableRow(r));
   });
 
   for (const line of selected) {
@@ -73,6 +80,8 @@ describe.skipIf(!dataDir)('real SWE-bench instances (gold 1, empty 0, official v
       } catch (err) {
         row.error = (err as Error).message.split('\n').slice(0, 3).join(' ').slice(0, 400);
         throw err;
+      } finally {
+        recordRow(row);
       }
       expect(row.gold?.reward).toBe(1);
       expect(row.empty?.reward).toBe(0);

@@ -2,8 +2,8 @@
  * The real-task path on a synthetic task (no fetched data): the swebench bridge answers with the
  * official spec, eval script, parser and verdict; the environment image is built in three layers
  * from a wheel cache filled once on the host (a re-run builds and downloads nothing); and the
- * grade in Docker gives the gold patch 1, an empty patch 0, a patch that breaks the import 0 with
- * its reason, all matched on test ids as the official parser writes them.
+ * grade in Docker gives the gold patch 1 and an empty patch 0, matched on test ids as the official
+ * parser writes them.
  */
 import Docker from 'dockerode';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -106,22 +106,11 @@ describe('environment image and grading in Docker', () => {
     expect(r.swebench.appliedWith).toBe('git apply --verbose');
   });
 
-  it('empty patch scores 0 (FAIL_TO_PASS fails), a patch that breaks the import scores 0 with its reason', async () => {
+  it('empty patch scores 0: FAIL_TO_PASS fails under the official verdict', async () => {
     const empty = await grade('');
-    expect(empty).toMatchObject({ reward: 0, reason: 'tests_failed' });
+    expect(empty).toMatchObject({ reward: 0, reason: 'tests_failed', patchApplied: true });
     expect(empty.tests.find((t) => t.list === 'FAIL_TO_PASS')?.outcome).toBe('failed');
-
-    const broken = `diff --git a/calc/__init__.py b/calc/__init__.py
---- a/calc/__init__.py
-+++ b/calc/__init__.py
-@@ -1,3 +1,3 @@
--from swerl_tinydep import offset
-+from swerl_tinydep import offset(
- 
- 
-`;
-    const r = await grade(broken);
-    expect(r).toMatchObject({ reward: 0, reason: 'tests_failed', patchApplied: true });
-    expect(r.tests.every((t) => t.outcome !== 'passed')).toBe(true);
+    expect(empty.tests.filter((t) => t.list === 'PASS_TO_PASS').every((t) => t.outcome === 'passed')).toBe(true);
+    expect(empty.swebench.appliedWith).toBeNull();
   });
 });
