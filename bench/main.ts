@@ -8,6 +8,7 @@ import path from 'node:path';
 import { benchEpisode } from './episode';
 import { benchReward } from './reward';
 import { benchSandbox } from './sandbox';
+import { benchScale } from './scale';
 import { round1 } from './stats';
 
 type Bench = () => Promise<Record<string, number>>;
@@ -49,11 +50,13 @@ const BENCHES: Record<string, Bench> = {
   episode: () => benchEpisode(),
   trainer: benchTrainer,
   'trainer-hf': benchTrainerHf,
+  scale: () => benchScale(),
 };
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).filter((a) => a in BENCHES);
-  const names = wanted.length > 0 ? wanted : Object.keys(BENCHES);
+  // `scale` runs three systems at up to 16 episodes in flight: only when asked for by name.
+  const names = wanted.length > 0 ? wanted : Object.keys(BENCHES).filter((n) => n !== 'scale');
   const results: Record<string, Record<string, number> | { error: string }> = {};
   for (const name of names) {
     const t0 = performance.now();

@@ -1,0 +1,266 @@
+/**
+ * `npm run bench -- scale`: what a turn costs, side by side in one run, at 1, 4 and 16 episodes in
+ * flight with a trivial tool (`true`) and the same scripted policy server:
+ *   bare     an in-process loop: policy call with the growing transcript, parse, the command on
+ *            the sandbox's tool server; nothing durable;
+ *   swerl    the durable episode workflow (Temporal, Postgres turn rows, segments of turns);
+ *   mini     mini-swe-agent (PyPI, pinned) driving the same policy server through litellm's
+ *            OpenAI-compatible model on the same task image (skipped, with the reason, when its
+ *            venv cannot be set up).
+ * Per system and concurrency: per-turn p50/p95, turns/s, and CPU seconds per turn of this process
+ * (the workers), the Temporal server, Postgres and dockerd (shared with the host: an upper bound).
+ * The JSON report is also written to bench/reports/scale-<date>.json.
+ */
+import { randomUUID } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Docker from 'dockerode';
+import type { Client } from '@temporalio/client';
+import { asc, inArray } from 'drizzle-orm';
+import { innerRenderOptions, parseAction, renderActionCommand } from '../core/actions';
+import { loadRunConfig } from '../config/load';
+import { createDb } from '../db/client';
+import { migrateDatabase } from '../db/migrate';
+import { upsertRun } from '../db/runs';
+import { turns as turnsTable } from '../db/schema';
+import { importTasks, persistImport } from '../activities/tasks';
+import { complete, type ChatMessage } from '../activities/policy/client';
+import { startScriptedPolicyServer } from '../activities/policy/scriptedServer';
+import { createScriptBook, loopScript } from '../activities/policy/scripts';
+import { createSandbox, type Sandbox } from '../activities/sandbox';
+import { ensureTaskImage } from '../sandbox/images';
+import type { episode } from '../workflows/episode';
+import { buildEpisodeInput, episodeWorkflowId } from '../workflows/episodeInput';
+import { devUp } from '../cli/dev/stack';
+import { connectClient } from '../workers/endpoints';
+import { installTemporalLogging } from '../workers/logging';
+import { createOrchestrationWorker } from '../workers/orchestration';
+import { createRolloutWorkers } from '../workers/rollout';
+import { cpuDelta, cpuSampler, type CpuSample } from './cpu';
+import { percentile, round1 } from './stats';
+
+const ROOT = path.join(__dirname, '..');
+const SUITE = path.join(ROOT, 'tasks', 'toy', 'tasks.jsonl');
+const MINI_VERSION = '2.4.6';
+const LEVELS = (process.env.SWERL_BENCH_SCALE_LEVELS ?? '1,4,16').split(',').map(Number);
+const TURNS = Number(process.env.SWERL_BENCH_SCALE_TURNS ?? 30);
+
+interface LevelResult {
+  system: string;
+  inFlight: number;
+  turns: number;
+  turnP50Ms: number;
+  turnP95Ms: number;
+  turnsPerSec: number;
+  cpuPerTurnMs: CpuSample;
+}
+
+function summarise(system: string, inFlight: number, perTurn: number[], wallMs: number, cpu: CpuSample): LevelResult {
+  const n = perTurn.length;
+  const per = (x: number) => round1((x * 1000) / Math.max(1, n));
+  return {
+    system,
+    inFlight,
+    turns: n,
+    turnP50Ms: round1(percentile(perTurn, 50)),
+    turnP95Ms: round1(percentile(perTurn, 95)),
+    turnsPerSec: round1(n / (wallMs / 1000)),
+    cpuPerTurnMs: { worker: per(cpu.worker), temporal: per(cpu.temporal), postgres: per(cpu.postgres), dockerd: per(cpu.dockerd) },
+  };
+}
+
+export async function benchScale(): Promise<Record<string, number>> {
+  installTemporalLogging('error');
+  const stack = await devUp();
+  const sample = cpuSampler(stack.stateDir);
+  const dbUrl = stack.databaseUrl.replace(/\/swerl$/, '/swerl_bench');
+  await migrateDatabase(dbUrl);
+  const db = createDb(dbUrl);
+  const config = loadRunConfig('toy');
+  const imported = await importTasks(SUITE, { validate: false });
+  await persistImport(db.db, 'toy', imported);
+  const task0 = imported.accepted[0]!;
+  const runId = `bench-scale-${randomUUID().slice(0, 8)}`;
+  await upsertRun(db.db, { id: runId, workflowId: `bench-${runId}`, name: 'bench', config: {} });
+  const policy = await startScriptedPolicyServer({
+    port: 0,
+    scripts: createScriptBook(imported.accepted.map((t) => ({ instanceId: t.instanceId, problemStatement: t.problemStatement, script: loopScript('true') }))),
+  });
+  const maxLevel = Math.max(...LEVELS);
+  const queue = `bench-scale-${randomUUID().slice(0, 8)}`;
+  const orchestration = await createOrchestrationWorker({ endpoints: stack, db: db.db, taskQueue: queue });
+  const rollout = await createRolloutWorkers({
+    endpoints: stack,
+    db: db.db,
+    sandbox: { ...config.sandbox, maxConcurrent: maxLevel * 2, prewarm: 0 },
+    sharedQueue: `${queue}-rollout`,
+    connection: orchestration.connection,
+    hostId: `bench-scale-${process.pid}`,
+  });
+  const running = Promise.all([orchestration.worker.run(), rollout.run()]);
+  const client = await connectClient(stack);
+  const stage = { ...config.stages.find((s) => s.kind === 'rl')!, maxTurns: TURNS, lengthPenalty: { enabled: false, freeTurns: 1 } };
+  const image = await ensureTaskImage({ instanceId: task0.instanceId, repoDir: task0.repoDir, baseCommit: task0.baseCommit });
+  const docker = new Docker();
+  const results: LevelResult[] = [];
+  const notes: string[] = [];
+  let sampleIdx = 0;
+
+  try {
+    for (const n of LEVELS) {
+      // (a) bare: n loops, each with its own sandbox; sandboxes are started before the clock.
+      const sandboxes: Sandbox[] = await Promise.all(
+        Array.from({ length: n }, (_, i) => createSandbox(docker, { image, limits: config.sandbox, labels: { run: runId, episode: `bare-${n}-${i}` }, leaseTtlSec: 900 })),
+      );
+      try {
+        await Promise.all(sandboxes.map((sb) => sb.exec('true')));
+        const perTurn: number[] = [];
+        const c0 = sample();
+        const t0 = performance.now();
+        await Promise.all(sandboxes.map((sb) => bareLoop(sb, policy.url, task0, config, perTurn)));
+        results.push(summarise('bare', n, perTurn, performance.now() - t0, cpuDelta(c0, sample())));
+      } finally {
+        await Promise.all(sandboxes.map((sb) => sb.destroy().catch(() => undefined)));
+      }
+
+      // (b) swerl: n durable episodes; turns timed from their rows (sandbox start and reward excluded).
+      const inputs = Array.from({ length: n }, () => ({
+        ...buildEpisodeInput(config, stage, { runId, iteration: 0, taskId: task0.instanceId, sampleIdx: sampleIdx++ }, { url: policy.url, policyVersion: 'bench' }),
+        rolloutQueue: `${queue}-rollout`,
+      }));
+      const c0 = sample();
+      await Promise.all(inputs.map((input) => startAndWait(client, queue, input)));
+      const c1 = sample();
+      const rows = await db.db
+        .select({ episodeId: turnsTable.episodeId, idx: turnsTable.idx, role: turnsTable.role, createdAt: turnsTable.createdAt })
+        .from(turnsTable)
+        .where(inArray(turnsTable.episodeId, inputs.map((i) => i.episodeId)))
+        .orderBy(asc(turnsTable.episodeId), asc(turnsTable.idx));
+      const perTurn: number[] = [];
+      let first = Number.POSITIVE_INFINITY;
+      let last = 0;
+      for (const input of inputs) {
+        const mine = rows.filter((r) => r.episodeId === input.episodeId && r.idx >= 2);
+        const obs = mine.filter((r) => r.role === 'tool').map((r) => r.createdAt.getTime());
+        // A turn ends when its observation is committed; the first turn's start is the instance prompt's commit.
+        const startAt = rows.find((r) => r.episodeId === input.episodeId && r.idx === 1)!.createdAt.getTime();
+        obs.forEach((t, i) => perTurn.push(t - (i === 0 ? startAt : obs[i - 1]!)));
+        first = Math.min(first, obs[0] ?? first);
+        last = Math.max(last, obs.at(-1) ?? 0);
+      }
+      // Throughput over the window where turns were being committed (the first turn of each is excluded).
+      const windowTurns = perTurn.length - inputs.length;
+      const durable = summarise('swerl', n, perTurn, Math.max(1, last - first), cpuDelta(c0, c1));
+      durable.turnsPerSec = round1(windowTurns / Math.max(0.001, (last - first) / 1000));
+      // CPU per turn over the whole run includes sandbox start and reward: say so, do not hide it.
+      results.push(durable);
+
+      // (c) mini-swe-agent on the same policy server and image.
+      const mini = await benchMini(n, image, policy.url, task0.problemStatement, sample).catch((err: Error) => {
+        notes.push(`mini-swe-agent at ${n} in flight: ${err.message.slice(0, 300)}`);
+        return undefined;
+      });
+      if (mini) results.push(mini);
+    }
+  } finally {
+    orchestration.worker.shutdown();
+    rollout.shutdown();
+    await running.catch(() => undefined);
+    await rollout.close();
+    await orchestration.connection.close();
+    await client.connection.close();
+    await policy.close();
+    await db.close();
+  }
+
+  const flat: Record<string, number> = { turns_per_episode: TURNS };
+  for (const r of results) {
+    const k = `${r.system}_${r.inFlight}`;
+    flat[`${k}_turn_p50_ms`] = r.turnP50Ms;
+    flat[`${k}_turn_p95_ms`] = r.turnP95Ms;
+    flat[`${k}_turns_per_sec`] = r.turnsPerSec;
+    for (const [proc, ms] of Object.entries(r.cpuPerTurnMs)) flat[`${k}_cpu_${proc}_ms_per_turn`] = ms;
+  }
+  for (const n of LEVELS) {
+    const bare = results.find((r) => r.system === 'bare' && r.inFlight === n);
+    const swerl = results.find((r) => r.system === 'swerl' && r.inFlight === n);
+    if (bare && swerl) flat[`overhead_${n}_p50_ms`] = round1(swerl.turnP50Ms - bare.turnP50Ms);
+  }
+  const dir = path.join(ROOT, 'bench', 'reports');
+  mkdirSync(dir, { recursive: true });
+  const report = { at: new Date().toISOString(), command: 'npm run bench -- scale', loadavg: (await import('node:os')).loadavg(), levels: LEVELS, turnsPerEpisode: TURNS, results, notes };
+  writeFileSync(path.join(dir, `scale-${report.at.slice(0, 10)}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  for (const note of notes) console.error(`[bench scale] ${note}`);
+  return flat;
+}
+
+/** One bare episode: the transcript grows like the durable one's (assistant text + observation per turn). */
+async function bareLoop(sb: Sandbox, url: string, task: { instanceId: string; problemStatement: string }, config: ReturnType<typeof loadRunConfig>, perTurn: number[]): Promise<void> {
+  const messages: ChatMessage[] = [
+    { role: 'system', content: 'bench' },
+    { role: 'user', content: task.problemStatement },
+  ];
+  for (let t = 0; t < TURNS; t++) {
+    const start = performance.now();
+    const out = await complete({ url, model: 'bench', messages, decoding: config.policy.decoding, timeoutMs: 60_000, headers: { 'x-swerl-task': task.instanceId } });
+    if (out.kind !== 'completion') throw new Error('bench policy overflowed');
+    const parsed = parseAction(out.completion.text);
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    const obs = await sb.exec(renderActionCommand(parsed.action, innerRenderOptions(config.sandbox)), { seq: t });
+    messages.push({ role: 'assistant', content: out.completion.text }, { role: 'user', content: obs.output });
+    perTurn.push(performance.now() - start);
+  }
+}
+
+async function startAndWait(client: Client, taskQueue: string, input: Parameters<typeof episode>[0]): Promise<void> {
+  const handle = await client.workflow.start<typeof episode>('episode', { workflowId: episodeWorkflowId(input.episodeId), taskQueue, args: [input] });
+  await handle.result();
+}
+
+/** The pinned mini-swe-agent in a cached venv under $SWERL_HOME (never in the repository). */
+function miniPython(stateDir: string): string {
+  const venv = path.join(stateDir, 'bench', `mini-swe-agent-${MINI_VERSION}`);
+  const python = path.join(venv, 'bin', 'python');
+  if (!existsSync(path.join(venv, '.installed'))) {
+    mkdirSync(path.dirname(venv), { recursive: true });
+    execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
+    execFileSync(python, ['-m', 'pip', 'install', '-q', `mini-swe-agent==${MINI_VERSION}`], { stdio: 'inherit', timeout: 1_200_000 });
+    writeFileSync(path.join(venv, '.installed'), `${MINI_VERSION}\n`);
+  }
+  return python;
+}
+
+async function benchMini(n: number, image: string, url: string, problem: string, sample: () => CpuSample): Promise<LevelResult> {
+  const stateDir = process.env.SWERL_HOME ?? path.join(ROOT, '.swerl');
+  const python = miniPython(stateDir);
+  const c0 = sample();
+  const t0 = performance.now();
+  const outs = await Promise.all(Array.from({ length: n }, (_, i) => runMini(python, image, url, problem, i)));
+  const wall = performance.now() - t0;
+  const perTurn = outs.flatMap((o) => o.perTurnMs);
+  const r = summarise('mini', n, perTurn, wall, cpuDelta(c0, sample()));
+  // Throughput over the turns only (container start excluded), like the others.
+  r.turnsPerSec = round1(perTurn.length / (Math.max(...outs.map((o) => o.loopMs)) / 1000));
+  return r;
+}
+
+function runMini(python: string, image: string, url: string, problem: string, i: number): Promise<{ perTurnMs: number[]; loopMs: number }> {
+  const script = path.join(__dirname, 'mini_driver.py');
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, [script], {
+      env: { ...process.env, MINI_IMAGE: image, MINI_API_BASE: `${url}/v1`, MINI_TURNS: String(TURNS), MINI_TASK: problem, MINI_NAME: `swerl-bench-mini-${process.pid}-${i}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (code !== 0 || !line) reject(new Error(`mini driver exited ${code}: ${err.slice(-1500)}`));
+      else resolve(JSON.parse(line) as { perTurnMs: number[]; loopMs: number });
+    });
+  });
+}
