@@ -126,7 +126,7 @@ export async function benchEpisode(opts: { turns?: number; concurrent?: number }
   }
 }
 
-async function startAndWait(client: Client, taskQueue: string, input: Parameters<typeof episode>[0]): Promise<void> {
+export async function startAndWait(client: Client, taskQueue: string, input: Parameters<typeof episode>[0]): Promise<void> {
   const handle = await client.workflow.start<typeof episode>('episode', { workflowId: episodeWorkflowId(input.episodeId), taskQueue, args: [input] });
   await handle.result();
 }

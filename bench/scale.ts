@@ -16,7 +16,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
-import type { Client } from '@temporalio/client';
 import { asc, inArray } from 'drizzle-orm';
 import { innerRenderOptions, parseAction, renderActionCommand } from '../core/actions';
 import { loadRunConfig } from '../config/load';
@@ -30,14 +29,14 @@ import { startScriptedPolicyServer } from '../activities/policy/scriptedServer';
 import { createScriptBook, loopScript } from '../activities/policy/scripts';
 import { createSandbox, type Sandbox } from '../activities/sandbox';
 import { ensureTaskImage } from '../sandbox/images';
-import type { episode } from '../workflows/episode';
-import { buildEpisodeInput, episodeWorkflowId } from '../workflows/episodeInput';
+import { buildEpisodeInput } from '../workflows/episodeInput';
 import { devUp } from '../cli/dev/stack';
 import { connectClient } from '../workers/endpoints';
 import { installTemporalLogging } from '../workers/logging';
 import { createOrchestrationWorker } from '../workers/orchestration';
 import { createRolloutWorkers } from '../workers/rollout';
 import { cpuDelta, cpuSampler, type CpuSample } from './cpu';
+import { startAndWait } from './episode';
 import { percentile, round1 } from './stats';
 
 const ROOT = path.join(__dirname, '..');
@@ -211,11 +210,6 @@ async function bareLoop(sb: Sandbox, url: string, task: { instanceId: string; pr
     messages.push({ role: 'assistant', content: out.completion.text }, { role: 'user', content: obs.output });
     perTurn.push(performance.now() - start);
   }
-}
-
-async function startAndWait(client: Client, taskQueue: string, input: Parameters<typeof episode>[0]): Promise<void> {
-  const handle = await client.workflow.start<typeof episode>('episode', { workflowId: episodeWorkflowId(input.episodeId), taskQueue, args: [input] });
-  await handle.result();
 }
 
 /** The pinned mini-swe-agent in a cached venv under $SWERL_HOME (never in the repository). */
