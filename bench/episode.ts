@@ -23,26 +23,23 @@ import { createSandbox } from '../activities/sandbox';
 import { ensureTaskImage } from '../sandbox/images';
 import type { episode } from '../workflows/episode';
 import { buildEpisodeInput, episodeWorkflowId } from '../workflows/episodeInput';
-import { devUp } from '../cli/dev/stack';
+import { devUp, type StackEndpoints } from '../cli/dev/stack';
+import type { Db } from '../db/client';
+import type { RunConfig } from '../core/config';
 import { connectClient } from '../workers/endpoints';
 import { installTemporalLogging } from '../workers/logging';
 import { createOrchestrationWorker } from '../workers/orchestration';
 import { createRolloutWorkers } from '../workers/rollout';
 import { percentile, round1 } from './stats';
 
+type SandboxConfig = RunConfig['sandbox'];
+
 const SUITE = path.join(__dirname, '..', 'tasks', 'toy', 'tasks.jsonl');
 
 export async function benchEpisode(opts: { turns?: number; concurrent?: number } = {}): Promise<Record<string, number>> {
   const turns = opts.turns ?? 40;
   const concurrent = opts.concurrent ?? 4;
-  installTemporalLogging('error');
-  const stack = await devUp();
-  const dbUrl = stack.databaseUrl.replace(/\/swerl$/, '/swerl_bench');
-  await migrateDatabase(dbUrl);
-  const db = createDb(dbUrl);
-  const config = loadRunConfig('toy');
-  const imported = await importTasks(SUITE, { validate: false });
-  await persistImport(db.db, 'toy', imported);
+  const { stack, db, config, imported } = await benchSetup();
   const tasks = imported.accepted.slice(0, concurrent);
   const runId = `bench-${randomUUID().slice(0, 8)}`;
   await upsertRun(db.db, { id: runId, workflowId: `bench-${runId}`, name: 'bench', config: {} });
@@ -51,17 +48,8 @@ export async function benchEpisode(opts: { turns?: number; concurrent?: number }
     scripts: createScriptBook(imported.accepted.map((t) => ({ instanceId: t.instanceId, problemStatement: t.problemStatement, script: loopScript('true') }))),
   });
   const queue = `bench-${randomUUID().slice(0, 8)}`;
-  const orchestration = await createOrchestrationWorker({ endpoints: stack, db: db.db, taskQueue: queue });
-  const rollout = await createRolloutWorkers({
-    endpoints: stack,
-    db: db.db,
-    sandbox: { ...config.sandbox, maxConcurrent: concurrent, prewarm: 0 },
-    sharedQueue: `${queue}-rollout`,
-    connection: orchestration.connection,
-    hostId: `bench-${process.pid}`,
-  });
-  const running = Promise.all([orchestration.worker.run(), rollout.run()]);
-  const client = await connectClient(stack);
+  const workers = await startBenchWorkers(stack, db.db, queue, { ...config.sandbox, maxConcurrent: concurrent, prewarm: 0 });
+  const { client } = workers;
   const stage = { ...config.stages.find((s) => s.kind === 'rl')!, maxTurns: turns, lengthPenalty: { enabled: false, freeTurns: 1 } };
   const task0 = tasks[0]!;
   const image = await ensureTaskImage({ instanceId: task0.instanceId, repoDir: task0.repoDir, baseCommit: task0.baseCommit });
@@ -115,15 +103,42 @@ export async function benchEpisode(opts: { turns?: number; concurrent?: number }
       concurrent_turns_per_sec: round1((concurrent * turns) / (many.wallMs / 1000)),
     };
   } finally {
-    orchestration.worker.shutdown();
-    rollout.shutdown();
-    await running.catch(() => undefined);
-    await rollout.close();
-    await orchestration.connection.close();
-    await client.connection.close();
+    await workers.close();
     await policy.close();
     await db.close();
   }
+}
+
+/** The dev stack, a bench database with the toy suite imported, and the toy config. */
+export async function benchSetup() {
+  installTemporalLogging('error');
+  const stack = await devUp();
+  const dbUrl = stack.databaseUrl.replace(/\/swerl$/, '/swerl_bench');
+  await migrateDatabase(dbUrl);
+  const db = createDb(dbUrl);
+  const config = loadRunConfig('toy');
+  const imported = await importTasks(SUITE, { validate: false });
+  await persistImport(db.db, 'toy', imported);
+  return { stack, db, config, imported };
+}
+
+/** An orchestration worker and a rollout host on `queue` in this process, and a client. */
+export async function startBenchWorkers(stack: StackEndpoints, db: Db, queue: string, sandbox: SandboxConfig): Promise<{ client: Client; close(): Promise<void> }> {
+  const orchestration = await createOrchestrationWorker({ endpoints: stack, db, taskQueue: queue });
+  const rollout = await createRolloutWorkers({ endpoints: stack, db, sandbox, sharedQueue: `${queue}-rollout`, connection: orchestration.connection, hostId: `bench-${process.pid}` });
+  const running = Promise.all([orchestration.worker.run(), rollout.run()]);
+  const client = await connectClient(stack);
+  return {
+    client,
+    async close() {
+      orchestration.worker.shutdown();
+      rollout.shutdown();
+      await running.catch(() => undefined);
+      await rollout.close();
+      await orchestration.connection.close();
+      await client.connection.close();
+    },
+  };
 }
 
 export async function startAndWait(client: Client, taskQueue: string, input: Parameters<typeof episode>[0]): Promise<void> {

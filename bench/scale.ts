@@ -18,29 +18,20 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { asc, inArray } from 'drizzle-orm';
 import { innerRenderOptions, parseAction, renderActionCommand } from '../core/actions';
-import { loadRunConfig } from '../config/load';
-import { createDb } from '../db/client';
-import { migrateDatabase } from '../db/migrate';
+import type { loadRunConfig } from '../config/load';
 import { upsertRun } from '../db/runs';
 import { turns as turnsTable } from '../db/schema';
-import { importTasks, persistImport } from '../activities/tasks';
 import { complete, type ChatMessage } from '../activities/policy/client';
 import { startScriptedPolicyServer } from '../activities/policy/scriptedServer';
 import { createScriptBook, loopScript } from '../activities/policy/scripts';
 import { createSandbox, type Sandbox } from '../activities/sandbox';
 import { ensureTaskImage } from '../sandbox/images';
 import { buildEpisodeInput } from '../workflows/episodeInput';
-import { devUp } from '../cli/dev/stack';
-import { connectClient } from '../workers/endpoints';
-import { installTemporalLogging } from '../workers/logging';
-import { createOrchestrationWorker } from '../workers/orchestration';
-import { createRolloutWorkers } from '../workers/rollout';
 import { cpuDelta, cpuSampler, type CpuSample } from './cpu';
-import { startAndWait } from './episode';
+import { benchSetup, startAndWait, startBenchWorkers } from './episode';
 import { percentile, round1 } from './stats';
 
 const ROOT = path.join(__dirname, '..');
-const SUITE = path.join(ROOT, 'tasks', 'toy', 'tasks.jsonl');
 const MINI_VERSION = '2.4.6';
 const LEVELS = (process.env.SWERL_BENCH_SCALE_LEVELS ?? '1,4,16').split(',').map(Number);
 const TURNS = Number(process.env.SWERL_BENCH_SCALE_TURNS ?? 30);
@@ -70,15 +61,8 @@ function summarise(system: string, inFlight: number, perTurn: number[], wallMs: 
 }
 
 export async function benchScale(): Promise<Record<string, number>> {
-  installTemporalLogging('error');
-  const stack = await devUp();
+  const { stack, db, config, imported } = await benchSetup();
   const sample = cpuSampler(stack.stateDir);
-  const dbUrl = stack.databaseUrl.replace(/\/swerl$/, '/swerl_bench');
-  await migrateDatabase(dbUrl);
-  const db = createDb(dbUrl);
-  const config = loadRunConfig('toy');
-  const imported = await importTasks(SUITE, { validate: false });
-  await persistImport(db.db, 'toy', imported);
   const task0 = imported.accepted[0]!;
   const runId = `bench-scale-${randomUUID().slice(0, 8)}`;
   await upsertRun(db.db, { id: runId, workflowId: `bench-${runId}`, name: 'bench', config: {} });
@@ -88,17 +72,8 @@ export async function benchScale(): Promise<Record<string, number>> {
   });
   const maxLevel = Math.max(...LEVELS);
   const queue = `bench-scale-${randomUUID().slice(0, 8)}`;
-  const orchestration = await createOrchestrationWorker({ endpoints: stack, db: db.db, taskQueue: queue });
-  const rollout = await createRolloutWorkers({
-    endpoints: stack,
-    db: db.db,
-    sandbox: { ...config.sandbox, maxConcurrent: maxLevel * 2, prewarm: 0 },
-    sharedQueue: `${queue}-rollout`,
-    connection: orchestration.connection,
-    hostId: `bench-scale-${process.pid}`,
-  });
-  const running = Promise.all([orchestration.worker.run(), rollout.run()]);
-  const client = await connectClient(stack);
+  const workers = await startBenchWorkers(stack, db.db, queue, { ...config.sandbox, maxConcurrent: maxLevel * 2, prewarm: 0 });
+  const { client } = workers;
   const stage = { ...config.stages.find((s) => s.kind === 'rl')!, maxTurns: TURNS, lengthPenalty: { enabled: false, freeTurns: 1 } };
   const image = await ensureTaskImage({ instanceId: task0.instanceId, repoDir: task0.repoDir, baseCommit: task0.baseCommit });
   const docker = new Docker();
@@ -163,12 +138,7 @@ export async function benchScale(): Promise<Record<string, number>> {
       if (mini) results.push(mini);
     }
   } finally {
-    orchestration.worker.shutdown();
-    rollout.shutdown();
-    await running.catch(() => undefined);
-    await rollout.close();
-    await orchestration.connection.close();
-    await client.connection.close();
+    await workers.close();
     await policy.close();
     await db.close();
   }
