@@ -5,7 +5,7 @@
  */
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import { DbError, ErrorCodes } from '../core/errors';
+import { DbError, ErrorCodes, SwerlError } from '../core/errors';
 import * as schema from './schema';
 
 export type Db = NodePgDatabase<typeof schema>;
@@ -125,7 +125,9 @@ export function redactDatabaseUrl(url: string): string {
  * it crosses into Temporal as a retryable failure; any other error is returned unchanged.
  */
 export function toDbError(err: unknown, doing: string, url?: string): unknown {
-  if (err instanceof DbError || !isTransientDbError(err)) return err;
+  // A coded error already says what failed (a policy server's ECONNREFUSED is SWERL_POLICY_UNAVAILABLE,
+  // not a database outage): only uncoded driver errors are mapped.
+  if (err instanceof SwerlError || !isTransientDbError(err)) return err;
   const where = url ? ` at ${redactDatabaseUrl(url)}` : '';
   const reason = rootCauseMessage(err);
   return new DbError(ErrorCodes.DB_UNAVAILABLE, `database unavailable${where} while ${doing}: ${reason}`, { doing }, { cause: err });

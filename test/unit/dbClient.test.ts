@@ -4,7 +4,7 @@
  * errors with errno codes, AggregateError for dual-stack connects, DrizzleQueryError wrapping).
  */
 import { describe, expect, it } from 'vitest';
-import { DbError, ErrorCodes } from '../../core/errors';
+import { DbError, ErrorCodes, PolicyError } from '../../core/errors';
 import { isTransientDbError, redactDatabaseUrl, rootCauseMessage, toDbError } from '../../db/client';
 import { databaseNameOf } from '../../db/migrate';
 
@@ -70,6 +70,12 @@ describe('toDbError', () => {
   it('returns other errors unchanged', () => {
     const bug = withCode('42601');
     expect(toDbError(bug, 'x')).toBe(bug);
+  });
+
+  it('keeps a coded error whose cause is a refused connection (a policy server down is not a database outage)', () => {
+    const policyDown = new PolicyError(ErrorCodes.POLICY_UNAVAILABLE, 'policy server http://127.0.0.1:1: connect ECONNREFUSED', {}, { cause: withCode('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1') });
+    expect(isTransientDbError(policyDown)).toBe(true);
+    expect(toDbError(policyDown, 'turns 0.. of e1')).toBe(policyDown);
   });
 });
 
