@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: every benchmark, printed as a table on stderr and as one JSON document on
- * stdout (also written to bench/results/latest.json). `npm run bench -- sandbox episode` runs a subset.
+ * stdout (also written to bench/results/latest.json). `npm run bench -- sandbox episode` runs a subset
+ * (`fanout`, the 3,000-episode scale run, is long: run it on its own).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { benchEpisode } from './episode';
+import { benchFanout } from './fanout';
 import { benchReward } from './reward';
 import { benchSandbox } from './sandbox';
 import { benchScale } from './scale';
@@ -51,6 +53,7 @@ const BENCHES: Record<string, Bench> = {
   trainer: benchTrainer,
   'trainer-hf': benchTrainerHf,
   scale: () => benchScale(),
+  fanout: () => benchFanout(),
 };
 
 async function main(): Promise<void> {

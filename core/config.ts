@@ -144,6 +144,11 @@ export const RolloutSchema = z.strictObject({
   maxConcurrentEpisodes: positiveInt
     .optional()
     .describe('episodes of one iteration (or eval) in flight at once; the next starts when one ends. Absent = all at once (paper: P x G per iteration)'),
+  shardEpisodes: positiveInt
+    .max(2_000)
+    .optional()
+    .describe('episode children of one leaf shard workflow (core/fanout.ts; default 500, Temporal allows 2,000 pending children)'),
+  shardBranching: z.number().int().min(2).max(2_000).optional().describe('child shards of one inner shard workflow (default 100)'),
 });
 
 export const RunConfigSchema = z

@@ -149,3 +149,13 @@ export const ITERATION_ACTIVITIES = 10;
 export function iterationHistoryEvents(updateSegments: number): number {
   return HISTORY_EVENTS.workflowBase + HISTORY_EVENTS.slack + ITERATION_ACTIVITIES * HISTORY_EVENTS.perActivity + (1 + updateSegments) * HISTORY_EVENTS.perChild;
 }
+
+/** Draws of one task in one iteration get disjoint sample indices, so their episode ids differ. */
+export function groupSlots(problems: string[], groupSize: number): Array<{ taskId: string; slots: Array<{ taskId: string; sampleIdx: number }> }> {
+  const seen = new Map<string, number>();
+  return problems.map((taskId) => {
+    const occurrence = seen.get(taskId) ?? 0;
+    seen.set(taskId, occurrence + 1);
+    return { taskId, slots: Array.from({ length: groupSize }, (_, g) => ({ taskId, sampleIdx: occurrence * groupSize + g })) };
+  });
+}

@@ -421,6 +421,56 @@ export const trainerSteps = pgTable(
   ],
 );
 
+
+/**
+ * The slots of one iteration (or stage, or eval) fanned out through shard workflows: slot → task,
+ * sample and episode id, written once by the planning activity (deterministic, so a retry writes
+ * the same rows). Shards and the aggregating activities address episodes by (run, stage,
+ * iteration, slot range) instead of carrying id lists through workflow inputs and results.
+ * `group_idx` is the problem draw the slot belongs to (RL groups; RFT and eval: the task).
+ * `outcome` is set when the slot's leaf shard has recorded it (its episode's final state).
+ */
+export const iterationSlots = pgTable(
+  'iteration_slots',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    stage: text('stage').notNull(),
+    iteration: integer('iteration').notNull(),
+    slot: integer('slot').notNull(),
+    groupIdx: integer('group_idx').notNull(),
+    taskId: text('task_id').notNull(),
+    sampleIdx: integer('sample_idx').notNull(),
+    episodeId: text('episode_id').notNull(),
+    outcome: jsonb('outcome').$type<{ status: string; reward: number | null; scored: boolean }>(),
+  },
+  (t) => [
+    primaryKey({ name: 'iteration_slots_pkey', columns: [t.runId, t.stage, t.iteration, t.slot] }),
+    unique('iteration_slots_episode_key').on(t.episodeId),
+  ],
+);
+
+/**
+ * The optimizer steps an iteration's batch plan formed (episode ids and advantages per step),
+ * written by the batch activity so that the plan's result stays a count: the update segment
+ * workflows load one step at a time by (run, stage, iteration, step).
+ */
+export const updateSteps = pgTable(
+  'update_steps',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    stage: text('stage').notNull(),
+    iteration: integer('iteration').notNull(),
+    step: integer('step').notNull(),
+    episodeIds: jsonb('episode_ids').$type<string[]>().notNull(),
+    advantages: jsonb('advantages').$type<number[]>().notNull(),
+  },
+  (t) => [primaryKey({ name: 'update_steps_pkey', columns: [t.runId, t.stage, t.iteration, t.step] })],
+);
+
 /** Pass@1 mean ± SEM and Pass@k of one checkpoint on one split (PAPER.md evaluation protocol). */
 export const evals = pgTable(
   'evals',

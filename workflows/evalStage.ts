@@ -5,9 +5,10 @@
  * the promote gate at a stage boundary. Eval episodes never enter task_stats: the curriculum
  * learns from training stages only.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { EvalStageConfig } from '../core/config';
 import type { EvalOutcome } from './definitions';
+import { runSharded, SHARDED_FANOUT_PATCH } from './episodeShard';
 import { runEpisodes, trainerActivities, trainingActivities, type LoopContext } from './loopContext';
 
 export interface EvalStageInput {
@@ -32,6 +33,7 @@ export async function evalStage(input: EvalStageInput): Promise<EvalOutcome> {
   const stage: EvalStageConfig = { ...base, name: input.label };
   const training = trainingActivities(ctx);
   if (input.loadPolicy) await trainerActivities(ctx).load_policy({ checkpoint_id: input.checkpointId });
+  if (patched(SHARDED_FANOUT_PATCH)) return evalSharded(input, stage);
   const taskIds = await training.listSplitTasks({ suite: ctx.config.tasks.suite, split: ctx.config.tasks.evalSplit });
   if (taskIds.length === 0) {
     throw ApplicationFailure.nonRetryable(`eval split ${ctx.config.tasks.evalSplit} of ${ctx.config.tasks.suite} has no tasks`, 'SWERL_RUN_STATE_INVALID');
@@ -47,5 +49,24 @@ export async function evalStage(input: EvalStageInput): Promise<EvalOutcome> {
     split: ctx.config.tasks.evalSplit,
     k: stage.runs,
     results: results.map((r, i) => ({ taskId: r.taskId, run: slots[i]!.sampleIdx, solved: r.reward >= 1 })),
+  });
+}
+
+/** The eval on the sharded fan-out (from swerl-sharded-fanout on): slots planned, run and reported by key. */
+async function evalSharded(input: EvalStageInput, stage: EvalStageConfig): Promise<EvalOutcome> {
+  const { ctx } = input;
+  const training = trainingActivities(ctx);
+  const key = { runId: ctx.runId, stage: input.label, iteration: 0 };
+  const { slots } = await training.planSlots({ ...key, source: { kind: 'split', suite: ctx.config.tasks.suite, split: ctx.config.tasks.evalSplit, perTask: stage.runs } });
+  if (slots === 0) {
+    throw ApplicationFailure.nonRetryable(`eval split ${ctx.config.tasks.evalSplit} of ${ctx.config.tasks.suite} has no tasks`, 'SWERL_RUN_STATE_INVALID');
+  }
+  await runSharded(ctx, stage, key.iteration, slots, input.checkpointId, { countTaskStats: false });
+  return training.recordEvalReportByKey({
+    ...key,
+    evalId: evalIdFor(ctx.runId, input.label, input.checkpointId),
+    checkpointId: input.checkpointId,
+    split: ctx.config.tasks.evalSplit,
+    k: stage.runs,
   });
 }

@@ -5,3 +5,5 @@ export { rftStage } from './rftStage';
 export { rlIteration } from './rlIteration';
 export { evalStage } from './evalStage';
 export { checkpointEval } from './checkpointEval';
+export { episodeShard } from './episodeShard';
+export { updateSegment } from './updateSegment';

@@ -81,12 +81,29 @@ export async function applyUpdateSteps<S extends { step: number }>(
   steps: readonly S[],
   callStep: (step: S, stepKey: StepKey, baseCheckpoint: string, source: PostgresBatchSource) => Promise<StepOutput>,
 ): Promise<{ checkpointId: string; clipFractions: number[]; tokensPerSec: number[] }> {
+  if (steps.length === 0) return { checkpointId: baseCheckpoint, clipFractions: [], tokensPerSec: [] };
+  const source = await batchSource(trainingActivities(ctx));
+  const out = await applySteps(ctx, at, baseCheckpoint, steps, source, callStep);
+  await trainerActivities(ctx).load_policy({ checkpoint_id: out.checkpointId });
+  return out;
+}
+
+/**
+ * The loop of applyUpdateSteps without the final load: each step from the previous step's
+ * checkpoint, every new checkpoint registered with its lineage. Update segments run it on a range.
+ */
+export async function applySteps<S extends { step: number }>(
+  ctx: LoopContext,
+  at: { stage: string; iteration: number; kind: 'sft' | 'rl' },
+  baseCheckpoint: string,
+  steps: readonly S[],
+  source: PostgresBatchSource,
+  callStep: (step: S, stepKey: StepKey, baseCheckpoint: string, source: PostgresBatchSource) => Promise<StepOutput>,
+): Promise<{ checkpointId: string; clipFractions: number[]; tokensPerSec: number[] }> {
   const training = trainingActivities(ctx);
   let checkpointId = baseCheckpoint;
   const clipFractions: number[] = [];
   const tokensPerSec: number[] = [];
-  if (steps.length === 0) return { checkpointId, clipFractions, tokensPerSec };
-  const source = await batchSource(training);
   for (const step of steps) {
     const out = await callStep(step, { run: ctx.runId, stage: at.stage, iteration: at.iteration, step: step.step }, checkpointId, source);
     await training.registerStepCheckpoint({
@@ -103,7 +120,6 @@ export async function applyUpdateSteps<S extends { step: number }>(
     tokensPerSec.push(out.metrics.tokens_per_sec);
     checkpointId = out.checkpoint_id;
   }
-  await trainerActivities(ctx).load_policy({ checkpoint_id: checkpointId });
   return { checkpointId, clipFractions, tokensPerSec };
 }
 
@@ -127,12 +143,31 @@ export async function runEpisodes(
   slots: EpisodeSlot[],
   policyVersion: string,
 ): Promise<EpisodeResult[]> {
-  const taskQueue = workflowInfo().taskQueue;
   // Seeds parity-routed scripted policies rely on (the toy preset) stay on the old scheme.
   const seedPerTask = ctx.config.policy.seedScheme === 'per-task' && patched(EPISODE_SEED_PATCH);
+  const cap = ctx.config.rollout?.maxConcurrentEpisodes;
+  // The patch is asked only when the cap bites, which no history recorded before it can reach
+  // (the field did not exist).
+  const windowed = (): boolean => cap !== undefined && cap < slots.length && patched(EPISODE_WINDOW_PATCH);
+  return runEpisodeChildren(ctx, stage, iteration, slots, policyVersion, { seedPerTask, windowed });
+}
+
+/**
+ * The children of runEpisodes (and of a leaf shard): one episode workflow per slot, all at once
+ * or, when `windowed()` says so, at most rollout.maxConcurrentEpisodes in flight.
+ */
+export async function runEpisodeChildren(
+  ctx: LoopContext,
+  stage: StageConfig,
+  iteration: number,
+  slots: EpisodeSlot[],
+  policyVersion: string,
+  opts: { seedPerTask: boolean; windowed: () => boolean },
+): Promise<EpisodeResult[]> {
+  const taskQueue = workflowInfo().taskQueue;
   const startEpisode = (slot: EpisodeSlot): Promise<EpisodeResult> => {
     const input = {
-      ...buildEpisodeInput(ctx.config, stage, { runId: ctx.runId, iteration, ...slot }, { url: ctx.policyUrl, policyVersion }, { seedPerTask }),
+      ...buildEpisodeInput(ctx.config, stage, { runId: ctx.runId, iteration, ...slot }, { url: ctx.policyUrl, policyVersion }, { seedPerTask: opts.seedPerTask }),
       rolloutQueue: ctx.rolloutQueue,
     };
     return executeChild<typeof episode>('episode', { workflowId: episodeWorkflowId(input.episodeId), taskQueue, args: [input] });
@@ -140,22 +175,19 @@ export async function runEpisodes(
   const cap = ctx.config.rollout?.maxConcurrentEpisodes;
   try {
     // Fail fast: a final failure of one child decides the iteration; the others are terminated
-    // with it (parent-close policy TERMINATE) instead of holding sandboxes for nothing. The patch
-    // is asked only when the cap bites, which no history recorded before it can reach (the field
-    // did not exist).
-    if (cap !== undefined && cap < slots.length && patched(EPISODE_WINDOW_PATCH)) {
-      return await mapWithWindow(slots, cap, startEpisode);
-    }
+    // with it (parent-close policy TERMINATE) instead of holding sandboxes for nothing.
+    if (cap !== undefined && opts.windowed()) return await mapWithWindow(slots, cap, startEpisode);
     return await Promise.all(slots.map(startEpisode));
   } catch (err) {
-    const code = errorCodeOf(err) ?? ErrorCodes.RUN_STATE_INVALID;
-    const detail = err instanceof Error ? (err.cause?.toString() ?? err.message) : String(err);
-    throw ApplicationFailure.create({
-      type: code,
-      message: `${code}: an episode of ${ctx.runId}/${stage.name}/${iteration} failed: ${detail}`,
-      nonRetryable: true,
-    });
+    throw codedChildFailure(err, `an episode of ${ctx.runId}/${stage.name}/${iteration}`);
   }
+}
+
+/** A failed child (only non-retryable causes reach a parent) fails the parent with the child's code. */
+export function codedChildFailure(err: unknown, what: string): ApplicationFailure {
+  const code = errorCodeOf(err) ?? ErrorCodes.RUN_STATE_INVALID;
+  const detail = err instanceof Error ? (err.cause?.toString() ?? err.message) : String(err);
+  return ApplicationFailure.create({ type: code, message: `${code}: ${what} failed: ${detail}`, nonRetryable: true });
 }
 
 /** Config decoding (camelCase) → the trainer's wire form; maxTokensPerTurn is not a sampler parameter. */

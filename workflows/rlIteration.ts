@@ -12,12 +12,14 @@
  * - A decoding-parameter mismatch (in an episode or at the trainer) fails the iteration with
  *   SWERL_DECODING_MISMATCH, never retried: training on it corrupts the importance ratios.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { RlStageConfig } from '../core/config';
 import { deriveSeed } from '../core/rl';
 import type { IterationReport } from './definitions';
+import { runSharded, SHARDED_FANOUT_PATCH } from './episodeShard';
 import { iterationReport } from './iterationReport';
-import { applyUpdateSteps, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type EpisodeSlot, type LoopContext } from './loopContext';
+import { applyStoredUpdateSteps } from './updateSegment';
+import { applyUpdateSteps, runEpisodes, toWireDecoding, trainerActivities, trainingActivities, type LoopContext } from './loopContext';
 
 export interface RlIterationInput {
   ctx: LoopContext;
@@ -32,20 +34,33 @@ export interface RlIterationResult {
   report: IterationReport;
 }
 
-/** Draws of one task in one iteration get disjoint sample indices, so their episode ids differ. */
-export function groupSlots(problems: string[], groupSize: number): Array<{ taskId: string; slots: EpisodeSlot[] }> {
-  const seen = new Map<string, number>();
-  return problems.map((taskId) => {
-    const occurrence = seen.get(taskId) ?? 0;
-    seen.set(taskId, occurrence + 1);
-    return { taskId, slots: Array.from({ length: groupSize }, (_, g) => ({ taskId, sampleIdx: occurrence * groupSize + g })) };
-  });
+import { groupSlots } from '../core/fanout';
+
+export { groupSlots };
+
+function rlStageOf(input: RlIterationInput): RlStageConfig {
+  const stage = input.ctx.config.stages[input.stageIndex] as RlStageConfig;
+  if (stage?.kind !== 'rl') throw ApplicationFailure.nonRetryable(`stage ${input.stageIndex} of run ${input.ctx.runId} is not an rl stage`, 'SWERL_RUN_STATE_INVALID');
+  return stage;
+}
+
+function rlHyper(stage: RlStageConfig) {
+  return {
+    lr: stage.lr,
+    weight_decay: 0,
+    grad_clip: stage.gradClip,
+    eps_low: stage.clip.low,
+    eps_high: stage.clip.high,
+    micro_batch_tokens: stage.contextTokens,
+    loss: 'dapo' as const,
+    mask_format_errors: false,
+  };
 }
 
 export async function rlIteration(input: RlIterationInput): Promise<RlIterationResult> {
+  if (patched(SHARDED_FANOUT_PATCH)) return rlIterationSharded(input);
   const { ctx, iteration } = input;
-  const stage = ctx.config.stages[input.stageIndex] as RlStageConfig;
-  if (stage?.kind !== 'rl') throw ApplicationFailure.nonRetryable(`stage ${input.stageIndex} of run ${ctx.runId} is not an rl stage`, 'SWERL_RUN_STATE_INVALID');
+  const stage = rlStageOf(input);
   const startedMs = new Date().getTime(); // workflow time: deterministic under replay
   const training = trainingActivities(ctx);
   const trainer = trainerActivities(ctx);
@@ -80,16 +95,7 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
         step_key: stepKey,
         base_checkpoint: base,
         batch: { ...source, episode_ids: step.episodeIds, advantages: step.advantages },
-        hyper: {
-          lr: stage.lr,
-          weight_decay: 0,
-          grad_clip: stage.gradClip,
-          eps_low: stage.clip.low,
-          eps_high: stage.clip.high,
-          micro_batch_tokens: stage.contextTokens,
-          loss: 'dapo',
-          mask_format_errors: false,
-        },
+        hyper: rlHyper(stage),
         decoding_expected: toWireDecoding(ctx.config.policy.decoding),
       }),
   );
@@ -107,4 +113,47 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
   });
   await training.recordIterationResult({ runId: ctx.runId, stage: stage.name, iteration, outputCheckpointId: checkpointId, metrics: { ...report, samplesKept: plan.samplesKept, groupsTotal: plan.groupsTotal, groupsDropped: plan.groupsDropped } });
   return { checkpointId, report };
+}
+
+/**
+ * The iteration on the sharded fan-out (histories from swerl-sharded-fanout on): the slots are
+ * planned into Postgres, the episodes run through the shard tree, the batch plan and the update
+ * steps are read by key, and the update runs in segments — no input or result of this workflow or
+ * its activities grows with the number of episodes.
+ */
+async function rlIterationSharded(input: RlIterationInput): Promise<RlIterationResult> {
+  const { ctx, iteration } = input;
+  const stage = rlStageOf(input);
+  const startedMs = new Date().getTime(); // workflow time: deterministic under replay
+  const training = trainingActivities(ctx);
+  const stageSeed = deriveSeed(ctx.config.seed, stage.name);
+  const key = { runId: ctx.runId, stage: stage.name, iteration };
+
+  await training.recordIterationStarted({ ...key, policyVersion: input.policyVersion, snapshotId: input.snapshotId });
+  const { slots } = await training.planSlots({ ...key, source: { kind: 'draws', snapshotId: input.snapshotId, count: stage.problemsPerIteration, seed: stageSeed, groupSize: stage.groupSize } });
+  await runSharded(ctx, stage, iteration, slots, input.policyVersion, { countTaskStats: true });
+
+  await training.recordIterationPhase({ ...key, status: 'training' });
+  const plan = await training.buildRlBatchByKey({
+    ...key,
+    shaping: { advantageEpsilon: stage.advantageEpsilon, dropZeroAdvantage: stage.dropZeroAdvantage, batchSize: stage.batchSize, epochsPerIteration: stage.epochsPerIteration },
+    seed: deriveSeed(stageSeed, 'batches', iteration),
+  });
+  const update = await applyStoredUpdateSteps(ctx, { stage: stage.name, iteration, kind: 'rl' }, input.policyVersion, plan.steps, {
+    hyper: rlHyper(stage),
+    decodingExpected: toWireDecoding(ctx.config.policy.decoding),
+  });
+  const report = iterationReport({
+    stage: stage.name,
+    iteration,
+    policyVersion: input.policyVersion,
+    metrics: plan.metrics,
+    zeroAdvantageFraction: plan.zeroAdvantageFraction,
+    update,
+    updateSteps: plan.steps,
+    startedMs,
+    endedMs: new Date().getTime(),
+  });
+  await training.recordIterationResult({ ...key, outputCheckpointId: update.checkpointId, metrics: { ...report, samplesKept: plan.samplesKept, groupsTotal: plan.groupsTotal, groupsDropped: plan.groupsDropped } });
+  return { checkpointId: update.checkpointId, report };
 }

@@ -24,6 +24,7 @@ import { computeReward, recordReward } from '../reward';
 import { Labels, type Sandbox } from '../sandbox';
 import { buildSandbox, releaseContainer, sandboxOf, taskImage, type HostContext } from './sandboxes';
 import { specOf } from './sandboxes';
+import type { EpisodeInput } from '../../workflows/episode';
 import type { EpisodeActivities, EpisodeSpec, HostActivities, PolicyStep, SandboxSettings, SegmentResult } from './types';
 
 /**
@@ -56,22 +57,13 @@ function heartbeatEvery(ms: number): () => void {
 export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
   return {
     async startEpisode(input) {
+      // Create-if-missing before `counted` records a retry on the row: a first attempt that died
+      // before creating it (timed out under load) must not turn the retry into
+      // SWERL_EPISODE_NOT_FOUND. createEpisode is keyed by the episode id and its slot.
+      await guardedCreate(ctx, input);
       return counted(ctx, input.episodeId, `starting episode ${input.episodeId}`, async () => {
         const task = await getTask(ctx.db, input.taskId);
-        await createEpisode(ctx.db, {
-          id: input.episodeId,
-          runId: input.runId,
-          stage: input.stage,
-          iteration: input.iteration,
-          taskId: input.taskId,
-          sampleIdx: input.sampleIdx,
-          workflowId: input.workflowId,
-          policyVersion: input.policy.policyVersion,
-          decoding: { ...input.policy.decoding, seed: input.policy.seed ?? null },
-          maxTurns: input.limits.maxTurns,
-          contextTokens: input.limits.contextTokens,
-          spec: { policy: input.policy, limits: input.limits, sandbox: input.sandbox, timeouts: input.timeouts } satisfies EpisodeSpec,
-        });
+        await createEpisode(ctx.db, episodeRow(input));
         await appendTurn(ctx.db, { episodeId: input.episodeId, idx: SYSTEM_IDX, role: 'system', text: systemPrompt({ maxTurns: input.limits.maxTurns, style: input.limits.prompt }) });
         await appendTurn(ctx.db, { episodeId: input.episodeId, idx: INSTANCE_IDX, role: 'user', text: instancePrompt(task.problemStatement, input.limits.prompt) });
         await markEpisodeRunning(ctx.db, input.episodeId);
@@ -307,6 +299,33 @@ async function observe(ctx: HostContext, episodeId: string, turn: number, action
     durationMs: result.durationMs,
   });
   return { stored, submitted };
+}
+
+/** startEpisode's row, created once whatever attempt gets here first (retry-safe: keyed insert). */
+async function guardedCreate(ctx: HostContext, input: EpisodeInput & { workflowId: string }): Promise<void> {
+  if (Context.current().info.attempt === 1) return; // the attempt's body creates it
+  try {
+    await createEpisode(ctx.db, episodeRow(input));
+  } catch (raw) {
+    throw toTemporalFailure(toDbError(raw, `creating episode ${input.episodeId}`));
+  }
+}
+
+function episodeRow(input: EpisodeInput & { workflowId: string }) {
+  return {
+    id: input.episodeId,
+    runId: input.runId,
+    stage: input.stage,
+    iteration: input.iteration,
+    taskId: input.taskId,
+    sampleIdx: input.sampleIdx,
+    workflowId: input.workflowId,
+    policyVersion: input.policy.policyVersion,
+    decoding: { ...input.policy.decoding, seed: input.policy.seed ?? null },
+    maxTurns: input.limits.maxTurns,
+    contextTokens: input.limits.contextTokens,
+    spec: { policy: input.policy, limits: input.limits, sandbox: input.sandbox, timeouts: input.timeouts } satisfies EpisodeSpec,
+  };
 }
 
 async function removeLabelled(ctx: HostContext, episodeLabel: string): Promise<void> {

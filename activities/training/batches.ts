@@ -43,7 +43,7 @@ export interface SftBatchPlan {
   metrics: IterationMetrics;
 }
 
-type EpisodeRow = typeof episodes.$inferSelect;
+export type EpisodeRow = typeof episodes.$inferSelect;
 
 async function loadEpisodes(db: Db, ids: string[]): Promise<Map<string, EpisodeRow>> {
   if (ids.length === 0) return new Map();
@@ -51,7 +51,7 @@ async function loadEpisodes(db: Db, ids: string[]): Promise<Map<string, EpisodeR
   return new Map(rows.map((r) => [r.id, r]));
 }
 
-function summaries(rows: EpisodeRow[]) {
+export function summaries(rows: EpisodeRow[]) {
   return rows.map((r) => ({
     reward: r.status === 'completed' ? r.reward : null,
     rewardFinal: r.rewardFinal,
@@ -61,7 +61,7 @@ function summaries(rows: EpisodeRow[]) {
   }));
 }
 
-function isScored(r: EpisodeRow | undefined): r is EpisodeRow & { reward: number; rewardFinal: number } {
+export function isScored(r: EpisodeRow | undefined): r is EpisodeRow & { reward: number; rewardFinal: number } {
   return r !== undefined && r.status === 'completed' && r.reward !== null && r.rewardFinal !== null;
 }
 

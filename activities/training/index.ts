@@ -7,6 +7,7 @@ import type { Db } from '../../db/client';
 import { createBatchActivities } from './batches';
 import { createCurriculumActivities } from './curriculum';
 import { createRecordActivities } from './records';
+import { createSlotActivities } from './slots';
 
 export interface TrainingActivityOptions {
   /** Fallback when the pool does not expose its DSN: the database the trainer's batches name. */
@@ -24,6 +25,7 @@ export function createTrainingActivities(db: Db, opts: TrainingActivityOptions) 
     ...createCurriculumActivities(db),
     ...createBatchActivities(db),
     ...createRecordActivities(db),
+    ...createSlotActivities(db),
     /**
      * Only for histories recorded before the swerl-batch-ref-no-dsn patch (their replay and
      * retries call it): it puts the password into history. New code uses trainerBatchDatabase.
@@ -43,3 +45,4 @@ export function createTrainingActivities(db: Db, opts: TrainingActivityOptions) 
 export type TrainingActivities = ReturnType<typeof createTrainingActivities>;
 export type { StepBatch, RlBatchPlan, SftBatchPlan } from './batches';
 export type { EvalReport } from './records';
+export type { ShardCounts, SlotSource, RlBatchSummary, SftBatchSummary } from './slots';

@@ -20,6 +20,8 @@ import { parseRunConfig, type Decoding, type RunConfig } from '../../core/config
 import { trainingRunWorkflowId } from '../../core/taskQueues';
 import { createRolloutWorkers, type RolloutWorkers } from '../../workers/rollout';
 import type { trainingRun, TrainingRunInput } from '../../workflows/trainingRun';
+import { NativeConnection } from '@temporalio/worker';
+import { createInProcessRollout, type InProcessRollout } from '../harness/inProcessRollout';
 import { orchestrationHarness, type OrchestrationHarness } from '../harness/orchestration';
 import { testEndpoints } from '../harness/stack';
 
@@ -69,6 +71,8 @@ export interface LoopWorld extends OrchestrationHarness {
   startRollout(): Promise<void>;
   /** Stops the policy endpoint (the proxy every episode samples from); idempotent. */
   stopPolicy(): Promise<void>;
+  /** The in-process rollout host instead of Docker (test/harness/inProcessRollout.ts): orchestration load only. */
+  startInProcessRollout(): Promise<void>;
   startRun(config: RunConfig, extra?: Pick<TrainingRunInput, 'continueAsNewAfterIterations'>): Promise<{ runId: string; handle: WorkflowHandle<typeof trainingRun> }>;
 }
 
@@ -98,6 +102,7 @@ export async function loopWorld(prefix: string, opts: { mutateDecoding?: Partial
   const trainer = await startTrainerDouble({ temporalAddress: endpoints.temporalAddress, namespace: endpoints.temporalNamespace, taskQueue: trainerQueue, crashAfterApply: opts.crashAfterApply });
   const sharedQueue = `${base.taskQueue}-rollout`;
   let rollout: { workers: RolloutWorkers; done: Promise<void> } | undefined;
+  let inProcess: { rollout: InProcessRollout; connection: NativeConnection; done: Promise<void> } | undefined;
   const sandbox = loopConfig().sandbox;
 
   return {
@@ -112,6 +117,11 @@ export async function loopWorld(prefix: string, opts: { mutateDecoding?: Partial
       const workers = await createRolloutWorkers({ endpoints, db: base.db.db, sandbox, hostId: `${prefix}-${randomUUID().slice(0, 6)}`, sharedQueue, reaperIntervalMs: 5_000 });
       rollout = { workers, done: workers.run() };
     },
+    async startInProcessRollout() {
+      const connection = await NativeConnection.connect({ address: endpoints.temporalAddress });
+      const r = await createInProcessRollout({ connection, namespace: endpoints.temporalNamespace, db: base.db.db, sharedQueue });
+      inProcess = { rollout: r, connection, done: r.run() };
+    },
     async startRun(config, extra = {}) {
       const runId = `${prefix}-${randomUUID().slice(0, 8)}`;
       const handle = await base.client.workflow.start<typeof trainingRun>('trainingRun', {
@@ -122,6 +132,11 @@ export async function loopWorld(prefix: string, opts: { mutateDecoding?: Partial
       return { runId, handle };
     },
     async close() {
+      if (inProcess) {
+        inProcess.rollout.shutdown();
+        await inProcess.done.catch(() => {});
+        await inProcess.connection.close().catch(() => {});
+      }
       if (rollout) {
         rollout.workers.shutdown();
         await rollout.done.catch(() => {});

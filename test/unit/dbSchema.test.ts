@@ -19,8 +19,8 @@ const tables = Object.values(schema as Record<string, unknown>).filter((v): v is
 describe('db schema', () => {
   it('declares the tables of DESIGN.md plus the ledgers', () => {
     expect(tables.map((t) => getTableConfig(t).name).sort()).toEqual([
-      'checkpoints', 'curriculum_snapshots', 'episodes', 'evals', 'iterations', 'promotions', 'reward_results', 'runs',
-      'sandbox_leases', 'stages', 'task_quarantine', 'task_stat_events', 'task_stats', 'tasks', 'trainer_steps', 'turns',
+      'checkpoints', 'curriculum_snapshots', 'episodes', 'evals', 'iteration_slots', 'iterations', 'promotions', 'reward_results', 'runs',
+      'sandbox_leases', 'stages', 'task_quarantine', 'task_stat_events', 'task_stats', 'tasks', 'trainer_steps', 'turns', 'update_steps',
     ]);
   });
 
