@@ -167,6 +167,23 @@ async function projectWheel(gitDir: string, commit: string, scratch: string, log
   }
 }
 
+/** The extras an install command asks of the repository itself: `pip install -e ".[dev,test]"` → dev, test. */
+export function installExtras(install: string | undefined): string[] {
+  const m = /pip install[^\n]*?\.\[([^\]]+)\]/.exec(install ?? '');
+  return m ? m[1]!.split(',').map((e) => e.trim()).filter(Boolean) : [];
+}
+
+/**
+ * The version setuptools_scm would read from the repository's tags (the image's /repo is fetched
+ * without tags, and a project like pytest refuses to run as version 0.1.dev): the nearest tag
+ * below the commit in the source, without a leading "v". Undefined when the source has no tag.
+ */
+async function scmVersion(gitDir: string, commit: string): Promise<string | undefined> {
+  const tag = await execFileP('git', ['--git-dir', gitDir, 'describe', '--tags', '--abbrev=0', commit]).then((r) => r.stdout.trim(), () => '');
+  const version = tag.replace(/^v/, '');
+  return /^\d+(\.\d+)*([a-z]+\d*)?$/.test(version) ? version : undefined;
+}
+
 /**
  * The repository's PEP 518 build requirements at `commit` (pyproject.toml [build-system] requires):
  * the offline `pip install -e .` of the repo layer builds in isolation from the same wheel dir.
@@ -201,8 +218,8 @@ RUN python3 -m venv --without-pip /opt/swerl/venv \\
 ENV VIRTUAL_ENV=/opt/swerl/venv PATH=/opt/swerl/venv/bin:/opt/swerl/tools/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PIP_FIND_LINKS=/opt/swerl/wheels PIP_NO_INDEX=1
 `;
 
-const REPO_DOCKERFILE = (envTag: string, commit: string): string => `FROM ${envTag}
-COPY --chown=1000:1000 repo/ /repo/
+const REPO_DOCKERFILE = (envTag: string, commit: string, version: string | undefined): string => `FROM ${envTag}
+${version ? `ENV SETUPTOOLS_SCM_PRETEND_VERSION=${version}\n` : ''}COPY --chown=1000:1000 repo/ /repo/
 COPY install.sh /opt/swerl/install.sh
 # Whatever the install leaves in /repo (egg-info, build dirs) is not the agent's work: hidden from git status/diff.
 RUN cd /repo && bash -eux /opt/swerl/install.sh && git ls-files --others --exclude-standard >> .git/info/exclude && chown -R 1000:1000 /repo /opt/swerl/venv
@@ -301,6 +318,7 @@ export async function ensureSwebenchEnvironment(line: SwebenchTaskLine, repoDir:
       const set = await resolveWheelSet(home, {
         requirements: [...reqs, ...buildReqs, 'pip', 'setuptools', 'wheel'],
         localWheels: wantsProject ? [wantsProject] : [],
+        localExtras: installExtras(spec.install),
         target: { python: choice.python, hostMatches: host === choice.python },
         keyParts: [line.repo, envCommit],
         findLinks: opts.findLinks,
@@ -321,7 +339,8 @@ export async function ensureSwebenchEnvironment(line: SwebenchTaskLine, repoDir:
     // repo layer: the repository at its base commit, installed as the spec says.
     const install = [specAns.repoInstall, ...(spec.pre_install ?? []), spec.install].filter((s): s is string => !!s);
     const installScript = ['source /opt/swerl/venv/bin/activate', ...install].join('\n') + '\n';
-    const tag = `swerl-swebench-task:${shortHash(hashParts(['swerl-swebench-task', '1', envTag, commit, installScript]))}`;
+    const version = await scmVersion(gitDir, commit);
+    const tag = `swerl-swebench-task:${shortHash(hashParts(['swerl-swebench-task', '1', envTag, commit, installScript, version ?? '']))}`;
     if (await imageExists(docker, tag)) {
       work.layersReused.push(tag);
       log(`${id}: task image ${tag} reused`);
@@ -329,7 +348,7 @@ export async function ensureSwebenchEnvironment(line: SwebenchTaskLine, repoDir:
       const ctx = join(scratch, 'repo');
       await checkoutAtCommit(repoDir, commit, join(ctx, 'repo'), id);
       writeFileSync(join(ctx, 'install.sh'), installScript);
-      writeFileSync(join(ctx, 'Dockerfile'), REPO_DOCKERFILE(envTag, commit));
+      writeFileSync(join(ctx, 'Dockerfile'), REPO_DOCKERFILE(envTag, commit, version));
       log(`${id}: building task image ${tag} at ${commit.slice(0, 12)}`);
       try {
         await buildFromContextDir(docker, ctx, tag, { 'swerl.image': 'swebench-task', 'swerl.instance-id': id });

@@ -29,6 +29,8 @@ export interface WheelSetRequest {
   requirements: string[];
   /** Local wheel files whose dependencies are resolved too (the repository itself); not kept in the set. */
   localWheels?: string[];
+  /** Extras of the local wheels the install asks for (`pip install -e .[dev]`): their dependencies join the set. */
+  localExtras?: string[];
   target: WheelTarget;
   /** Part of the key only: a change in what the local wheels stand for (their commit) re-resolves. */
   keyParts?: string[];
@@ -73,6 +75,8 @@ function closureMissing(dir: string, python: string, roots: string[]): Promise<s
   });
 }
 
+const withExtras = (req: string, extras: string[] | undefined): string => (extras && extras.length > 0 ? `${req}[${extras.join(',')}]` : req);
+
 export function wheelStore(home: string): string {
   return join(home, 'cache', 'wheels');
 }
@@ -98,7 +102,7 @@ function sha256File(path: string): string {
 }
 
 function setKey(req: WheelSetRequest): string {
-  return shortHash(hashParts(['swerl-wheelset', '2', req.target.python, String(req.target.hostMatches), ...req.requirements, '--', ...(req.keyParts ?? [])]));
+  return shortHash(hashParts(['swerl-wheelset', '2', ...(req.localExtras ?? []), req.target.python, String(req.target.hostMatches), ...req.requirements, '--', ...(req.keyParts ?? [])]));
 }
 
 /** Resolves (or reuses) the set of distribution files for `req`. */
@@ -120,7 +124,7 @@ export async function resolveWheelSet(home: string, req: WheelSetRequest): Promi
     const reqFile = join(scratch, 'requirements.txt');
     writeFileSync(reqFile, `${req.requirements.join('\n')}\n`);
     const dest = join(scratch, 'dl');
-    const common = ['download', '-q', '--disable-pip-version-check', '--exists-action', 'i', '-d', dest, '-r', reqFile, ...(req.localWheels ?? []), ...(req.findLinks ?? []).flatMap((d) => ['--find-links', d])];
+    const common = ['download', '-q', '--disable-pip-version-check', '--exists-action', 'i', '-d', dest, '-r', reqFile, ...(req.localWheels ?? []).map((w) => withExtras(w, req.localExtras)), ...(req.findLinks ?? []).flatMap((d) => ['--find-links', d])];
     const [major, minor] = req.target.python.split('.');
     // Binary wheels for the target interpreter first: exact, and nothing to build in the image.
     const binary = ['--only-binary=:all:', '--python-version', req.target.python, '--implementation', 'cp', '--abi', `cp${major}${minor}`, ...PLATFORMS.flatMap((p) => ['--platform', p])];
@@ -139,7 +143,7 @@ export async function resolveWheelSet(home: string, req: WheelSetRequest): Promi
     }
     if (mode === 'binary-for-target') {
       // pip evaluates markers for the host, not the target: complete the set, a bounded number of rounds.
-      const roots = [...req.requirements, ...(req.localWheels ?? []).map((p) => (p.split('/').pop() ?? '').split('-')[0]!.replace(/_/g, '-'))];
+      const roots = [...req.requirements, ...(req.localWheels ?? []).map((p) => withExtras((p.split('/').pop() ?? '').split('-')[0]!.replace(/_/g, '-'), req.localExtras))];
       for (let round = 1; ; round++) {
         const missing = await closureMissing(dest, req.target.python, roots);
         if (missing.length === 0) break;

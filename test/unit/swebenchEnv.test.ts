@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { environmentYmlRequirements, requirementLines, suiteForPython } from '../../sandbox/swebenchEnv';
+import { environmentYmlRequirements, installExtras, requirementLines, suiteForPython } from '../../sandbox/swebenchEnv';
 
 describe('suiteForPython', () => {
   it('takes the suite of the same Python when there is one', () => {
@@ -22,5 +22,14 @@ describe('requirement lines', () => {
   it('reads the pip-installable part of an environment.yml', () => {
     const yml = 'name: testbed\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.9\n  - numpy=1.21\n  - pip\n  - pip:\n    - hypothesis==6.0\n    - pytest\n';
     expect(environmentYmlRequirements(yml)).toEqual(['numpy==1.21', 'hypothesis==6.0', 'pytest']);
+  });
+});
+
+describe('installExtras', () => {
+  it('reads the extras an install asks of the repository itself', () => {
+    expect(installExtras("python -m pip install -e '.[dev]'")).toEqual(['dev']);
+    expect(installExtras('pip install -e .[test, docs]')).toEqual(['test', 'docs']);
+    expect(installExtras('python -m pip install -e .')).toEqual([]);
+    expect(installExtras(undefined)).toEqual([]);
   });
 });
