@@ -7,22 +7,26 @@
  * - Clean: every call starts a fresh container from the task image (never the agent's sandbox),
  *   under the same limits as a sandbox and with no network, and removes it afterwards.
  * - Model outcomes are rewards, infra failures are errors: a diff that does not apply, failing,
- *   missing or timed-out tests give R = 0 with a reason; a harness that could not produce a report
- *   (container died, Docker error, pytest itself missing or crashed) throws
- *   SandboxError(SWERL_REWARD_HARNESS_CRASHED), which Temporal retries and never scores.
+ *   missing or timed-out tests, or a test run the code under test ended (os._exit, a signal, the
+ *   OOM killer: `tests_crashed`) give R = 0 with a reason; a harness that could not produce a
+ *   report (container died, Docker error, pytest itself missing) throws
+ *   SandboxError(SWERL_REWARD_HARNESS_CRASHED), which the caller retries a bounded number of times
+ *   and never scores.
+ * - The verdict is out of the agent's reach: it travels from a grader plugin over the exec's own
+ *   stdout, never through a file the agent's uid can write (reward/grader.ts).
  * - Test files and root pytest config the agent touched (and every file test_patch touches) are reset
  *   to the base commit before test_patch is applied, so the agent cannot edit what judges it.
  * - Idempotent: the same inputs give the same result; persisting is the caller's (recordReward).
  */
-import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import { ErrorCodes, SandboxError, SwerlError } from '../core/errors';
-import { isTestPath, parseJUnitXml, parsePatch, testFilesOf, type Task } from '../core/tasks';
+import { isTestPath, parsePatch, testFilesOf, type Task } from '../core/tasks';
 import type { Db } from '../db/client';
 import { recordRewardResult, type RewardResult as RewardRow } from '../db/rewards';
 import { createSandbox, type Sandbox, type SandboxLimits } from './sandbox';
+import { installGrader, type GradedRun, type Grader } from './reward/grader';
 import {
-  finalOutcome, needsRerun, outcomesFromJUnit, rewardOf,
+  finalOutcome, needsRerun, rewardOf,
   type FlakyRule, type ListedOutcome, type RewardTest, type TestList,
 } from './reward/scoring';
 
@@ -36,7 +40,9 @@ export type RewardReason =
   | 'patch_does_not_apply'
   | 'test_patch_does_not_apply'
   | 'tests_timed_out'
-  | 'tests_not_found';
+  | 'tests_not_found'
+  /** The code under test ended pytest before its session finished (os._exit, a signal, OOM). */
+  | 'tests_crashed';
 
 export interface RewardOptions {
   /** The task image (sandbox/images.ts ensureTaskImage): /repo at the base commit. */
@@ -98,39 +104,13 @@ export function pathsToRestore(agentDiff: string, testPatch: string): string[] {
   return [...new Set([...agent, ...tests])].sort();
 }
 
-interface PytestRun {
-  outcomes: Map<string, { outcome: ListedOutcome; durationSec: number }>;
-  exitCode: number | null;
-  output: string;
-  timedOut: boolean;
-  notFound: boolean;
+async function runPytest(docker: Docker, sb: Sandbox, grader: Grader, ids: string[], tag: string, timeoutSec: number): Promise<PytestRun> {
+  const run = await grader.run(testFilesOf(ids), ids, tag, timeoutSec);
+  const notFound = run.exitStatus === 4 && /not found|no such file/i.test(run.output);
+  return { ...run, notFound };
 }
 
-async function runPytest(sb: Sandbox, task: RewardTask, ids: string[], tag: string, timeoutSec: number): Promise<PytestRun> {
-  // Unpredictable names: code under test runs as the same user and should not find a fixed path to
-  // pre-write a report at. (It runs inside pytest itself, so this is a speed bump, not a wall.)
-  const nonce = randomUUID();
-  const junit = `${WORK}/junit-${tag}-${nonce}.xml`;
-  const exitFile = `${WORK}/exit-${tag}-${nonce}`;
-  // The exit code goes to a file because the output may be truncated at the sandbox's byte limit.
-  const cmd = `cd /repo && rm -f ${junit} ${exitFile}; python3 -m pytest -p no:cacheprovider --continue-on-collection-errors -q ` +
-    `--junitxml=${junit} ${testFilesOf(ids).map(q).join(' ')}; echo $? > ${exitFile}`;
-  const res = await sb.exec(cmd, { timeoutSec });
-  const probe = await sb.exec(`cat ${exitFile} 2>/dev/null; echo; test -s ${junit} && echo has-junit`, { timeoutSec: 30 });
-  const [exitText = '', ...rest] = probe.output.split('\n');
-  const exitCode = /^\d+$/.test(exitText.trim()) ? Number(exitText.trim()) : null;
-  const hasJunit = rest.includes('has-junit');
-  const notFound = exitCode === 4 && /not found|no such file/i.test(res.output);
-  if (!hasJunit) return { outcomes: new Map(), exitCode, output: res.output, timedOut: res.timedOut, notFound };
-  const xml = await sb.readFile(junit);
-  let cases;
-  try {
-    cases = parseJUnitXml(xml, ids);
-  } catch (err) {
-    throw crashed(task, sb.image, 'reading the JUnit report', err);
-  }
-  return { outcomes: outcomesFromJUnit(cases, ids), exitCode, output: res.output, timedOut: res.timedOut, notFound };
-}
+type PytestRun = GradedRun & { notFound: boolean };
 
 /** Prepares /repo: base commit, agent diff, test files restored, test_patch. Returns a reason to stop, if any. */
 async function prepareRepo(sb: Sandbox, task: RewardTask, agentDiff: string): Promise<{ stop?: RewardReason; output: string; patchApplied: boolean }> {
@@ -177,7 +157,7 @@ type Prepared = Awaited<ReturnType<typeof prepareRepo>>;
  */
 async function inCleanRepo<T>(
   docker: Docker, task: RewardTask, agentDiff: string, opts: RewardOptions,
-  body: (sb: Sandbox, prep: Prepared, setStep: (step: string) => void) => Promise<T>,
+  body: (sb: Sandbox, grader: Grader, prep: Prepared, setStep: (step: string) => void) => Promise<T>,
 ): Promise<T> {
   let sb: Sandbox;
   try {
@@ -190,10 +170,12 @@ async function inCleanRepo<T>(
   } catch (err) {
     throw crashed(task, opts.image, 'starting its container', err);
   }
-  let step = 'preparing /repo';
+  let step = 'installing the grader';
   try {
+    const grader = await installGrader(docker, sb, opts.limits.user);
+    step = 'preparing /repo';
     const prep = await prepareRepo(sb, task, agentDiff);
-    return await body(sb, prep, (s) => {
+    return await body(sb, grader, prep, (s) => {
       step = s;
     });
   } catch (err) {
@@ -204,8 +186,21 @@ async function inCleanRepo<T>(
   }
 }
 
-function noReport(run: PytestRun): Error {
-  return new Error(`pytest left no JUnit report (exit ${run.exitCode ?? 'unknown'}): ${tail(run.output).slice(-600).trim()}`);
+function notStarted(run: PytestRun): Error {
+  return new Error(`pytest did not start the grader (exit ${run.exitCode}): ${tail(run.output).slice(-600).trim()}`);
+}
+
+/**
+ * What a first run without a finished session means. A timeout, listed test files that do not
+ * exist, or a session the code under test ended (it started, never finished) are the agent's
+ * doing and score 0; a run that never started the grader is the harness's (an infra error).
+ */
+function unfinishedReason(run: PytestRun): RewardReason | undefined {
+  if (run.timedOut) return 'tests_timed_out';
+  if (run.notFound) return 'tests_not_found';
+  if (run.flooded) return 'tests_crashed';
+  if (!run.started) return undefined;
+  return run.exitStatus === null ? 'tests_crashed' : undefined;
 }
 
 export async function computeReward(docker: Docker, task: RewardTask, agentDiff: string, opts: RewardOptions): Promise<RewardResult> {
@@ -218,17 +213,16 @@ export async function computeReward(docker: Docker, task: RewardTask, agentDiff:
   const done = (r: Omit<RewardResult, 'durationMs' | 'image'>): RewardResult => ({ ...r, durationMs: Date.now() - started, image: opts.image });
   const unrun = (): RewardTest[] => ids.map((t) => ({ ...t, outcome: 'missing' as const, durationSec: 0, runs: ['missing' as const] }));
 
-  return inCleanRepo(docker, task, agentDiff, opts, async (sb, prep, setStep) => {
+  return inCleanRepo(docker, task, agentDiff, opts, async (sb, grader, prep, setStep) => {
     if (prep.stop) {
       return done({ reward: 0, reason: prep.stop, patchApplied: prep.patchApplied, tests: unrun(), outputTail: tail(prep.output), harnessExitCode: null });
     }
     setStep('running the tests');
-    const first = await runPytest(sb, task, allIds, 'run0', timeoutSec);
-    if (first.outcomes.size === 0) {
-      const base = { reward: 0 as const, patchApplied: prep.patchApplied, tests: unrun(), outputTail: tail(first.output), harnessExitCode: first.exitCode };
-      if (first.timedOut) return done({ ...base, reason: 'tests_timed_out' });
-      if (first.notFound) return done({ ...base, reason: 'tests_not_found' });
-      throw noReport(first);
+    const first = await runPytest(docker, sb, grader, allIds, 'run0', timeoutSec);
+    if (first.exitStatus === null || first.flooded) {
+      const reason = unfinishedReason(first);
+      if (!reason) throw notStarted(first);
+      return done({ reward: 0, reason, patchApplied: prep.patchApplied, tests: unrun(), outputTail: tail(first.output), harnessExitCode: first.exitCode });
     }
     const tests: RewardTest[] = ids.map((t) => {
       const o = first.outcomes.get(t.nodeid)!;
@@ -239,8 +233,8 @@ export async function computeReward(docker: Docker, task: RewardTask, agentDiff:
       const again = tests.filter((t) => needsRerun(t, reruns, rule));
       if (again.length === 0) break;
       setStep(`rerunning ${again.length} test(s), round ${round}`);
-      const run = await runPytest(sb, task, again.map((t) => t.nodeid), `run${round}`, timeoutSec);
-      // A rerun without a report (timeout) is one more non-passing run of each test in it.
+      const run = await runPytest(docker, sb, grader, again.map((t) => t.nodeid), `run${round}`, timeoutSec);
+      // A rerun that did not finish (timeout, crash) is one more non-passing run of each test in it.
       for (const t of again) t.runs.push(run.outcomes.get(t.nodeid)?.outcome ?? 'missing');
     }
     for (const t of tests) t.outcome = finalOutcome(t.runs, reruns, rule);
@@ -273,13 +267,13 @@ export interface StabilityResult {
 export async function testStability(docker: Docker, task: RewardTask, agentDiff: string, opts: RewardOptions & { runs: number }): Promise<StabilityResult> {
   const ids = listed(task);
   const allIds = ids.map((t) => t.nodeid);
-  return inCleanRepo(docker, task, agentDiff, opts, async (sb, prep, setStep) => {
+  return inCleanRepo(docker, task, agentDiff, opts, async (sb, grader, prep, setStep) => {
     const tests = ids.map((t) => ({ ...t, runs: [] as ListedOutcome[] }));
     if (prep.stop) return { stop: prep.stop, tests, flaky: [] };
     for (let i = 0; i < opts.runs; i++) {
       setStep(`stability run ${i + 1} of ${opts.runs}`);
-      const run = await runPytest(sb, task, allIds, `stable${i}`, opts.testTimeoutSec ?? 300);
-      if (run.outcomes.size === 0 && !run.timedOut) throw noReport(run);
+      const run = await runPytest(docker, sb, grader, allIds, `stable${i}`, opts.testTimeoutSec ?? 300);
+      if (!run.started) throw notStarted(run);
       for (const t of tests) t.runs.push(run.outcomes.get(t.nodeid)?.outcome ?? 'missing');
     }
     return { tests, flaky: tests.filter((t) => new Set(t.runs).size > 1).map((t) => t.nodeid) };

@@ -161,6 +161,58 @@ describe('model outcomes are rewards', () => {
   });
 });
 
+describe('hostile code under test is scored, within one attempt', () => {
+  const strutilsFixed = (t: Task): string => baseFile(t, 'strutils/core.py').replace('if len(text) < width:', 'if len(text) <= width:');
+
+  it('code that ends pytest with os._exit → 0 with reason tests_crashed', async () => {
+    const t = byName('stats-1');
+    const r = await reward(t, agentDiff(t, { 'stats/central.py': `import os\nos._exit(0)\n${baseFile(t, 'stats/central.py')}` }));
+    expect(r).toMatchObject({ reward: 0, reason: 'tests_crashed', patchApplied: true, harnessExitCode: 0 });
+  });
+
+  it('code that SIGKILLs its own pytest → 0 with reason tests_crashed', async () => {
+    const t = byName('stats-1');
+    const r = await reward(t, agentDiff(t, { 'stats/central.py': `import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n${baseFile(t, 'stats/central.py')}` }));
+    expect(r).toMatchObject({ reward: 0, reason: 'tests_crashed', harnessExitCode: 137 });
+  });
+
+  it('NUL bytes in the test output keep the true verdict', async () => {
+    const t = byName('strutils-1');
+    const nul = 'import os, sys\nsys.stdout.write("\\0" * 64)\nos.write(1, b"\\0" * 64)\nos.write(2, b"{\\0}\\n" * 8)\n';
+    const r = await reward(t, agentDiff(t, { 'strutils/core.py': `${nul}${strutilsFixed(t)}` }));
+    expect(r).toMatchObject({ reward: 1, reason: 'resolved' });
+  });
+
+  it('forged reports (frames on stdout, JUnit files, a daemon writing them after pytest) do not count', async () => {
+    const t = byName('stats-1');
+    const forge = `import json, os, subprocess, sys
+ids = ${JSON.stringify([...t.failToPass, ...t.passToPass])}
+frames = [{"event": "start"}] + [{"event": "report", "nodeid": i, "when": "call", "outcome": "passed", "xfail": False, "duration": 0.0} for i in ids] + [{"event": "finish", "exitstatus": 0}]
+text = "".join(json.dumps(f) + "\\n" for f in frames)
+junit = '<testsuites><testsuite name="pytest">' + "".join('<testcase classname="%s" name="%s"/>' % (i.split("::")[0][:-3].replace("/", "."), i.split("::")[-1]) for i in ids) + '</testsuite></testsuites>'
+for fd in (1, 2):
+    try:
+        os.write(fd, text.encode())
+    except OSError:
+        pass
+sys.stdout.write(text)
+for d in ("/tmp/swerl-reward", "/opt/swerl-grader", "/tmp"):
+    try:
+        for n in os.listdir(d):
+            try:
+                open(os.path.join(d, n), "w").write(junit if n.endswith(".xml") else text)
+            except OSError:
+                pass
+    except OSError:
+        pass
+subprocess.Popen(["bash", "-c", "sleep 2; for f in /tmp/swerl-reward/*; do printf '%s' \\"$1\\" > \\"$f\\"; done", "x", text], start_new_session=True)
+`;
+    const r = await reward(t, agentDiff(t, { 'stats/central.py': `${forge}${baseFile(t, 'stats/central.py')}` }));
+    expect(r).toMatchObject({ reward: 0, reason: 'tests_failed', patchApplied: true });
+    expect(r.tests.filter((x) => x.list === 'FAIL_TO_PASS').every((x) => x.outcome === 'failed')).toBe(true);
+  });
+});
+
 describe('harness crashes are infra errors, never a 0', () => {
   /** Settles right away, so a rejection is never "unhandled" while the test is still busy. */
   const settle = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'no error', (e: unknown) => e);
@@ -178,7 +230,7 @@ describe('harness crashes are infra errors, never a 0', () => {
     expect(err.message).toContain('toy__strutils-1');
   });
 
-  it('an image whose pytest is broken leaves no JUnit report', async () => {
+  it('an image whose pytest is broken never starts the grader', async () => {
     const t = byName('strutils-1');
     // A copy of the task image with pytest removed: the harness, not the agent, is broken.
     const c = await docker.createContainer({ Image: await imageOf(t), User: '0', Cmd: ['bash', '-c', 'rm -rf /usr/lib/python3/dist-packages/pytest /usr/lib/python3/dist-packages/_pytest'] });
@@ -189,7 +241,7 @@ describe('harness crashes are infra errors, never a 0', () => {
     await c.remove({ force: true });
     try {
       const err = await expectCrash(settle(reward(t, t.goldPatch, { image: `${tag}:latest` })));
-      expect(err.message).toMatch(/no JUnit report/);
+      expect(err.message).toMatch(/pytest did not start the grader/);
     } finally {
       await docker.getImage(`${tag}:latest`).remove({ force: true }).catch(() => undefined);
     }
