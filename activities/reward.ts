@@ -71,6 +71,13 @@ export interface RewardResult {
   image: string;
 }
 
+/**
+ * How many attempts of one episode's reward may end in a harness crash before the episode is given
+ * up as SWERL_REWARD_UNAVAILABLE (failed, unscored). What the agent's code can do is scored on the
+ * first attempt; only a broken harness or environment gets this far.
+ */
+export const REWARD_MAX_ATTEMPTS = 3;
+
 const WORK = '/tmp/swerl-reward';
 const OUTPUT_TAIL_CHARS = 4000;
 

@@ -37,10 +37,14 @@ export const ErrorCodes = {
   SANDBOX_LOST: 'SWERL_SANDBOX_LOST',
   LEASE_UNAVAILABLE: 'SWERL_LEASE_UNAVAILABLE',
   REWARD_HARNESS_CRASHED: 'SWERL_REWARD_HARNESS_CRASHED',
+  // the reward harness crashed on every one of its bounded attempts: the episode ends failed, unscored
+  REWARD_UNAVAILABLE: 'SWERL_REWARD_UNAVAILABLE',
   // policy
   POLICY_UNAVAILABLE: 'SWERL_POLICY_UNAVAILABLE',
   POLICY_BAD_RESPONSE: 'SWERL_POLICY_BAD_RESPONSE',
   DECODING_MISMATCH: 'SWERL_DECODING_MISMATCH',
+  // the policy server answered for another policy version than the episode's (not retried: rollouts would go off-policy)
+  POLICY_VERSION_MISMATCH: 'SWERL_POLICY_VERSION_MISMATCH',
   // agent format errors (model failure: shown to the agent as an observation, the turn counts, never retried)
   FORMAT_NO_BLOCK: 'SWERL_FORMAT_NO_BLOCK',
   FORMAT_MULTIPLE_BLOCKS: 'SWERL_FORMAT_MULTIPLE_BLOCKS',

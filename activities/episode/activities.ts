@@ -6,7 +6,7 @@
  */
 import { Context, log } from '@temporalio/activity';
 import { innerRenderOptions, parseAction, renderActionCommand, renderFormatErrorCommand } from '../../core/actions';
-import { ErrorCodes, SwerlError, toTemporalFailure } from '../../core/errors';
+import { ErrorCodes, SandboxError, SwerlError, errorCodeOf, toTemporalFailure } from '../../core/errors';
 import { extractSubmission } from '../../core/observation';
 import { instancePrompt, systemPrompt } from '../../core/prompt';
 import { rewardBreakdown } from '../../core/rl/reward';
@@ -20,7 +20,7 @@ import type { Episode } from '../../db/episodes';
 import { measureTurnPhase } from '../../workers/metrics';
 import { setEpisodePatch } from './patch';
 import { complete } from '../policy/client';
-import { computeReward, recordReward } from '../reward';
+import { computeReward, recordReward, REWARD_MAX_ATTEMPTS } from '../reward';
 import { Labels, type Sandbox } from '../sandbox';
 import { buildSandbox, releaseContainer, sandboxOf, taskImage, type HostContext } from './sandboxes';
 import { specOf } from './sandboxes';
@@ -120,7 +120,7 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
           { instanceId: task.id, baseCommit: task.baseCommit, testPatch: task.testPatch, failToPass: task.failToPass, passToPass: task.passToPass },
           episode.patch ?? '',
           { image, limits: sandbox, testTimeoutSec: rewardTimeoutSec, labels: { run: episode.runId, episode: rewardLabel }, leaseTtlSec: rewardTimeoutSec + 120 },
-        );
+        ).catch((err: unknown) => giveUpAfterLastAttempt(ctx, episodeId, err));
         await recordReward(ctx.db, episodeId, result);
         const score = rewardBreakdown(result.reward, turns, { maxTurns: limits.maxTurns, lengthPenalty: { enabled: limits.lengthPenalty, freeTurns: limits.freeTurns } });
         const done = await completeEpisode(ctx.db, { episodeId, exitReason, patch: episode.patch, ...score });
@@ -326,6 +326,22 @@ function episodeRow(input: EpisodeInput & { workflowId: string }) {
     contextTokens: input.limits.contextTokens,
     spec: { policy: input.policy, limits: input.limits, sandbox: input.sandbox, timeouts: input.timeouts } satisfies EpisodeSpec,
   };
+}
+
+/**
+ * A harness crash on the last of REWARD_MAX_ATTEMPTS attempts ends the episode failed and unscored
+ * with SWERL_REWARD_UNAVAILABLE (not retried), instead of retrying a broken harness forever.
+ */
+async function giveUpAfterLastAttempt(ctx: HostContext, episodeId: string, err: unknown): Promise<never> {
+  const { attempt } = Context.current().info;
+  if (errorCodeOf(err) !== ErrorCodes.REWARD_HARNESS_CRASHED || attempt < REWARD_MAX_ATTEMPTS) throw err;
+  await failEpisode(ctx.db, episodeId, ErrorCodes.REWARD_UNAVAILABLE);
+  throw new SandboxError(
+    ErrorCodes.REWARD_UNAVAILABLE,
+    `the reward of episode ${episodeId} crashed on ${attempt} attempts (bound ${REWARD_MAX_ATTEMPTS}): ${err instanceof Error ? err.message : String(err)}`,
+    { episodeId, attempts: attempt },
+    { cause: err },
+  );
 }
 
 async function removeLabelled(ctx: HostContext, episodeLabel: string): Promise<void> {

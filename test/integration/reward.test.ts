@@ -9,13 +9,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { computeReward, recordReward, type RewardResult } from '../../activities/reward';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { createEpisodeActivities } from '../../activities/episode/activities';
+import { setEpisodePatch } from '../../activities/episode/patch';
+import type { EpisodeSpec } from '../../activities/episode/types';
+import { computeReward, recordReward, REWARD_MAX_ATTEMPTS, type RewardResult } from '../../activities/reward';
 import { taskContentHash } from '../../activities/tasks';
 import type { SandboxLimits } from '../../activities/sandbox';
 import { ErrorCodes, SandboxError } from '../../core/errors';
 import { parseTaskLine, type Task } from '../../core/tasks';
 import { createDb } from '../../db/client';
-import { createEpisode } from '../../db/episodes';
+import { createEpisode, getEpisode } from '../../db/episodes';
 import { getRewardResult } from '../../db/rewards';
 import { upsertRun } from '../../db/runs';
 import { upsertTask } from '../../db/tasks';
@@ -269,6 +274,52 @@ describe('harness crashes are infra errors, never a 0', () => {
   });
 });
 
+describe('a reward harness that keeps crashing ends the episode, bounded', () => {
+  it(`scoreEpisode: attempts 1..${REWARD_MAX_ATTEMPTS - 1} are retryable crashes, attempt ${REWARD_MAX_ATTEMPTS} fails the episode with SWERL_REWARD_UNAVAILABLE`, async () => {
+    const t = byName('strutils-1');
+    const c = await docker.createContainer({ Image: await imageOf(t), User: '0', Cmd: ['bash', '-c', 'rm -rf /usr/lib/python3/dist-packages/pytest /usr/lib/python3/dist-packages/_pytest'] });
+    await c.start();
+    await c.wait();
+    const tag = 'swerl-test-nopytest-bound';
+    await c.commit({ repo: tag, tag: 'latest' });
+    await c.remove({ force: true });
+    const testDb = await createTestDatabase('reward_bound');
+    const handle = createDb(testDb.url);
+    try {
+      await upsertRun(handle.db, { id: 'run-b', workflowId: 'wf-run-b', name: 'toy', config: {} });
+      await upsertTask(handle.db, { id: t.instanceId, suite: 'toy', repo: t.repo, baseCommit: t.baseCommit, problemStatement: t.problemStatement, image: `${tag}:latest`,
+        goldPatch: t.goldPatch, testPatch: t.testPatch, failToPass: t.failToPass, passToPass: t.passToPass, contentHash: taskContentHash(t) });
+      const spec: EpisodeSpec = {
+        policy: { url: 'http://127.0.0.1:1', model: 'm', decoding: { temperature: 1, topP: 1, maxTokensPerTurn: 64 } as never, policyVersion: 'base' },
+        limits: { maxTurns: 4, contextTokens: 4096, freeTurns: 4, lengthPenalty: false },
+        sandbox: { ...limits, leaseTtlSec: 600 },
+        timeouts: { policyTurnSec: 30, toolExecSec: 30, rewardSec: 60, heartbeatSec: 10 },
+      };
+      await createEpisode(handle.db, { id: 'ep-b', runId: 'run-b', stage: 'rl', iteration: 0, taskId: t.instanceId, sampleIdx: 0,
+        policyVersion: 'base', decoding: { temperature: 1 }, maxTurns: 4, contextTokens: 4096, spec });
+      await setEpisodePatch(handle.db, 'ep-b', t.goldPatch);
+      const activities = createEpisodeActivities({ db: handle.db, docker, leases: undefined as never, hostQueue: 'unused' });
+      const score = (attempt: number): Promise<unknown> =>
+        new MockActivityEnvironment({ attempt }).run(activities.scoreEpisode, { episodeId: 'ep-b', turns: 1, exitReason: 'submitted' as const }).then(() => 'scored', (e: unknown) => e);
+      for (let attempt = 1; attempt < REWARD_MAX_ATTEMPTS; attempt++) {
+        const err = await score(attempt);
+        expect(err).toBeInstanceOf(ApplicationFailure);
+        expect(err).toMatchObject({ type: ErrorCodes.REWARD_HARNESS_CRASHED, nonRetryable: false });
+        expect((await getEpisode(handle.db, 'ep-b')).status).toBe('pending');
+      }
+      const last = await score(REWARD_MAX_ATTEMPTS);
+      expect(last).toMatchObject({ type: ErrorCodes.REWARD_UNAVAILABLE, nonRetryable: true });
+      const ep = await getEpisode(handle.db, 'ep-b');
+      expect(ep).toMatchObject({ status: 'failed', lastErrorCode: ErrorCodes.REWARD_UNAVAILABLE, reward: null });
+      expect(await getRewardResult(handle.db, 'ep-b')).toBeUndefined();
+    } finally {
+      await handle.close();
+      await testDb.drop();
+      await docker.getImage(`${tag}:latest`).remove({ force: true }).catch(() => undefined);
+    }
+  }, 600_000);
+});
+
 describe('provenance', () => {
   it('recordReward stores the tests of an episode once', async () => {
     const testDb = await createTestDatabase('reward');
@@ -287,6 +338,11 @@ describe('provenance', () => {
       expect(row.tests[0]).toMatchObject({ name: 'tests/test_calc.py::test_unary_minus[-3 + 5-2]', list: 'FAIL_TO_PASS', outcome: 'passed' });
       // A retried activity with a different (e.g. timed-out) result keeps the first row.
       const again = await recordReward(handle.db, 'ep-r', { ...result, reward: 0, reason: 'tests_timed_out' });
+      // Test output with NUL bytes (code under test printed them) is stored, NUL as U+FFFD.
+      await createEpisode(handle.db, { id: 'ep-nul', runId: 'run-r', stage: 'rl', iteration: 0, taskId: t.instanceId, sampleIdx: 1,
+        policyVersion: 'base', decoding: { temperature: 1 }, maxTurns: 12, contextTokens: 4096 });
+      const nul = await recordReward(handle.db, 'ep-nul', { ...result, outputTail: 'before\u0000after' });
+      expect(nul.outputTail).toBe('before\uFFFDafter');
       expect(again.resolved).toBe(true);
       expect((await getRewardResult(handle.db, 'ep-r'))?.resolved).toBe(true);
     } finally {
