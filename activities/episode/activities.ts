@@ -248,7 +248,10 @@ async function sampleTurn(ctx: HostContext, episode: Episode, turns: readonly Tu
 
   const outcome = await complete({
     url: policy.url,
+    // The configured alias, or the version itself with policy.pinVersion; either way the answer
+    // must name the alias asked for or this episode's version (protocol.ts: SWERL_POLICY_VERSION_MISMATCH).
     model: policy.model,
+    expectedVersion: policy.policyVersion,
     messages,
     decoding: policy.decoding,
     seed: policy.seed === undefined ? undefined : policy.seed + turn,

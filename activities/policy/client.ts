@@ -5,7 +5,13 @@
  * the same turn; swerl itself never re-generates a persisted turn.
  */
 import type { Decoding } from '../../core/config';
-import { buildRequestBody, classifyTransportError, interpretResponse, type ChatMessage, type PolicyOutcome } from './protocol';
+import { ErrorCodes, PolicyError } from '../../core/errors';
+import { buildRequestBody, classifyTransportError, interpretResponse, isResampleable, type ChatMessage, type PolicyOutcome } from './protocol';
+
+/** Answers that are malformed in a way worth asking again for (isResampleable) get this many tries in all. */
+export const BAD_RESPONSE_ATTEMPTS = 3;
+/** No completion of one turn is near this; a bigger body is a broken or hostile server, not read into memory. */
+export const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 
 export type { ChatMessage, PolicyCompletion, PolicyOutcome } from './protocol';
 
@@ -22,6 +28,10 @@ export interface CompleteOptions {
   idempotencyKey?: string;
   /** Extra headers, e.g. X-Swerl-Task for the scripted server. */
   headers?: Record<string, string>;
+  /** Default MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
+  /** The policy version (checkpoint id) the episode samples from; see CompletionRequest.expectedVersion. */
+  expectedVersion?: string;
 }
 
 export function chatCompletionsUrl(base: string): string {
@@ -29,13 +39,30 @@ export function chatCompletionsUrl(base: string): string {
   return trimmed.endsWith('/v1') ? `${trimmed}/chat/completions` : `${trimmed}/v1/chat/completions`;
 }
 
+/**
+ * One policy turn. A bad answer worth asking again for (a non-finite logprob, an oversized body)
+ * is asked again up to BAD_RESPONSE_ATTEMPTS times in all, then its SWERL_POLICY_BAD_RESPONSE is
+ * final; nothing of the turn is persisted before an answer is accepted, so asking again re-samples
+ * nothing that was recorded.
+ */
 export async function complete(opts: CompleteOptions): Promise<PolicyOutcome> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await completeOnce(opts);
+    } catch (err) {
+      if (!isResampleable(err) || attempt >= BAD_RESPONSE_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function completeOnce(opts: CompleteOptions): Promise<PolicyOutcome> {
   const url = chatCompletionsUrl(opts.url);
-  const request = { model: opts.model, messages: opts.messages, decoding: opts.decoding, seed: opts.seed };
+  const request = { model: opts.model, messages: opts.messages, decoding: opts.decoding, seed: opts.seed, expectedVersion: opts.expectedVersion };
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...opts.headers };
   if (opts.idempotencyKey !== undefined) headers['x-request-id'] = opts.idempotencyKey;
+  const maxBytes = opts.maxResponseBytes ?? MAX_RESPONSE_BYTES;
   const started = performance.now();
   let status: number;
   let bodyText: string;
@@ -43,11 +70,42 @@ export async function complete(opts: CompleteOptions): Promise<PolicyOutcome> {
     const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(buildRequestBody(request)), signal });
     status = res.status;
     // The body is read under the same signal: a server that sends headers and then stalls times out too.
-    bodyText = await res.text();
+    bodyText = await readCapped(res, maxBytes);
   } catch (err) {
+    if (err instanceof PolicyError) {
+      throw new PolicyError(err.code, `policy server ${url}: ${err.message}`, { ...err.details, url, model: opts.model });
+    }
     if (opts.signal?.aborted) throw opts.signal.reason ?? err;
     throw classifyTransportError(err, url, opts.timeoutMs);
   }
   const latencyMs = Math.round(performance.now() - started);
   return interpretResponse(status, bodyText, { url, request, latencyMs });
+}
+
+/** The body as text, or a resampleable SWERL_POLICY_BAD_RESPONSE once it passes `maxBytes` (the rest is not read). */
+async function readCapped(res: Response, maxBytes: number): Promise<string> {
+  if (!res.body) return '';
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body.cancel().catch(() => undefined);
+    throw oversized(maxBytes);
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw oversized(maxBytes);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function oversized(maxBytes: number): PolicyError {
+  return new PolicyError(ErrorCodes.POLICY_BAD_RESPONSE, `response body larger than ${maxBytes} bytes (not read further)`, { field: 'body', maxBytes, resample: true });
 }

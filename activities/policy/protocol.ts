@@ -36,7 +36,14 @@ export type PolicyOutcome =
   | { kind: 'context_overflow'; promptTokens?: number; message: string };
 
 export interface CompletionRequest {
+  /** The model name sent: the served alias, or the policy version itself (policy.pinVersion). */
   model: string;
+  /**
+   * The policy version the answer must come from. An answer naming the model asked for (an alias
+   * echo, as vLLM gives) or this version is accepted; any other name (our server answers with the
+   * checkpoint id it sampled from) is SWERL_POLICY_VERSION_MISMATCH.
+   */
+  expectedVersion?: string;
   messages: ChatMessage[];
   decoding: Decoding;
   seed?: number;
@@ -211,12 +218,22 @@ export function interpretResponse(status: number, bodyText: string, ctx: ParseCo
   return { kind: 'completion', completion: parseCompletion(body, ctx) };
 }
 
-function bad(ctx: ParseContext, field: string, why: string): PolicyError {
+/**
+ * `resample`: the answer was malformed in a way a healthy server produces now and then (a
+ * non-finite logprob, an oversized body), so the client asks again a bounded number of times
+ * (client.ts BAD_RESPONSE_ATTEMPTS) before the error is final. Nothing was persisted for the turn.
+ */
+function bad(ctx: ParseContext, field: string, why: string, opts: { resample?: boolean } = {}): PolicyError {
   return new PolicyError(
     ErrorCodes.POLICY_BAD_RESPONSE,
     `policy server ${ctx.url} (model ${ctx.request.model}) sent a completion without usable ${field}: ${why}`,
-    { url: ctx.url, model: ctx.request.model, field },
+    { url: ctx.url, model: ctx.request.model, field, resample: opts.resample === true },
   );
+}
+
+/** A bad response worth asking again for (see `bad`). */
+export function isResampleable(err: unknown): boolean {
+  return err instanceof PolicyError && err.code === ErrorCodes.POLICY_BAD_RESPONSE && err.details.resample === true;
 }
 
 const TOKEN_ID_RE = /^token_id:(-?\d+)$/;
@@ -225,6 +242,16 @@ const TOKEN_ID_RE = /^token_id:(-?\d+)$/;
 export function parseCompletion(body: unknown, ctx: ParseContext): PolicyCompletion {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad(ctx, 'body', 'not a JSON object');
   const rec = body as Record<string, unknown>;
+  // An answer from another policy version would put off-policy tokens into training (a restarted
+  // server that loaded another checkpoint): the answer must name what was asked for, or the version.
+  if (rec.model !== ctx.request.model && (ctx.request.expectedVersion === undefined || rec.model !== ctx.request.expectedVersion)) {
+    const expected = ctx.request.expectedVersion ?? ctx.request.model;
+    throw new PolicyError(
+      ErrorCodes.POLICY_VERSION_MISMATCH,
+      `policy server ${ctx.url} answered as model ${JSON.stringify(rec.model)}, but the request named ${JSON.stringify(ctx.request.model)} for policy version ${JSON.stringify(expected)}`,
+      { url: ctx.url, requested: ctx.request.model, expected, answered: rec.model ?? null },
+    );
+  }
   const choices = rec.choices;
   if (!Array.isArray(choices) || choices.length === 0) throw bad(ctx, 'choices', 'missing or empty');
   const choice = choices[0] as Record<string, unknown> | null;
@@ -241,8 +268,11 @@ export function parseCompletion(body: unknown, ctx: ParseContext): PolicyComplet
   const tokenStrings: unknown[] = [];
   for (const [i, entry] of lpContent.entries()) {
     const lp = (entry as Record<string, unknown> | null)?.logprob;
-    if (typeof lp !== 'number' || Number.isNaN(lp) || lp > 1e-6) {
-      throw bad(ctx, `choices[0].logprobs.content[${i}].logprob`, `expected a log-probability <= 0, got ${JSON.stringify(lp)}`);
+    if (typeof lp !== 'number' || !Number.isFinite(lp) || lp > 1e-6) {
+      // -1e999 parses as -Infinity and would be stored as null: the trainer could never use the turn.
+      const nonFinite = typeof lp === 'number' && !Number.isFinite(lp);
+      const shown = typeof lp === 'number' ? String(lp) : JSON.stringify(lp);
+      throw bad(ctx, `choices[0].logprobs.content[${i}].logprob`, `expected a finite log-probability <= 0, got ${shown}`, { resample: nonFinite });
     }
     logprobs.push(lp >= 0 ? 0 : lp); // also folds -0 and rounding noise above 0
     tokenStrings.push((entry as Record<string, unknown>).token);

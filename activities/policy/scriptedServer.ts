@@ -28,6 +28,12 @@ export interface ScriptedPolicyBehaviour {
   hangOnce?: boolean;
   /** Echo these decoding params instead of the requested ones (a sampler that silently changed). */
   mutateDecoding?: Partial<Decoding>;
+  /** Answer as this model whatever the request named (a server serving another policy version). */
+  answerAs?: string;
+  /** The first N answers carry a logprob of -1e999 (JSON for -Infinity; a numerically broken sampler). */
+  nonFiniteLogprobFirstN?: number;
+  /** The first N answers are padded to this many bytes (a runaway or hostile server). */
+  oversizeFirstN?: { n: number; bytes: number };
 }
 
 export interface ScriptedPolicyServerOptions {
@@ -120,6 +126,8 @@ export async function startScriptedPolicyServer(opts: ScriptedPolicyServerOption
   const sockets = new Set<Socket>();
   let chatRequests = 0;
   let responseSeq = 0;
+  /** 200 answers sent (the nonFinite/oversize faults count these). */
+  let answers = 0;
 
   function answer(body: ChatBody, taskHeader: string | undefined): Record<string, unknown> {
     const messages = messagesOf(body);
@@ -162,7 +170,7 @@ export async function startScriptedPolicyServer(opts: ScriptedPolicyServerOption
       id: `chatcmpl-scripted-${++responseSeq}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
-      model: typeof body.model === 'string' && body.model !== '' ? body.model : modelName,
+      model: behaviour.answerAs ?? (typeof body.model === 'string' && body.model !== '' ? body.model : modelName),
       choices: [
         {
           index: 0,
@@ -222,7 +230,20 @@ export async function startScriptedPolicyServer(opts: ScriptedPolicyServerOption
     }
     if (typeof body !== 'object' || body === null) throw new HttpError(400, 'request body must be a JSON object');
     const header = req.headers[TASK_HEADER];
-    send(res, 200, answer(body, Array.isArray(header) ? header[0] : header));
+    const reply = answer(body, Array.isArray(header) ? header[0] : header);
+    answers++;
+    let data = JSON.stringify(reply);
+    if (answers <= (behaviour.nonFiniteLogprobFirstN ?? 0)) {
+      stats.failuresInjected++;
+      data = data.replace(/"logprob":-?[\d.e-]+/, '"logprob":-1e999');
+    }
+    const big = behaviour.oversizeFirstN;
+    if (big && answers <= big.n) {
+      stats.failuresInjected++;
+      data = `${data.slice(0, -1)},"swerl_padding":"${'x'.repeat(Math.max(0, big.bytes - data.length))}"}`;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
+    res.end(data);
   }
 
   const server = createServer((req, res) => {

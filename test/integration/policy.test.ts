@@ -17,7 +17,7 @@ import { ErrorCodes, PolicyError } from '../../core/errors';
 import { extractSubmission } from '../../core/observation';
 import { instancePrompt, systemPrompt } from '../../core/prompt';
 import { parsePatch, parseTaskLine, type Task } from '../../core/tasks';
-import { complete, type ChatMessage, type PolicyCompletion, type PolicyOutcome } from '../../activities/policy/client';
+import { BAD_RESPONSE_ATTEMPTS, complete, type ChatMessage, type PolicyCompletion, type PolicyOutcome } from '../../activities/policy/client';
 import { startScriptedPolicyServer, type ScriptedPolicyServer, type ScriptedPolicyServerOptions } from '../../activities/policy/scriptedServer';
 import { createScriptBook, garbageScript, goldActions, goldScriptBook, loopScript, scriptFromActions, sequence } from '../../activities/policy/scripts';
 
@@ -187,6 +187,37 @@ describe('policy client against the scripted server', () => {
   });
 });
 
+describe('hostile or broken policy answers end in a coded outcome, bounded', () => {
+  it('an answer from another policy version is SWERL_POLICY_VERSION_MISMATCH after one call', async () => {
+    const s = await start({ behaviour: { answerAs: 'ckpt-newest-of-another-run' } });
+    const err = await policyError(complete({ url: s.url, model: 'ckpt-0001', messages: conversation(task0), decoding, timeoutMs: 5_000 }));
+    expect(err.code).toBe(ErrorCodes.POLICY_VERSION_MISMATCH);
+    expect(err.retryable).toBe(false);
+    expect(s.stats().requests).toBe(1);
+  });
+
+  it(`a non-finite logprob is asked again; ${BAD_RESPONSE_ATTEMPTS} in a row are a final SWERL_POLICY_BAD_RESPONSE`, async () => {
+    const once = await start({ behaviour: { nonFiniteLogprobFirstN: 1 } });
+    const c = completionOf(await complete({ url: once.url, model: 'm', messages: conversation(task0), decoding, timeoutMs: 5_000 }));
+    expect(c.logprobs.every((lp) => Number.isFinite(lp))).toBe(true);
+    expect(once.stats()).toMatchObject({ requests: 2, failuresInjected: 1 });
+
+    const always = await start({ behaviour: { nonFiniteLogprobFirstN: 1_000 } });
+    const err = await policyError(complete({ url: always.url, model: 'm', messages: conversation(task0), decoding, timeoutMs: 5_000 }));
+    expect(err.code).toBe(ErrorCodes.POLICY_BAD_RESPONSE);
+    expect(err.message).toContain('-Infinity');
+    expect(always.stats().requests).toBe(BAD_RESPONSE_ATTEMPTS);
+  });
+
+  it('a response body over the cap is not read into memory: asked again, then a final SWERL_POLICY_BAD_RESPONSE', async () => {
+    const s = await start({ behaviour: { oversizeFirstN: { n: 1_000, bytes: 2 * 1024 * 1024 } } });
+    const err = await policyError(complete({ url: s.url, model: 'm', messages: conversation(task0), decoding, timeoutMs: 30_000, maxResponseBytes: 1024 * 1024 }));
+    expect(err.code).toBe(ErrorCodes.POLICY_BAD_RESPONSE);
+    expect(err.message).toContain('larger than 1048576 bytes');
+    expect(s.stats().requests).toBe(BAD_RESPONSE_ATTEMPTS);
+  });
+});
+
 // Our trainer's server (trainer/swerl_trainer/server.py) is the endpoint of a local run: the client
 // must read its real answers, not only the scripted server's imitation of them.
 const trainerPython = [join(ROOT, 'trainer/.venv/bin/python')].find((p) => existsSync(p));
@@ -221,7 +252,7 @@ describe.skipIf(trainerPython === undefined)("policy client against the trainer'
   it('reads its token ids, logprobs and decoding echo', async () => {
     const d = DecodingSchema.parse({ maxTokensPerTurn: 12, topK: 40 });
     const c = completionOf(
-      await complete({ url, model: 'swerl-policy', messages: [{ role: 'user', content: 'hello' }], decoding: d, seed: 3, timeoutMs: 60_000, idempotencyKey: 'k' }),
+      await complete({ url, model: 'swerl-tiny-base', messages: [{ role: 'user', content: 'hello' }], decoding: d, seed: 3, timeoutMs: 60_000, idempotencyKey: 'k' }),
     );
     expect(c.tokenIds.length).toBe(c.logprobs.length);
     expect(c.completionTokens).toBe(c.tokenIds.length);
@@ -233,13 +264,19 @@ describe.skipIf(trainerPython === undefined)("policy client against the trainer'
     expect(['stop', 'length']).toContain(c.finishReason);
     // same seed, same prompt: the same sample
     const again = completionOf(
-      await complete({ url, model: 'swerl-policy', messages: [{ role: 'user', content: 'hello' }], decoding: d, seed: 3, timeoutMs: 60_000 }),
+      await complete({ url, model: 'swerl-tiny-base', messages: [{ role: 'user', content: 'hello' }], decoding: d, seed: 3, timeoutMs: 60_000 }),
     );
     expect(again.tokenIds).toEqual(c.tokenIds);
   });
 
+  it('a policy version the server does not have is refused (it answers with its default): SWERL_POLICY_VERSION_MISMATCH', async () => {
+    const err = await policyError(complete({ url, model: 'ckpt-of-another-run', messages: [{ role: 'user', content: 'hello' }], decoding, timeoutMs: 60_000 }));
+    expect(err.code).toBe(ErrorCodes.POLICY_VERSION_MISMATCH);
+    expect(err.details).toMatchObject({ requested: 'ckpt-of-another-run', answered: 'swerl-tiny-base' });
+  });
+
   it('reports a prompt beyond its context as context_overflow', async () => {
-    const outcome = await complete({ url, model: 'swerl-policy', messages: [{ role: 'user', content: 'x'.repeat(20_000) }], decoding, timeoutMs: 60_000 });
+    const outcome = await complete({ url, model: 'swerl-tiny-base', messages: [{ role: 'user', content: 'x'.repeat(20_000) }], decoding, timeoutMs: 60_000 });
     expect(outcome).toMatchObject({ kind: 'context_overflow' });
     expect(outcome.kind === 'context_overflow' && outcome.promptTokens).toBeGreaterThan(20_000);
   });

@@ -6,6 +6,7 @@ import {
   classifyTransportError,
   decodingDifferences,
   interpretResponse,
+  isResampleable,
   type CompletionRequest,
   type ParseContext,
   type PolicyOutcome,
@@ -15,6 +16,10 @@ import { chatCompletionsUrl } from '../../activities/policy/client';
 const paper = DecodingSchema.parse({}); // temperature 1, top_p 1, top_k -1, min_p 0, rep 1, 4096
 const request: CompletionRequest = { model: 'm', messages: [{ role: 'user', content: 'hi' }], decoding: paper, seed: 7 };
 const ctx: ParseContext = { url: 'http://policy:8000/v1/chat/completions', request, latencyMs: 12 };
+/** The request names the policy version the server must answer as. */
+const ctxFor = (model: string): ParseContext => ({ ...ctx, request: { ...request, model } });
+const vllmCtx = ctxFor('Qwen/Qwen2.5-72B-Instruct');
+const trainerCtx = ctxFor('ckpt-0003');
 
 function caught(fn: () => unknown): PolicyError {
   try {
@@ -102,7 +107,7 @@ describe('request body', () => {
 
 describe('parsing completions', () => {
   it("reads vLLM's token_id:N tokens and logprobs", () => {
-    const c = completionOf(interpretResponse(200, JSON.stringify(vllmBody), ctx));
+    const c = completionOf(interpretResponse(200, JSON.stringify(vllmBody), vllmCtx));
     expect(c).toEqual({
       text: 'ls',
       tokenIds: [4730, 151645],
@@ -118,7 +123,7 @@ describe('parsing completions', () => {
   });
 
   it("reads our trainer's token_ids and accepts a matching decoding echo", () => {
-    const c = completionOf(interpretResponse(200, JSON.stringify(trainerBody()), ctx));
+    const c = completionOf(interpretResponse(200, JSON.stringify(trainerBody()), trainerCtx));
     expect(c.tokenIds).toEqual([111, 107]);
     expect(c.logprobs).toEqual([-1.5, -0.5]);
     expect(c.finishReason).toBe('length');
@@ -127,11 +132,11 @@ describe('parsing completions', () => {
   });
 
   it('treats top_k 0 and -1 (both: disabled) as the same sampler', () => {
-    expect(completionOf(interpretResponse(200, JSON.stringify(trainerBody({ top_k: 0 })), ctx)).text).toBe('ok');
+    expect(completionOf(interpretResponse(200, JSON.stringify(trainerBody({ top_k: 0 })), trainerCtx)).text).toBe('ok');
   });
 
   it('refuses a completion sampled with other decoding params (the paper: silent top_k/min_p)', () => {
-    const err = caught(() => interpretResponse(200, JSON.stringify(trainerBody({ top_k: 40, min_p: 0.05 })), ctx));
+    const err = caught(() => interpretResponse(200, JSON.stringify(trainerBody({ top_k: 40, min_p: 0.05 })), trainerCtx));
     expect(err.code).toBe(ErrorCodes.DECODING_MISMATCH);
     expect(err.retryable).toBe(false);
     expect(err.message).toContain('top_k: requested -1, applied 40; min_p: requested 0, applied 0.05');
@@ -144,14 +149,14 @@ describe('parsing completions', () => {
   it('names the missing field of a 200 without logprobs or token ids', () => {
     const noLogprobs = structuredClone(vllmBody) as { choices: Array<Record<string, unknown>> };
     noLogprobs.choices[0]!.logprobs = null;
-    const e1 = caught(() => interpretResponse(200, JSON.stringify(noLogprobs), ctx));
+    const e1 = caught(() => interpretResponse(200, JSON.stringify(noLogprobs), vllmCtx));
     expect(e1.code).toBe(ErrorCodes.POLICY_BAD_RESPONSE);
     expect(e1.retryable).toBe(false);
     expect(e1.details.field).toBe('choices[0].logprobs.content');
 
     const stringTokens = structuredClone(vllmBody);
     stringTokens.choices[0]!.logprobs.content[1]!.token = '<|im_end|>';
-    const e2 = caught(() => interpretResponse(200, JSON.stringify(stringTokens), ctx));
+    const e2 = caught(() => interpretResponse(200, JSON.stringify(stringTokens), vllmCtx));
     expect(e2.code).toBe(ErrorCodes.POLICY_BAD_RESPONSE);
     expect(e2.details.field).toBe('token ids');
     expect(e2.message).toContain('logprobs.content[1].token is "<|im_end|>"');
@@ -160,14 +165,38 @@ describe('parsing completions', () => {
   it('rejects token ids and logprobs of different lengths, positive logprobs and a missing usage', () => {
     const short = trainerBody();
     short.choices[0]!.token_ids = [111];
-    expect(caught(() => interpretResponse(200, JSON.stringify(short), ctx)).details.field).toBe('choices[0].token_ids');
+    expect(caught(() => interpretResponse(200, JSON.stringify(short), trainerCtx)).details.field).toBe('choices[0].token_ids');
     const positive = trainerBody();
     positive.choices[0]!.logprobs.content[0]!.logprob = 0.5;
-    expect(caught(() => interpretResponse(200, JSON.stringify(positive), ctx)).details.field).toBe('choices[0].logprobs.content[0].logprob');
+    expect(caught(() => interpretResponse(200, JSON.stringify(positive), trainerCtx)).details.field).toBe('choices[0].logprobs.content[0].logprob');
     const noUsage: Record<string, unknown> = trainerBody();
     delete noUsage.usage;
-    expect(caught(() => interpretResponse(200, JSON.stringify(noUsage), ctx)).details.field).toBe('usage.prompt_tokens');
-    expect(caught(() => interpretResponse(200, JSON.stringify({ choices: [] }), ctx)).details.field).toBe('choices');
+    expect(caught(() => interpretResponse(200, JSON.stringify(noUsage), trainerCtx)).details.field).toBe('usage.prompt_tokens');
+    expect(caught(() => interpretResponse(200, JSON.stringify({ model: 'm', choices: [] }), ctx)).details.field).toBe('choices');
+  });
+});
+
+describe('pinned policy version and hostile answers', () => {
+  it('an answer from another policy version (or none named) is SWERL_POLICY_VERSION_MISMATCH, final', () => {
+    const other = caught(() => interpretResponse(200, JSON.stringify(trainerBody()), ctxFor('ckpt-0002')));
+    expect(other.code).toBe(ErrorCodes.POLICY_VERSION_MISMATCH);
+    expect(other.retryable).toBe(false);
+    expect(other.details).toMatchObject({ requested: 'ckpt-0002', answered: 'ckpt-0003' });
+    const unnamed: Record<string, unknown> = trainerBody();
+    delete unnamed.model;
+    expect(caught(() => interpretResponse(200, JSON.stringify(unnamed), trainerCtx)).code).toBe(ErrorCodes.POLICY_VERSION_MISMATCH);
+  });
+
+  it('a non-finite logprob (-1e999 parses as -Infinity) is a bad response worth asking again for', () => {
+    const body = JSON.stringify(trainerBody()).replace('"logprob":-1.5', '"logprob":-1e999');
+    expect(body).toContain('-1e999');
+    const err = caught(() => interpretResponse(200, body, trainerCtx));
+    expect(err.code).toBe(ErrorCodes.POLICY_BAD_RESPONSE);
+    expect(err.message).toContain('got -Infinity');
+    expect(isResampleable(err)).toBe(true);
+    const positive = trainerBody();
+    positive.choices[0]!.logprobs.content[0]!.logprob = 0.5;
+    expect(isResampleable(caught(() => interpretResponse(200, JSON.stringify(positive), trainerCtx)))).toBe(false);
   });
 });
 
