@@ -4,7 +4,7 @@
  * transaction-scoped advisory lock, so two workers racing for the last slot cannot both win.
  * Lease ids come from the caller (derived from the episode), so a retried acquire is a no-op.
  */
-import { and, eq, gt, lt, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import { ErrorCodes, SandboxError } from '../core/errors';
 import type { Db } from './client';
 import { sandboxLeases } from './schema';
@@ -99,4 +99,32 @@ export async function expireLeases(db: Db, host?: string): Promise<SandboxLease[
       ),
     )
     .returning();
+}
+
+/**
+ * Records a lease a host's lease manager has already granted (its own cap decided), with the
+ * expiry its container label carries; a second call for the same id changes nothing.
+ */
+export async function recordHeldLease(db: Db, lease: { id: string; host: string; image: string; containerId: string; expiresAt: Date }): Promise<void> {
+  await db.insert(sandboxLeases).values({ ...lease, runId: null, episodeId: null }).onConflictDoNothing();
+}
+
+/** Moves an active lease's expiry to `expiresAt` (a renewal); returns false when the lease is not active. */
+export async function extendHeldLease(db: Db, leaseId: string, expiresAt: Date): Promise<boolean> {
+  const rows = await db
+    .update(sandboxLeases)
+    .set({ renewedAt: sql`now()`, expiresAt })
+    .where(and(eq(sandboxLeases.id, leaseId), eq(sandboxLeases.status, 'active')))
+    .returning({ id: sandboxLeases.id });
+  return rows.length > 0;
+}
+
+/** The stored expiry (epoch ms) of each of these leases that is still active. */
+export async function activeLeaseExpiries(db: Db, leaseIds: readonly string[]): Promise<Map<string, number>> {
+  if (leaseIds.length === 0) return new Map();
+  const rows = await db
+    .select({ id: sandboxLeases.id, expiresAt: sandboxLeases.expiresAt })
+    .from(sandboxLeases)
+    .where(and(inArray(sandboxLeases.id, [...leaseIds]), eq(sandboxLeases.status, 'active')));
+  return new Map(rows.map((r) => [r.id, r.expiresAt.getTime()]));
 }

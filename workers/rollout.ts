@@ -58,6 +58,8 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
     maxConcurrent: opts.sandbox.maxConcurrent,
     prewarm: opts.sandbox.prewarm,
     leaseTtlSec: opts.sandbox.leaseTtlSec,
+    // Renewals go to Postgres too: a reaper of another worker on this Docker daemon must see them.
+    ledger: { db: opts.db, host: opts.hostId ?? defaultHostId() },
   });
   const hostQueue = hostQueueOf(opts.hostId ?? defaultHostId());
   const ctx: HostContext = { db: opts.db, docker, leases, hostQueue };
@@ -77,7 +79,7 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
     maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent,
   });
   const log = logger().child({ component: 'reaper', hostQueue });
-  const stopReaper = runReaperEvery(docker, opts.reaperIntervalMs ?? 60_000, (err) => log.warn({ err }, 'reaper pass failed'));
+  const stopReaper = runReaperEvery(docker, opts.reaperIntervalMs ?? 60_000, (err) => log.warn({ err }, 'reaper pass failed'), opts.db);
   const unregisterSandboxes = registerSandboxSource(() => leases.stats());
   const workers = [shared, host];
   return {

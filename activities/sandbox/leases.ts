@@ -2,8 +2,9 @@
  * Leases on sandboxes of one Docker host: a cap on concurrent leases, a TTL the holder renews, and a
  * small pool of pre-started containers per (image, limits) so an episode does not pay for a
  * container start. State is in-process; the container labels (lease id, manager id, expiry) are
- * what a reaper in any process can see. Persisting leases in Postgres (sandbox_leases) comes later;
- * until then a renewal past the label's expiry is visible only to reapers in this process.
+ * what a reaper in any process can see, and with a `ledger` every lease and each renewal is also
+ * stored in Postgres (sandbox_leases), so a reaper in another process sharing the Docker daemon
+ * sees a lease renewed past its label's creation expiry as held (reaper.ts, `db`).
  *
  * The cap counts leases, not pool containers: pooled containers are idle `sleep`s and there are at
  * most `prewarm` of them per image.
@@ -11,6 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import { ErrorCodes, SandboxError } from '../../core/errors';
+import type { Db } from '../../db/client';
+import { activeLeaseExpiries, extendHeldLease, recordHeldLease, releaseLease } from '../../db/sandboxLeases';
 import { createSandbox } from './sandbox';
 import type { Sandbox, SandboxLimits } from './types';
 
@@ -23,6 +26,8 @@ export interface LeaseManagerOptions {
   acquireTimeoutMs?: number;
   /** A pooled container older than this is replaced rather than handed out. */
   poolMaxIdleSec?: number;
+  /** Stores leases and renewals in Postgres under this host name, for reapers in other processes. */
+  ledger?: { db: Db; host: string };
 }
 
 export interface AcquireSpec {
@@ -82,6 +87,9 @@ export class LeaseManager {
   private closed = false;
   /** The last error of a background pool refill, for status output; refills never throw. */
   lastPoolError: Error | undefined;
+  /** The last failed ledger write (renewal, release), for status output. */
+  lastLedgerError: Error | undefined;
+  private readonly ledgerWrites = new Set<Promise<void>>();
 
   constructor(
     private readonly docker: Docker,
@@ -137,7 +145,17 @@ export class LeaseManager {
           throw err;
         }
       }
-      this.leases.set(leaseId, { sandbox, expiresAt: Date.now() + this.opts.leaseTtlSec * 1000, labels: spec.labels });
+      const expiresAt = Date.now() + this.opts.leaseTtlSec * 1000;
+      if (this.opts.ledger) {
+        // Before the lease is handed out: once the holder renews, the stored row is what a reaper elsewhere trusts.
+        await recordHeldLease(this.opts.ledger.db, { id: leaseId, host: this.opts.ledger.host, image: spec.image, containerId: sandbox.containerId, expiresAt: new Date(expiresAt) })
+          .catch(async (err: unknown) => {
+            this.pending.delete(leaseId);
+            await sandbox!.destroy().catch(() => undefined);
+            throw err;
+          });
+      }
+      this.leases.set(leaseId, { sandbox, expiresAt, labels: spec.labels });
       this.pending.delete(leaseId);
       this.fillPool(spec);
       return { leaseId, sandbox, fromPool: pooled !== undefined };
@@ -147,14 +165,34 @@ export class LeaseManager {
     }
   }
 
-  /** Extends a lease by the TTL from now; returns the new expiry (epoch ms). */
+  /**
+   * Extends a lease by the TTL from now; returns the new expiry (epoch ms). With a ledger the
+   * renewal is also written to Postgres in the background (await `persisted()` to know it landed;
+   * a failed write is kept in `lastLedgerError`, and the label's expiry still holds until then).
+   */
   renew(leaseId: string): number {
     const lease = this.leases.get(leaseId);
     if (!lease) {
       throw new SandboxError(ErrorCodes.SANDBOX_GONE, `lease ${leaseId} is unknown to manager ${this.id} (released, reaped, or held by another process)`, { leaseId, managerId: this.id });
     }
     lease.expiresAt = Date.now() + this.opts.leaseTtlSec * 1000;
+    const ledger = this.opts.ledger;
+    if (ledger) this.track(extendHeldLease(ledger.db, leaseId, new Date(lease.expiresAt)).then(() => undefined));
     return lease.expiresAt;
+  }
+
+  /** Waits for every ledger write started so far (renewals, releases). */
+  async persisted(): Promise<void> {
+    await Promise.allSettled([...this.ledgerWrites]);
+  }
+
+  private track(write: Promise<void>): void {
+    const p = write
+      .catch((err: unknown) => {
+        this.lastLedgerError = err instanceof Error ? err : new Error(String(err));
+      })
+      .finally(() => this.ledgerWrites.delete(p));
+    this.ledgerWrites.add(p);
   }
 
   /** Destroys the lease's container and frees its slot. Releasing an unknown lease is a no-op. */
@@ -163,6 +201,7 @@ export class LeaseManager {
     if (!lease) return;
     this.leases.delete(leaseId);
     this.freeSlot();
+    if (this.opts.ledger) this.track(releaseLease(this.opts.ledger.db, leaseId));
     await lease.sandbox.destroy();
   }
 
@@ -280,9 +319,21 @@ export class LeaseManager {
     const doomed: Sandbox[] = [];
     for (const pool of this.pools.values()) doomed.push(...pool.ready.splice(0).map((p) => p.sandbox));
     if (opts.releaseLeases ?? true) {
-      for (const lease of this.leases.values()) doomed.push(lease.sandbox);
+      for (const [leaseId, lease] of this.leases) {
+        doomed.push(lease.sandbox);
+        if (this.opts.ledger) this.track(releaseLease(this.opts.ledger.db, leaseId));
+      }
       this.leases.clear();
     }
     await Promise.all(doomed.map((s) => s.destroy().catch(() => undefined)));
+    await this.persisted();
   }
+}
+
+/**
+ * For a reaper in any process: the stored expiry (epoch ms) of each active lease among `leaseIds`
+ * (a lease renewed by its holder, wherever that holder runs).
+ */
+export function storedLeaseExpiries(db: Db, leaseIds: readonly string[]): Promise<Map<string, number>> {
+  return activeLeaseExpiries(db, leaseIds);
 }

@@ -2,13 +2,15 @@
  * Removes sandbox containers nobody holds: a lease that expired, or one that a live lease manager
  * of this process does not know (it was released but the removal failed, or it belongs to a
  * manager that restarted under the same process). Containers of managers in other processes are
- * judged by their `swerl.lease-expires` label alone, so a crashed worker's sandboxes disappear
- * one TTL after their lease was taken.
+ * judged by their `swerl.lease-expires` label, so a crashed worker's sandboxes disappear one TTL
+ * after their lease was taken; given the database, a lease whose stored expiry (renewed by its
+ * holder in another process, leases.ts `ledger`) has not passed is kept although its label expired.
  */
 import type Docker from 'dockerode';
 import { ErrorCodes, SandboxError } from '../../core/errors';
 import { statusCodeOf } from './exec';
-import { liveManager } from './leases';
+import type { Db } from '../../db/client';
+import { liveManager, storedLeaseExpiries } from './leases';
 import { Labels } from './types';
 
 export type ReapReason = 'lease-expired' | 'unknown-to-manager';
@@ -21,7 +23,7 @@ export interface ReapedContainer {
   reason: ReapReason;
 }
 
-function reasonToReap(labels: Record<string, string>, now: number): ReapReason | undefined {
+function reasonToReap(labels: Record<string, string>, now: number, stored: ReadonlyMap<string, number>): ReapReason | undefined {
   const manager = liveManager(labels[Labels.manager] ?? '');
   if (manager) {
     const verdict = manager.verdict(labels[Labels.leaseId] ?? '', now);
@@ -30,20 +32,26 @@ function reasonToReap(labels: Record<string, string>, now: number): ReapReason |
   }
   // A missing or garbled expiry is treated as expired: a managed container must say when it ends.
   const expires = Number(labels[Labels.leaseExpires]);
-  return Number.isFinite(expires) && expires >= now ? undefined : 'lease-expired';
+  if (Number.isFinite(expires) && expires >= now) return undefined;
+  return (stored.get(labels[Labels.leaseId] ?? '') ?? 0) >= now ? undefined : 'lease-expired';
 }
 
-export async function reapOrphans(docker: Docker, now: number = Date.now()): Promise<ReapedContainer[]> {
+/** `db`: consult stored lease renewals; `run`: only containers of this run (a test sharing the daemon). */
+export async function reapOrphans(docker: Docker, now: number = Date.now(), opts: { db?: Db; run?: string } = {}): Promise<ReapedContainer[]> {
   let containers: Docker.ContainerInfo[];
   try {
-    containers = await docker.listContainers({ all: true, filters: { label: [`${Labels.managed}=true`] } });
+    const label = [`${Labels.managed}=true`, ...(opts.run !== undefined ? [`${Labels.run}=${opts.run}`] : [])];
+    containers = await docker.listContainers({ all: true, filters: { label } });
   } catch (err) {
     throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `reaper cannot list containers: ${(err as Error).message}`, {}, { cause: err });
   }
+  // Renewals of leases held in other processes live in Postgres, not in the labels.
+  const elsewhere = containers.map((c) => c.Labels ?? {}).filter((l) => !liveManager(l[Labels.manager] ?? '') && l[Labels.leaseId]);
+  const stored = opts.db ? await storedLeaseExpiries(opts.db, elsewhere.map((l) => l[Labels.leaseId]!)) : new Map<string, number>();
   const reaped: ReapedContainer[] = [];
   for (const c of containers) {
     const labels = c.Labels ?? {};
-    const reason = reasonToReap(labels, now);
+    const reason = reasonToReap(labels, now, stored);
     if (!reason) continue;
     try {
       await docker.getContainer(c.Id).remove({ force: true, v: true });
@@ -61,12 +69,12 @@ export async function reapOrphans(docker: Docker, now: number = Date.now()): Pro
 }
 
 /** Runs the reaper every `intervalMs` until the returned function is called; errors go to `onError`. */
-export function runReaperEvery(docker: Docker, intervalMs: number, onError: (err: unknown) => void = () => undefined): () => void {
+export function runReaperEvery(docker: Docker, intervalMs: number, onError: (err: unknown) => void = () => undefined, db?: Db): () => void {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    reapOrphans(docker)
+    reapOrphans(docker, Date.now(), { db })
       .catch(onError)
       .finally(() => {
         running = false;

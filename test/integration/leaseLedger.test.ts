@@ -1,0 +1,116 @@
+/**
+ * Leases across processes on one Docker daemon: a lease manager in another process renews a lease
+ * past its creation TTL (the container label's expiry); this process's reaper, given the database,
+ * must keep that container and remove the one whose lease was not renewed. The last step shows
+ * the database is what made the difference: the same reaper without it removes the renewed one too.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Labels, reapOrphans, type SandboxLimits } from '../../activities/sandbox';
+import { createDb, type DbHandle } from '../../db/client';
+import { activeLeaseExpiries } from '../../db/sandboxLeases';
+import { ensureBaseImage } from '../../sandbox/images';
+import { createTestDatabase, type TestDatabase } from '../harness/db';
+
+const docker = new Docker();
+const RUN = `test-lease-ledger-${process.pid}`;
+const LEASE_TTL_SEC = 10;
+const limits: SandboxLimits = { cpus: 0.5, memoryMiB: 256, pidsLimit: 64, outputLimitBytes: 8192, commandTimeoutSec: 30, user: '1000:1000' };
+
+let testDb: TestDatabase;
+let handle: DbHandle;
+let child: ChildProcess | undefined;
+
+const mine = async (): Promise<Docker.ContainerInfo[]> =>
+  (await docker.listContainers({ all: true, filters: { label: [Labels.managed + '=true'] } })).filter((c) => c.Labels[Labels.run]?.startsWith(RUN));
+
+beforeAll(async () => {
+  testDb = await createTestDatabase('lease_ledger');
+  handle = createDb(testDb.url);
+});
+
+afterAll(async () => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+  for (const c of await mine().catch(() => [])) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  await handle?.close();
+  await testDb?.drop();
+});
+
+/** Starts a lease holder in another process; resolves with its two lease ids once both containers run. */
+async function startHolder(image: string, run: string): Promise<{ proc: ChildProcess; renewed: string; control: string }> {
+  const script = `
+    const Docker = require('dockerode');
+    const { LeaseManager } = require('./activities/sandbox/leases');
+    const { createDb } = require('./db/client');
+    const { db } = createDb(process.env.LEDGER_URL);
+    const mgr = new LeaseManager(new Docker(), { maxConcurrent: 2, prewarm: 0, leaseTtlSec: ${LEASE_TTL_SEC}, ledger: { db, host: 'lease-ledger-test' } });
+    const limits = JSON.parse(process.env.LIMITS);
+    const spec = (episode) => ({ image: process.env.IMAGE, limits, labels: { run: process.env.RUN, episode } });
+    (async () => {
+      const renewed = await mgr.acquire(spec('renewed'));
+      const control = await mgr.acquire(spec('control'));
+      setInterval(() => mgr.renew(renewed.leaseId), 1000);
+      console.log(JSON.stringify({ renewed: renewed.leaseId, control: control.leaseId }));
+    })().catch((err) => { console.error(err); process.exit(1); });`;
+  const proc = spawn(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
+    cwd: process.cwd(),
+    env: { ...process.env, IMAGE: image, RUN: run, LIMITS: JSON.stringify(limits), LEDGER_URL: testDb.url },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  child = proc;
+  const ids = await new Promise<{ renewed: string; control: string }>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /\{"renewed":"[^"]+","control":"[^"]+"\}/.exec(out);
+      if (m) resolve(JSON.parse(m[0]) as { renewed: string; control: string });
+    });
+    proc.on('exit', (code) => reject(new Error(`lease holder exited ${code} before reporting: ${out}`)));
+  });
+  return { proc, ...ids };
+}
+
+describe('a lease renewed in another process', () => {
+  it('survives this process\'s reaper past its creation TTL; an unrenewed one does not', async () => {
+    const image = await ensureBaseImage();
+    // This daemon is shared: another process's reaper (reading labels only) may remove both
+    // containers in the moment between their label expiry and our reaper pass. That run says
+    // nothing either way, so it is repeated, a bounded number of times.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const run = `${RUN}-${attempt}`;
+      const inRun = async (): Promise<Map<string, Docker.ContainerInfo>> =>
+        new Map((await docker.listContainers({ all: true, filters: { label: [`${Labels.run}=${run}`] } })).map((c) => [c.Labels[Labels.leaseId]!, c]));
+      const holder = await startHolder(image, run);
+      const before = await inRun();
+      expect([...before.keys()].sort()).toEqual([holder.control, holder.renewed].sort());
+      const labelExpiry = Math.max(...[...before.values()].map((c) => Number(c.Labels[Labels.leaseExpires])));
+
+      // Wait (on the clock, not on the holder) until both creation expiries have passed.
+      await new Promise((r) => setTimeout(r, Math.max(0, labelExpiry + 1_000 - Date.now())));
+      const now = Date.now();
+      if ((await inRun()).size < 2) {
+        console.log(`[lease-ledger] attempt ${attempt}: a foreign reaper removed the containers first; again`);
+        holder.proc.kill('SIGKILL');
+        continue;
+      }
+      const stored = await activeLeaseExpiries(handle.db, [holder.renewed, holder.control]);
+      expect(stored.get(holder.renewed)).toBeGreaterThan(now);
+      expect(stored.get(holder.control)).toBeLessThan(now);
+
+      const reaped = await reapOrphans(docker, now, { db: handle.db, run });
+      expect(reaped.map((r) => [r.leaseId, r.reason])).toEqual([[holder.control, 'lease-expired']]);
+      const after = await inRun();
+      expect([...after.keys()]).toEqual([holder.renewed]);
+      expect(after.get(holder.renewed)!.State).toBe('running');
+
+      // The holder dies; its label expired long ago, so a reaper without the database removes it at once.
+      holder.proc.kill('SIGKILL');
+      const withoutDb = await reapOrphans(docker, Date.now(), { run });
+      expect(withoutDb.map((r) => r.leaseId)).toEqual([holder.renewed]);
+      expect((await inRun()).size).toBe(0);
+      return;
+    }
+    throw new Error('every attempt was disturbed by a foreign reaper on this shared daemon');
+  }, 240_000);
+});
