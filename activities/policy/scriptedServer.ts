@@ -8,6 +8,7 @@
  * scripts.identifyTask), the turn is the number of assistant messages already in it. A retried
  * request therefore gets the same text, token ids and logprobs.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Decoding } from '../../core/config';
@@ -34,6 +35,12 @@ export interface ScriptedPolicyBehaviour {
   nonFiniteLogprobFirstN?: number;
   /** The first N answers are padded to this many bytes (a runaway or hostile server). */
   oversizeFirstN?: { n: number; bytes: number };
+  /**
+   * Sample per call, not per turn: every `{{nonce}}` in a reply becomes a value drawn from `seed`
+   * and the call's number over the server's life, so a re-sampled turn reads differently from the
+   * one it replaced (fault tests compare the persisted text with what each call was given).
+   */
+  samplePerCall?: { seed: number };
 }
 
 export interface ScriptedPolicyServerOptions {
@@ -51,7 +58,20 @@ export interface ScriptedPolicyStats {
   requests: number;
   byTask: Record<string, number>;
   failuresInjected: number;
+  /**
+   * Every answered chat call by request id (the client's x-request-id, `<episode>:<turn>` for an
+   * episode's policy turn), in order: the nonce each call was given ('' without samplePerCall).
+   */
+  calls: Record<string, string[]>;
 }
+
+/** The value of `{{nonce}}` in call number `call` (1-based) of a server sampling with `seed`. */
+export function callNonce(seed: number, call: number): string {
+  return `n${createHash('sha256').update(`${seed}:${call}`).digest('hex').slice(0, 10)}`;
+}
+
+/** Matches what callNonce produces, for tests that compare texts across calls. */
+export const NONCE_PATTERN = /n[0-9a-f]{10}/g;
 
 export interface ScriptedPolicyServer {
   url: string;
@@ -122,14 +142,14 @@ export async function startScriptedPolicyServer(opts: ScriptedPolicyServerOption
   const behaviour = opts.behaviour ?? {};
   const contextLimit = opts.contextLimitTokens ?? DEFAULT_CONTEXT_LIMIT;
   const modelName = opts.modelName ?? 'swerl-scripted';
-  const stats: ScriptedPolicyStats = { requests: 0, byTask: {}, failuresInjected: 0 };
+  const stats: ScriptedPolicyStats = { requests: 0, byTask: {}, failuresInjected: 0, calls: {} };
   const sockets = new Set<Socket>();
   let chatRequests = 0;
   let responseSeq = 0;
   /** 200 answers sent (the nonFinite/oversize faults count these). */
   let answers = 0;
 
-  function answer(body: ChatBody, taskHeader: string | undefined): Record<string, unknown> {
+  function answer(body: ChatBody, taskHeader: string | undefined, nonce: string): Record<string, unknown> {
     const messages = messagesOf(body);
     const firstUser = messages.find((m) => m.role === 'user')?.content ?? '';
     const task = identifyTask(opts.scripts, firstUser, taskHeader);
@@ -152,7 +172,8 @@ export async function startScriptedPolicyServer(opts: ScriptedPolicyServerOption
     }
     const turn = messages.filter((m) => m.role === 'assistant').length;
     const maxTokens = typeof body.max_tokens === 'number' && body.max_tokens > 0 ? body.max_tokens : 4096;
-    const out = scriptedTokens(script.reply(turn), maxTokens);
+    const reply = nonce === '' ? script.reply(turn) : script.reply(turn).replaceAll('{{nonce}}', nonce);
+    const out = scriptedTokens(reply, maxTokens);
     const logprobs = scriptedLogprobs(out.ids, turn);
     const m = behaviour.mutateDecoding ?? {};
     const decodingEcho = {
@@ -230,7 +251,10 @@ export async function startScriptedPolicyServer(opts: ScriptedPolicyServerOption
     }
     if (typeof body !== 'object' || body === null) throw new HttpError(400, 'request body must be a JSON object');
     const header = req.headers[TASK_HEADER];
-    const reply = answer(body, Array.isArray(header) ? header[0] : header);
+    const nonce = behaviour.samplePerCall ? callNonce(behaviour.samplePerCall.seed, n) : '';
+    const reply = answer(body, Array.isArray(header) ? header[0] : header, nonce);
+    const requestId = String(req.headers['x-request-id'] ?? '(none)');
+    (stats.calls[requestId] ??= []).push(nonce);
     answers++;
     let data = JSON.stringify(reply);
     if (answers <= (behaviour.nonFiniteLogprobFirstN ?? 0)) {
@@ -264,7 +288,7 @@ export async function startScriptedPolicyServer(opts: ScriptedPolicyServerOption
   const addr = server.address() as AddressInfo;
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${addr.port}`,
-    stats: () => ({ ...stats, byTask: { ...stats.byTask } }),
+    stats: () => ({ ...stats, byTask: { ...stats.byTask }, calls: Object.fromEntries(Object.entries(stats.calls).map(([k, v]) => [k, [...v]])) }),
     close: () =>
       new Promise<void>((resolve, reject) => {
         for (const s of sockets) s.destroy();

@@ -7,6 +7,7 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, asc, eq } from 'drizzle-orm';
+import { NONCE_PATTERN } from '../../activities/policy/scriptedServer';
 import { createScriptBook, goldActions, renderReply, scriptFromActions, type Script } from '../../activities/policy/scripts';
 import { episodes, turns } from '../../db/schema';
 import type { EpisodeResult } from '../../workflows/episode';
@@ -18,21 +19,56 @@ let h: RolloutHarness;
 let worker: WorkerProcess;
 const POLICY_DELAY_MS = 700;
 
-/** Gold patch preceded by a slow shell command, so that a tool execution can be interrupted. */
+/**
+ * Gold patch preceded by a slow shell command, so that a tool execution can be interrupted. The
+ * command has a side effect that counts its runs (a line appended to an untracked file, which the
+ * submitted diff carries), and every reply carries the server's per-call nonce, so a re-sampled
+ * turn or a command run twice in one sandbox is visible.
+ */
+const EFFECTS = '.swerl-effects';
 function slowGold(patch: string): Script {
   const gold = scriptFromActions('gold', goldActions(patch));
   return {
     name: 'slow-then-gold',
     length: (gold.length ?? 0) + 1,
-    reply: (turn) => (turn === 0 ? renderReply('Let me wait for the build first.', 'sleep 4 && echo built') : gold.reply(turn - 1)),
+    reply: (turn) =>
+      turn === 0
+        ? renderReply('Let me wait for the build first ({{nonce}}).', `echo 0:{{nonce}} >> /repo/${EFFECTS} && sleep 4 && echo built`)
+        : `({{nonce}}) ${gold.reply(turn - 1)}`,
   };
+}
+
+/** The per-call nonce a persisted assistant text carries. */
+function nonceOf(text: string): string {
+  const m = text.match(NONCE_PATTERN);
+  if (!m) throw new Error(`no nonce in ${JSON.stringify(text.slice(0, 200))}`);
+  return m[0];
+}
+
+/**
+ * From the policy server's own counters: every persisted turn is the answer of the last call made
+ * for it (nothing was sampled for a turn once it was persisted), and with `once` each turn was
+ * sampled exactly once. From the sandbox's side effect: the slow command ran exactly once in the
+ * sandbox whose diff was submitted.
+ */
+function expectNothingTwice(run: { episodeId: string; assistant: string[]; patch: string }, opts: { once: boolean }): void {
+  const calls = h.policy.stats().calls;
+  const mine = Object.keys(calls).filter((k) => k.startsWith(`${run.episodeId}:`));
+  expect(mine.sort()).toEqual(run.assistant.map((_, t) => `${run.episodeId}:${t}`).sort());
+  run.assistant.forEach((text, t) => {
+    const issued = calls[`${run.episodeId}:${t}`]!;
+    expect(issued.at(-1), `turn ${t}: sampled again after it was persisted`).toBe(nonceOf(text));
+    if (opts.once) expect(issued, `turn ${t} sampled more than once`).toHaveLength(1);
+  });
+  const effects = run.patch.split('\n').filter((l) => /^\+\d+:n[0-9a-f]{10}$/.test(l)).map((l) => l.slice(1));
+  expect(effects, 'the slow command must have run exactly once in the submitted sandbox').toEqual([`0:${nonceOf(run.assistant[0]!)}`]);
 }
 
 beforeAll(async () => {
   h = await rolloutHarness('faults', (tasks) =>
     createScriptBook(tasks.map((t) => ({ instanceId: t.instanceId, problemStatement: t.problemStatement, script: slowGold(t.goldPatch) }))),
     // Every policy call takes this long, which leaves a window to kill the worker mid-call.
-    { behaviour: { delayMs: POLICY_DELAY_MS } },
+    { behaviour: { delayMs: POLICY_DELAY_MS, samplePerCall: { seed: 15 } } },
   );
   await h.stopRollout();
   await h.startWorker();
@@ -79,21 +115,26 @@ async function containersOf(episodeId: string): Promise<number> {
 let reference: { result: EpisodeResult; assistant: string[] };
 const taskId = () => h.tasks[0]!.instanceId;
 
-async function runEpisode(sampleIdx: number, disturb: (episodeId: string) => Promise<void>): Promise<{ result: EpisodeResult; assistant: string[]; rows: number }> {
+interface Run { episodeId: string; result: EpisodeResult; assistant: string[]; rows: number; patch: string }
+
+async function runEpisode(sampleIdx: number, disturb: (episodeId: string) => Promise<void>): Promise<Run> {
   const input = h.episodeInput(taskId(), { sampleIdx });
   const handle = await h.startEpisode(input);
   await disturb(input.episodeId);
   const result = await handle.result();
   const rows = await rowsOf(input.episodeId);
+  const [ep] = await h.db.db.select().from(episodes).where(eq(episodes.id, input.episodeId));
   await waitUntil('containers of the episode to be gone', async () => (await containersOf(input.episodeId)) === 0, 30_000);
-  return { result, assistant: rows.filter((r) => r.role === 'assistant').map((r) => r.text), rows: rows.length };
+  return { episodeId: input.episodeId, result, assistant: rows.filter((r) => r.role === 'assistant').map((r) => r.text), rows: rows.length, patch: ep?.patch ?? '' };
 }
 
-function expectSameAsReference(run: { result: EpisodeResult; assistant: string[]; rows: number }) {
+const sampled = (texts: string[]): string[] => texts.map((t) => t.replace(NONCE_PATTERN, '<nonce>'));
+
+function expectSameAsReference(run: Run) {
   expect(run.result.reward).toBe(reference.result.reward);
   expect(run.result.turns).toBe(reference.result.turns);
   expect(run.result.exitReason).toBe('submitted');
-  expect(run.assistant).toEqual(reference.assistant);
+  expect(sampled(run.assistant)).toEqual(sampled(reference.assistant));
   expect(run.rows).toBe(2 + 2 * run.result.turns);
 }
 
@@ -101,6 +142,8 @@ describe('episode durability', () => {
   it('undisturbed reference run', async () => {
     const run = await runEpisode(0, async () => undefined);
     expect(run.result).toMatchObject({ reward: 1, exitReason: 'submitted', infraFailures: 0 });
+    expect(run.patch).toContain(EFFECTS);
+    expectNothingTwice(run, { once: true });
     reference = { result: run.result, assistant: run.assistant };
   });
 
@@ -116,6 +159,7 @@ describe('episode durability', () => {
       await worker.start();
     });
     expectSameAsReference(run);
+    expectNothingTwice(run, { once: true });
     expect(run.result.infraFailures).toBeGreaterThanOrEqual(1);
   });
 
@@ -130,6 +174,7 @@ describe('episode durability', () => {
       await worker.start();
     });
     expectSameAsReference(run);
+    expectNothingTwice(run, { once: false });
     expect(run.result.infraFailures).toBeGreaterThanOrEqual(1);
   });
 
@@ -144,6 +189,7 @@ describe('episode durability', () => {
       await worker.start();
     });
     expectSameAsReference(run);
+    expectNothingTwice(run, { once: true });
     expect(run.result.infraFailures).toBeGreaterThanOrEqual(1);
   });
 
@@ -154,6 +200,7 @@ describe('episode durability', () => {
       await startComponent('temporal');
     });
     expectSameAsReference(run);
+    expectNothingTwice(run, { once: false });
   });
 
   it('Postgres stopped and restarted mid-episode', async () => {
@@ -164,6 +211,7 @@ describe('episode durability', () => {
       await startComponent('postgres');
     });
     expectSameAsReference(run);
+    expectNothingTwice(run, { once: false });
     // Activities that ran during the outage failed with SWERL_DB_UNAVAILABLE and were retried.
     expect(run.result.infraFailures).toBeGreaterThanOrEqual(1);
   });

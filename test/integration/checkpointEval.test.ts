@@ -16,6 +16,7 @@ import { checkpointEvals, formatEvalOutcome, launchEval, runReport } from '../..
 import { RunError } from '../../core/errors';
 import { registerCheckpoint } from '../../db/checkpoints';
 import { episodes, evals, runs } from '../../db/schema';
+import { childHandle, recordHistoryFixture } from '../harness/historyFixtures';
 import { credentialLeaks, decodedHistories } from './historySecrets';
 import { EVAL_GARBAGE, EVAL_GOLD, loopConfig, loopWorld, type LoopWorld } from './trainingLoopSetup';
 
@@ -100,6 +101,9 @@ describe('swerl eval CHECKPOINT', () => {
       const dir = path.join(__dirname, '..', 'fixtures', 'histories');
       writeFileSync(path.join(dir, 'checkpointEval.json'), historyToJSON(await first.handle.fetchHistory()));
     }
+    // evalStage as a fixture of its own (recorded once; see harness/historyFixtures).
+    const stage = await childHandle(w.client, first.handle, 'evalStage');
+    if (stage) await recordHistoryFixture('evalStage', stage);
   });
 
   it('a different k is a different eval (own workflow id)', async () => {
