@@ -78,7 +78,7 @@ describe('policy client against the scripted server', () => {
     expect(c.decodingEchoed).toBe(true);
     expect(c.decoding).toEqual(decoding);
     expect(c.latencyMs).toBeGreaterThanOrEqual(0);
-    expect(s.stats()).toEqual({ requests: 1, byTask: { [task0.instanceId]: 1 }, failuresInjected: 0 });
+    expect(s.stats()).toEqual({ requests: 1, byTask: { [task0.instanceId]: 1 }, failuresInjected: 0, calls: { 'run/ep/0': [''] } });
   });
 
   it('failFirstN=2: two retryable SWERL_POLICY_UNAVAILABLE, then the completion', async () => {
