@@ -269,10 +269,13 @@ describe.skipIf(trainerPython === undefined)("policy client against the trainer'
     expect(again.tokenIds).toEqual(c.tokenIds);
   });
 
-  it('a policy version the server does not have is refused (it answers with its default): SWERL_POLICY_VERSION_MISMATCH', async () => {
-    const err = await policyError(complete({ url, model: 'ckpt-of-another-run', messages: [{ role: 'user', content: 'hello' }], decoding, timeoutMs: 60_000 }));
+  it('asked by its alias, it answers with the checkpoint it sampled: another version than the episode\'s is SWERL_POLICY_VERSION_MISMATCH', async () => {
+    const ask = (expectedVersion: string) =>
+      complete({ url, model: 'swerl-policy', expectedVersion, messages: [{ role: 'user', content: 'hello' }], decoding, timeoutMs: 60_000 });
+    expect(completionOf(await ask('swerl-tiny-base')).model).toBe('swerl-tiny-base');
+    const err = await policyError(ask('ckpt-of-another-run'));
     expect(err.code).toBe(ErrorCodes.POLICY_VERSION_MISMATCH);
-    expect(err.details).toMatchObject({ requested: 'ckpt-of-another-run', answered: 'swerl-tiny-base' });
+    expect(err.details).toMatchObject({ requested: 'swerl-policy', expected: 'ckpt-of-another-run', answered: 'swerl-tiny-base' });
   });
 
   it('reports a prompt beyond its context as context_overflow', async () => {

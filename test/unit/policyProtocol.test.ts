@@ -182,6 +182,13 @@ describe('pinned policy version and hostile answers', () => {
     expect(other.code).toBe(ErrorCodes.POLICY_VERSION_MISMATCH);
     expect(other.retryable).toBe(false);
     expect(other.details).toMatchObject({ requested: 'ckpt-0002', answered: 'ckpt-0003' });
+    // Asked by alias: the answer may echo the alias (vLLM) or name the episode's version (our server).
+    const alias = (expectedVersion: string): ParseContext => ({ ...ctx, request: { ...request, model: 'swerl-policy', expectedVersion } });
+    expect(completionOf(interpretResponse(200, JSON.stringify(trainerBody()), alias('ckpt-0003'))).model).toBe('ckpt-0003');
+    expect(completionOf(interpretResponse(200, JSON.stringify({ ...trainerBody(), model: 'swerl-policy' }), alias('ckpt-0003'))).model).toBe('swerl-policy');
+    const restarted = caught(() => interpretResponse(200, JSON.stringify(trainerBody()), alias('ckpt-0002')));
+    expect(restarted.code).toBe(ErrorCodes.POLICY_VERSION_MISMATCH);
+    expect(restarted.details).toMatchObject({ requested: 'swerl-policy', expected: 'ckpt-0002', answered: 'ckpt-0003' });
     const unnamed: Record<string, unknown> = trainerBody();
     delete unnamed.model;
     expect(caught(() => interpretResponse(200, JSON.stringify(unnamed), trainerCtx)).code).toBe(ErrorCodes.POLICY_VERSION_MISMATCH);
