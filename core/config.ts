@@ -172,6 +172,11 @@ export const RunConfigSchema = z
         decoding: DecodingSchema.default(DecodingSchema.parse({})),
         requestTimeoutSec: positiveInt.default(600),
         prompt: PromptStyleSchema.default('swe-agent'),
+        maxLogprobMismatch: z
+          .number()
+          .positive()
+          .optional()
+          .describe('pause the run (SWERL_LOGPROB_MISMATCH) when an RL iteration\'s mean |rollout logprob - trainer logprob| over action tokens, measured before each update step, exceeds this; absent = measured and reported only'),
         seedScheme: z
           .enum(['per-sample', 'per-task'])
           .default('per-sample')

@@ -43,6 +43,8 @@ export const ErrorCodes = {
   POLICY_UNAVAILABLE: 'SWERL_POLICY_UNAVAILABLE',
   POLICY_BAD_RESPONSE: 'SWERL_POLICY_BAD_RESPONSE',
   DECODING_MISMATCH: 'SWERL_DECODING_MISMATCH',
+  // the trainer's logprobs of the sampled tokens differ from the sampler's beyond policy.maxLogprobMismatch: the run pauses
+  LOGPROB_MISMATCH: 'SWERL_LOGPROB_MISMATCH',
   // the policy server answered for another policy version than the episode's (not retried: rollouts would go off-policy)
   POLICY_VERSION_MISMATCH: 'SWERL_POLICY_VERSION_MISMATCH',
   // agent format errors (model failure: shown to the agent as an observation, the turn counts, never retried)

@@ -42,6 +42,10 @@ export interface IterationReport {
   durationSec: number;
   /** Mean over update steps of the trainer's sequence tokens per second; null with no step. */
   trainerTokensPerSec: number | null;
+  /** Training–inference mismatch: mean over update steps of mean |rollout − trainer logprob| (RL steps of a trainer that measures it). */
+  logprobMismatchMean?: number;
+  /** The largest such gap of any token in the iteration. */
+  logprobMismatchMax?: number;
 }
 
 export interface EvalOutcome {

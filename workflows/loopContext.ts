@@ -13,6 +13,7 @@ import { toRetryPolicy } from '../core/retry';
 import { mapWithWindow } from './boundedWindow';
 import type { episode, EpisodeResult } from './episode';
 import { buildEpisodeInput, episodeWorkflowId } from './episodeInput';
+import type { LogprobMismatch } from './iterationReport';
 
 export interface LoopContext {
   runId: string;
@@ -80,8 +81,8 @@ export async function applyUpdateSteps<S extends { step: number }>(
   baseCheckpoint: string,
   steps: readonly S[],
   callStep: (step: S, stepKey: StepKey, baseCheckpoint: string, source: PostgresBatchSource) => Promise<StepOutput>,
-): Promise<{ checkpointId: string; clipFractions: number[]; tokensPerSec: number[] }> {
-  if (steps.length === 0) return { checkpointId: baseCheckpoint, clipFractions: [], tokensPerSec: [] };
+): Promise<{ checkpointId: string; clipFractions: number[]; tokensPerSec: number[]; logprobMismatch: LogprobMismatch[] }> {
+  if (steps.length === 0) return { checkpointId: baseCheckpoint, clipFractions: [], tokensPerSec: [], logprobMismatch: [] };
   const source = await batchSource(trainingActivities(ctx));
   const out = await applySteps(ctx, at, baseCheckpoint, steps, source, callStep);
   await trainerActivities(ctx).load_policy({ checkpoint_id: out.checkpointId });
@@ -99,11 +100,12 @@ export async function applySteps<S extends { step: number }>(
   steps: readonly S[],
   source: PostgresBatchSource,
   callStep: (step: S, stepKey: StepKey, baseCheckpoint: string, source: PostgresBatchSource) => Promise<StepOutput>,
-): Promise<{ checkpointId: string; clipFractions: number[]; tokensPerSec: number[] }> {
+): Promise<{ checkpointId: string; clipFractions: number[]; tokensPerSec: number[]; logprobMismatch: LogprobMismatch[] }> {
   const training = trainingActivities(ctx);
   let checkpointId = baseCheckpoint;
   const clipFractions: number[] = [];
   const tokensPerSec: number[] = [];
+  const logprobMismatch: LogprobMismatch[] = [];
   for (const step of steps) {
     const out = await callStep(step, { run: ctx.runId, stage: at.stage, iteration: at.iteration, step: step.step }, checkpointId, source);
     await training.registerStepCheckpoint({
@@ -118,9 +120,11 @@ export async function applySteps<S extends { step: number }>(
     });
     clipFractions.push(out.metrics.clip_fraction);
     tokensPerSec.push(out.metrics.tokens_per_sec);
+    const { logprob_mismatch_mean: mean, logprob_mismatch_max: max } = out.metrics;
+    if (typeof mean === 'number' && typeof max === 'number') logprobMismatch.push({ mean, max });
     checkpointId = out.checkpoint_id;
   }
-  return { checkpointId, clipFractions, tokensPerSec };
+  return { checkpointId, clipFractions, tokensPerSec, logprobMismatch };
 }
 
 /** Marks histories whose episode seeds are derived per task (policy.seedScheme: per-task). */

@@ -85,7 +85,7 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
   });
 
   // The next iteration's rollouts come from the new weights (on-policy): applyUpdateSteps loads them.
-  const { checkpointId, clipFractions, tokensPerSec } = await applyUpdateSteps(
+  const { checkpointId, clipFractions, tokensPerSec, logprobMismatch } = await applyUpdateSteps(
     ctx,
     { stage: stage.name, iteration, kind: 'rl' },
     input.policyVersion,
@@ -106,7 +106,7 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
     policyVersion: input.policyVersion,
     metrics: plan.metrics,
     zeroAdvantageFraction: plan.zeroAdvantageFraction,
-    update: { checkpointId, clipFractions, tokensPerSec },
+    update: { checkpointId, clipFractions, tokensPerSec, logprobMismatch },
     updateSteps: plan.steps.length,
     startedMs,
     endedMs: new Date().getTime(),

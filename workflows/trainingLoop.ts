@@ -16,6 +16,7 @@ import type { StageConfig } from '../core/config';
 import { ErrorCodes, errorCodeOf } from '../core/errors';
 import type { EvalOutcome, IterationReport, PromoteResult, RunStatus } from './definitions';
 import type { evalStage } from './evalStage';
+import { mismatchPauseReason } from './iterationReport';
 import { trainerActivities, trainingActivities, type LoopContext } from './loopContext';
 import type { rftStage } from './rftStage';
 import type { rlIteration } from './rlIteration';
@@ -25,6 +26,8 @@ export interface LoopControl {
   bookkeeping: RunActivities;
   touch(phase?: RunStatus['phase']): void;
   mayProceed(): Promise<boolean>;
+  /** Pauses the run as the pause Signal does (the run itself noticed something an operator must see). */
+  pause(action: { who: string; reason: string }): void;
   finish(phase: 'aborted' | 'completed' | 'failed'): Promise<RunStatus>;
   isAbortRequested(): boolean;
   hasPromotion(): boolean;
@@ -112,6 +115,9 @@ export async function runLoop(ctx: LoopContext, c: LoopControl): Promise<RunStat
             args: [{ ctx, stageIndex: index, iteration: progress.iterationsDone, policyVersion, snapshotId: progress.snapshotId! }],
           });
           addReport(r.report);
+          const mismatch = mismatchPauseReason(r.report, config.policy.maxLogprobMismatch);
+          // Takes effect at the next iteration boundary, like an operator's pause; resume continues.
+          if (mismatch) c.pause({ who: 'swerl', reason: mismatch });
         } else {
           addEval(
             await executeChild<typeof evalStage>('evalStage', {

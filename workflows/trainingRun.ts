@@ -122,12 +122,13 @@ export async function trainingRun(input: TrainingRunInput): Promise<RunStatus> {
   };
 
   setHandler(statusQuery, () => status);
-  setHandler(pauseSignal, (action) => {
+  const pause = (action: { who: string; reason: string }) => {
     if (isTerminal(status.phase) || abortRequested) return;
     paused = true;
     status.pausedBy = action;
     touch('paused');
-  });
+  };
+  setHandler(pauseSignal, pause);
   setHandler(resumeSignal, () => {
     if (!paused || abortRequested) return;
     paused = false;
@@ -212,6 +213,7 @@ export async function trainingRun(input: TrainingRunInput): Promise<RunStatus> {
       bookkeeping,
       touch,
       mayProceed,
+      pause,
       finish,
       isAbortRequested: () => abortRequested,
       takePromotion: () => {

@@ -8,6 +8,7 @@
 import { executeChild, workflowInfo } from '@temporalio/workflow';
 import type { Hyper, PostgresBatchSource, WireDecoding } from '../activities/trainer/contract';
 import { DEFAULT_UPDATE_SEGMENT_STEPS, segmentRanges } from '../core/fanout';
+import type { LogprobMismatch } from './iterationReport';
 import { applySteps, codedChildFailure, trainerActivities, trainingActivities, type LoopContext } from './loopContext';
 
 export interface UpdateAt {
@@ -31,6 +32,8 @@ export interface UpdateOutcome {
   checkpointId: string;
   clipFractions: number[];
   tokensPerSec: number[];
+  /** Per RL step that measured it (absent in results recorded before it existed). */
+  logprobMismatch?: LogprobMismatch[];
 }
 
 export async function updateSegment(input: UpdateSegmentInput): Promise<UpdateOutcome> {
@@ -62,7 +65,7 @@ export async function applyStoredUpdateSteps(
   steps: number,
   call: { hyper: Hyper; decodingExpected: WireDecoding },
 ): Promise<UpdateOutcome> {
-  const out: UpdateOutcome = { checkpointId: baseCheckpoint, clipFractions: [], tokensPerSec: [] };
+  const out: UpdateOutcome = { checkpointId: baseCheckpoint, clipFractions: [], tokensPerSec: [], logprobMismatch: [] };
   if (steps === 0) return out;
   const source: PostgresBatchSource = { kind: 'postgres', database: await trainingActivities(ctx).trainerBatchDatabase() };
   for (const seg of segmentRanges(steps, DEFAULT_UPDATE_SEGMENT_STEPS)) {
@@ -79,6 +82,7 @@ export async function applyStoredUpdateSteps(
     out.checkpointId = r.checkpointId;
     out.clipFractions.push(...r.clipFractions);
     out.tokensPerSec.push(...r.tokensPerSec);
+    out.logprobMismatch!.push(...(r.logprobMismatch ?? []));
   }
   await trainerActivities(ctx).load_policy({ checkpoint_id: out.checkpointId });
   return out;

@@ -120,6 +120,11 @@ export interface StepMetrics {
   seconds?: number;
   tokens_per_sec: number;
   grad_norm: number;
+  /** rl: mean |rollout logprob − trainer logprob| over action tokens, before the optimizer step (training–inference mismatch). */
+  logprob_mismatch_mean?: number;
+  /** rl: the largest such gap. */
+  logprob_mismatch_max?: number;
+  logprob_mismatch_tokens?: number;
 }
 
 export interface StepOutput {

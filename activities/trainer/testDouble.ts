@@ -39,6 +39,8 @@ export interface TrainerDoubleOptions {
   databaseUrl?: string;
   /** Number of step calls that apply and then fail with a retryable SWERL_TRAINER_FAILED. */
   crashAfterApply?: number;
+  /** RL steps report this training–inference logprob mismatch (the real trainer measures it). */
+  logprobMismatch?: { mean: number; max: number };
 }
 
 export interface TrainerDouble {
@@ -172,6 +174,9 @@ export async function startTrainerDouble(opts: TrainerDoubleOptions): Promise<Tr
         samples,
         tokens_per_sec: 1000,
         grad_norm: 1,
+        ...(kind === 'rl' && opts.logprobMismatch
+          ? { logprob_mismatch_mean: opts.logprobMismatch.mean, logprob_mismatch_max: opts.logprobMismatch.max, logprob_mismatch_tokens: samples * 100 }
+          : {}),
       },
       created_at: Date.now() / 1000,
     };

@@ -4,11 +4,12 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, eq, sql } from 'drizzle-orm';
 import { WorkflowFailedError } from '@temporalio/client';
+import { parseRunConfig } from '../../core/config';
 import { errorCodeOf, RunError } from '../../core/errors';
 import { promoteRun } from '../../cli/trainingCommands';
 import { checkpointLineage } from '../../db/checkpoints';
 import { curriculumSnapshots, episodes, evals, promotions, taskStatEvents, taskStats } from '../../db/schema';
-import { statusQuery, type PromoteRequest } from '../../workflows/definitions';
+import { abortSignal, statusQuery, type PromoteRequest } from '../../workflows/definitions';
 import { credentialLeaks, decodedHistories, decodedHistoryText } from './historySecrets';
 import { EASY, EVAL_GOLD, HARD, MIXED, loopConfig, loopWorld, waitFor, type LoopWorld } from './trainingLoopSetup';
 
@@ -191,6 +192,35 @@ describe('decoding mismatch', () => {
       expect(mismatched.trainer.ledger()).toEqual([]);
     } finally {
       await mismatched.close();
+    }
+  });
+});
+
+describe('training–inference logprob mismatch', () => {
+  it('an iteration whose update measured a mismatch above policy.maxLogprobMismatch pauses the run with SWERL_LOGPROB_MISMATCH', async () => {
+    const world = await loopWorld('loopmis', { logprobMismatch: { mean: 0.4, max: 3 } });
+    try {
+      await world.startWorker();
+      await world.startRollout();
+      const base = loopConfig();
+      const config = parseRunConfig({ ...base, policy: { ...base.policy, maxLogprobMismatch: 0.1 }, stages: [{ ...base.stages[1]!, iterations: 2 }] });
+      const { handle } = await world.startRun(config);
+      let status = await handle.query(statusQuery);
+      for (let i = 0; i < 2_400 && status.phase !== 'paused'; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        status = await handle.query(statusQuery);
+      }
+      expect(status.phase).toBe('paused');
+      expect(status.pausedBy).toMatchObject({ who: 'swerl' });
+      expect(status.pausedBy?.reason).toMatch(/^SWERL_LOGPROB_MISMATCH: iteration rl-stage1\/0 measured a mean \|rollout - trainer logprob\| of 0\.4000 \(max 3\.0000\)/);
+      // Stored per iteration, and the run stopped before the next one.
+      expect(status.iterations?.map((r) => [r.iteration, r.logprobMismatchMean, r.logprobMismatchMax])).toEqual([[0, 0.4, 3]]);
+      await handle.signal(abortSignal, { who: 'test', reason: 'mismatch seen' });
+      const final = await handle.result();
+      expect(final.phase).toBe('aborted');
+      expect(final.iterations).toHaveLength(1);
+    } finally {
+      await world.close();
     }
   });
 });

@@ -76,7 +76,10 @@ export interface LoopWorld extends OrchestrationHarness {
   startRun(config: RunConfig, extra?: Pick<TrainingRunInput, 'continueAsNewAfterIterations'>): Promise<{ runId: string; handle: WorkflowHandle<typeof trainingRun> }>;
 }
 
-export async function loopWorld(prefix: string, opts: { mutateDecoding?: Partial<Decoding>; crashAfterApply?: number } = {}): Promise<LoopWorld> {
+export async function loopWorld(
+  prefix: string,
+  opts: { mutateDecoding?: Partial<Decoding>; crashAfterApply?: number; logprobMismatch?: { mean: number; max: number } } = {},
+): Promise<LoopWorld> {
   const base = await orchestrationHarness(prefix);
   const imported = await importTasks(TOY_SUITE, { validate: false });
   const tasks = imported.accepted.filter((t) => TASKS.includes(t.instanceId));
@@ -99,7 +102,7 @@ export async function loopWorld(prefix: string, opts: { mutateDecoding?: Partial
   const stopPolicy = () => (proxyClosed ??= proxy.close());
   const endpoints = testEndpoints();
   const trainerQueue = `${base.taskQueue}-trainer`;
-  const trainer = await startTrainerDouble({ temporalAddress: endpoints.temporalAddress, namespace: endpoints.temporalNamespace, taskQueue: trainerQueue, crashAfterApply: opts.crashAfterApply });
+  const trainer = await startTrainerDouble({ temporalAddress: endpoints.temporalAddress, namespace: endpoints.temporalNamespace, taskQueue: trainerQueue, crashAfterApply: opts.crashAfterApply, logprobMismatch: opts.logprobMismatch });
   const sharedQueue = `${base.taskQueue}-rollout`;
   let rollout: { workers: RolloutWorkers; done: Promise<void> } | undefined;
   let inProcess: { rollout: InProcessRollout; connection: NativeConnection; done: Promise<void> } | undefined;

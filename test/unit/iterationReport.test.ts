@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IterationMetrics } from '../../core/rl';
-import { iterationReport, meanOf } from '../../workflows/iterationReport';
+import { iterationReport, meanOf, mismatchPauseReason } from '../../workflows/iterationReport';
 
 const metrics: IterationMetrics = {
   episodes: 4,
@@ -66,5 +66,27 @@ describe('iterationReport', () => {
   it('meanOf is null on no values, the arithmetic mean otherwise', () => {
     expect(meanOf([])).toBeNull();
     expect(meanOf([1, 2, 6])).toBe(3);
+  });
+});
+
+describe('training–inference mismatch', () => {
+  const base = {
+    stage: 'rl-stage1', iteration: 1, policyVersion: 'p', metrics, zeroAdvantageFraction: 0, updateSteps: 2, startedMs: 0, endedMs: 1_000,
+  };
+  it('reports the mean of the steps\' means and the max of their maxima; nothing when no step measured it', () => {
+    const r = iterationReport({ ...base, update: { checkpointId: 'c', clipFractions: [0, 0], tokensPerSec: [1, 1], logprobMismatch: [{ mean: 0.02, max: 0.5 }, { mean: 0.04, max: 1.25 }] } });
+    expect(r.logprobMismatchMean).toBeCloseTo(0.03, 12);
+    expect(r.logprobMismatchMax).toBe(1.25);
+    const none = iterationReport({ ...base, update: { checkpointId: 'c', clipFractions: [], tokensPerSec: [] } });
+    expect(none).not.toHaveProperty('logprobMismatchMean');
+  });
+
+  it('pauses (SWERL_LOGPROB_MISMATCH) only above the configured bound', () => {
+    const r = iterationReport({ ...base, update: { checkpointId: 'c', clipFractions: [0], tokensPerSec: [1], logprobMismatch: [{ mean: 0.3, max: 2 }] } });
+    expect(mismatchPauseReason(r, undefined)).toBeUndefined();
+    expect(mismatchPauseReason(r, 0.3)).toBeUndefined();
+    expect(mismatchPauseReason(r, 0.1)).toMatch(/^SWERL_LOGPROB_MISMATCH: iteration rl-stage1\/1 measured a mean \|rollout - trainer logprob\| of 0\.3000 \(max 2\.0000\)/);
+    const unmeasured = iterationReport({ ...base, update: { checkpointId: 'c', clipFractions: [], tokensPerSec: [] } });
+    expect(mismatchPauseReason(unmeasured, 0.1)).toBeUndefined();
   });
 });

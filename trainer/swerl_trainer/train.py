@@ -129,6 +129,7 @@ def train_step(
     pg = policy_loss(hyper.loss) if kind == "rl" else None
     loss_sum, clipped, kl = 0.0, 0.0, 0.0
     dev = next(model.parameters()).device  # a Hugging Face policy may sit on a GPU
+    mismatch = LogprobMismatch()
     for i, mb in enumerate(batches):
         inputs, targets, mask, old, adv = (x.to(dev) for x in _tensors(mb, tok.pad_id))
         logits, _ = model(inputs)
@@ -136,6 +137,9 @@ def train_step(
             loss = sft_loss(logits, targets, mask, denominator=total)
         else:
             logp = token_logprobs(logits, targets, temperature)
+            # Every micro-batch runs before the one optimizer step: this is the base the rollouts
+            # were sampled from, so any gap is a training-inference mismatch, not learning.
+            mismatch.add(logp.detach(), old, mask)
             # Without sampler logprobs the step is on-policy: the behaviour policy is the base itself.
             old = torch.where(torch.isnan(old), logp.detach(), old)
             loss, stats = pg(logp, old, adv, mask, hyper.eps_low, hyper.eps_high, denominator=total)
@@ -164,4 +168,30 @@ def train_step(
         "tokens_per_sec": seq_tokens / elapsed,
         "grad_norm": grad_norm,
     }
+    if pg is not None:
+        metrics.update(mismatch.metrics())
     return optimizer_state(model, opt), metrics
+
+
+class LogprobMismatch:
+    """|rollout logprob - trainer logprob| over action tokens that carry a rollout logprob, before
+    the first optimizer step: mean and max (0 when no token had one)."""
+
+    def __init__(self) -> None:
+        self.total, self.count, self.max = 0.0, 0, 0.0
+
+    def add(self, logp: torch.Tensor, old: torch.Tensor, mask: torch.Tensor) -> None:
+        sel = (mask > 0) & ~torch.isnan(old)
+        if not bool(sel.any()):
+            return
+        gap = (old[sel] - logp[sel]).abs()
+        self.total += float(gap.sum().item())
+        self.count += int(sel.sum().item())
+        self.max = max(self.max, float(gap.max().item()))
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "logprob_mismatch_mean": self.total / self.count if self.count else 0.0,
+            "logprob_mismatch_max": self.max,
+            "logprob_mismatch_tokens": float(self.count),
+        }

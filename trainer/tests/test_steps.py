@@ -161,6 +161,40 @@ def test_rl_step_with_stale_sampler_logprobs_reports_clipping(root):
     assert out["metrics"]["grad_norm"] == 0.0  # every token clipped: no gradient at all
 
 
+def _base_action_logprobs(c, sample):
+    [enc] = encode_sample(c.tokenizer, sample, c.model.cfg.max_seq_len, False)
+    with torch.no_grad():
+        logits, _ = c.model(torch.tensor([enc.ids[:-1]]))
+        lp = token_logprobs(logits, torch.tensor([enc.ids[1:]]))[0]
+    return [float(x) for x, m in zip(lp, enc.loss_mask) if m]
+
+
+def test_rl_step_measures_the_training_inference_logprob_mismatch(root):
+    s = trajectory("ep", 1.0)
+    c = ckpt.load(root, BASE_ID)
+    expected_tokens = 0
+    for t in s["turns"]:
+        if t["role"] == "assistant":
+            t["token_ids"] = c.tokenizer.encode(t["text"]) + [c.tokenizer.end_id]
+            expected_tokens += len(t["token_ids"])
+    # The base's own logprobs of the sampled tokens, shifted by a known gap on one token.
+    matched = run_step(root, "rl", _rl_input(0, [s]))["metrics"]
+    assert matched["logprob_mismatch_tokens"] == 0  # no sampler logprobs: nothing to compare
+    base = _base_action_logprobs(c, s)
+    assert len(base) == expected_tokens
+    for t in s["turns"]:
+        if t["role"] == "assistant":
+            t["logprobs"], base = base[: len(t["token_ids"])], base[len(t["token_ids"]):]
+    out = run_step(root, "rl", _rl_input(1, [s]))["metrics"]
+    assert out["logprob_mismatch_tokens"] == expected_tokens
+    assert out["logprob_mismatch_max"] < 1e-4 and out["logprob_mismatch_mean"] < 1e-4
+    first = next(t for t in s["turns"] if t["role"] == "assistant")
+    first["logprobs"][0] -= 2.0
+    shifted = run_step(root, "rl", _rl_input(2, [s]))["metrics"]
+    assert shifted["logprob_mismatch_max"] == pytest.approx(2.0, abs=1e-3)
+    assert shifted["logprob_mismatch_mean"] == pytest.approx(2.0 / expected_tokens, abs=1e-3)
+
+
 def test_rl_step_needs_decoding_expected(root):
     inp = _rl_input(0, [trajectory("ep", 1.0)])
     del inp["decoding_expected"]
