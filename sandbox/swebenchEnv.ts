@@ -181,7 +181,8 @@ export function installExtras(install: string | undefined): string[] {
 async function scmVersion(gitDir: string, commit: string): Promise<string | undefined> {
   const tag = await execFileP('git', ['--git-dir', gitDir, 'describe', '--tags', '--abbrev=0', commit]).then((r) => r.stdout.trim(), () => '');
   const version = tag.replace(/^v/, '');
-  return /^\d+(\.\d+)*([a-z]+\d*)?$/.test(version) ? version : undefined;
+  // PEP 440 release (7.0.0), with pre/dev/post parts (2.0rc1, 7.0.0.dev0); anything else is not a version.
+  return /^\d+(\.\d+)*([.-]?(a|b|rc|dev|post)\d*)*$/.test(version) ? version : undefined;
 }
 
 /**
