@@ -174,7 +174,7 @@ export async function benchFanout(opts: { episodes?: number; maxConcurrentEpisod
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       path.join(dir, `fanout-${n}.json`),
-      `${JSON.stringify({ at: new Date().toISOString(), command: 'npm run bench -- fanout', sandbox: 'in-process (no containers; orchestration load only)', largestWorkflow: largest.id, runId, ...result }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), command: `${n === 3_000 ? '' : `SWERL_BENCH_FANOUT_EPISODES=${n} `}npm run bench -- fanout`, sandbox: 'in-process (no containers; orchestration load only)', largestWorkflow: largest.id, runId, ...result }, null, 2)}\n`,
     );
     if (largest.events > MAX_HISTORY_EVENTS) throw new Error(`fanout bench: workflow ${largest.id} has ${largest.events} history events (> ${MAX_HISTORY_EVENTS})`);
     return result;
