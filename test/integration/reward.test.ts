@@ -63,6 +63,19 @@ function baseFile(t: Task, path: string): string {
   }
 }
 
+/** A copy of the task's image with pytest removed, committed as `<tag>:latest`; returns the tag. */
+async function withoutPytest(t: Task, tag: string): Promise<string> {
+  const c = await docker.createContainer({ Image: await imageOf(t), User: '0', Cmd: ['bash', '-c', 'rm -rf /usr/lib/python3/dist-packages/pytest /usr/lib/python3/dist-packages/_pytest'] });
+  try {
+    await c.start();
+    await c.wait();
+    await c.commit({ repo: tag, tag: 'latest' });
+  } finally {
+    await c.remove({ force: true }).catch(() => undefined);
+  }
+  return tag;
+}
+
 async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: width }, async () => {
@@ -238,12 +251,7 @@ describe('harness crashes are infra errors, never a 0', () => {
   it('an image whose pytest is broken never starts the grader', async () => {
     const t = byName('strutils-1');
     // A copy of the task image with pytest removed: the harness, not the agent, is broken.
-    const c = await docker.createContainer({ Image: await imageOf(t), User: '0', Cmd: ['bash', '-c', 'rm -rf /usr/lib/python3/dist-packages/pytest /usr/lib/python3/dist-packages/_pytest'] });
-    await c.start();
-    await c.wait();
-    const tag = 'swerl-test-nopytest';
-    await c.commit({ repo: tag, tag: 'latest' });
-    await c.remove({ force: true });
+    const tag = await withoutPytest(t, 'swerl-test-nopytest');
     try {
       const err = await expectCrash(settle(reward(t, t.goldPatch, { image: `${tag}:latest` })));
       expect(err.message).toMatch(/pytest did not start the grader/);
@@ -277,12 +285,7 @@ describe('harness crashes are infra errors, never a 0', () => {
 describe('a reward harness that keeps crashing ends the episode, bounded', () => {
   it(`scoreEpisode: attempts 1..${REWARD_MAX_ATTEMPTS - 1} are retryable crashes, attempt ${REWARD_MAX_ATTEMPTS} fails the episode with SWERL_REWARD_UNAVAILABLE`, async () => {
     const t = byName('strutils-1');
-    const c = await docker.createContainer({ Image: await imageOf(t), User: '0', Cmd: ['bash', '-c', 'rm -rf /usr/lib/python3/dist-packages/pytest /usr/lib/python3/dist-packages/_pytest'] });
-    await c.start();
-    await c.wait();
-    const tag = 'swerl-test-nopytest-bound';
-    await c.commit({ repo: tag, tag: 'latest' });
-    await c.remove({ force: true });
+    const tag = await withoutPytest(t, 'swerl-test-nopytest-bound');
     const testDb = await createTestDatabase('reward_bound');
     const handle = createDb(testDb.url);
     try {
