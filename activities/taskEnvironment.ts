@@ -14,7 +14,10 @@ import type Docker from 'dockerode';
 import { ErrorCodes, SwerlError, TaskError, type ErrorCode } from '../core/errors';
 import type { Task } from '../core/tasks';
 import { ensureTaskImage } from '../sandbox/images';
+import { swebench } from '../sandbox/swebenchBridge';
+import { ensureSwebenchEnvironment, type EnvLayout, type SwebenchTaskLine } from '../sandbox/swebenchEnv';
 import { computeReward, testStability, type RewardResult } from './reward';
+import { computeSwebenchReward } from './reward/swebench';
 import type { SandboxLimits } from './sandbox';
 
 export interface ImportedTask extends Task {
@@ -53,7 +56,7 @@ export interface TaskImage {
 export interface TaskEnvironment {
   readonly name: string;
   /** Whether this environment is the one for `task` (the first accepting one in the list wins). */
-  accepts(task: ImportedTask): boolean;
+  accepts(task: ImportedTask): boolean | Promise<boolean>;
   image(task: ImportedTask, ctx: EnvironmentContext): Promise<TaskImage>;
   /** Throws TaskQuarantine unless the task's tests tell its gold patch from no patch in `image`. */
   validate(task: ImportedTask, image: string, ctx: EnvironmentContext): Promise<void>;
@@ -157,11 +160,129 @@ export const swerlBaseEnvironment: TaskEnvironment = {
   validate: validateGoldAgainstTests,
 };
 
-/** Tried in order; the last one accepts every task. */
-export const DEFAULT_ENVIRONMENTS: readonly TaskEnvironment[] = [swerlBaseEnvironment];
+/** The fields of a task (as imported, or as stored) a SWE-bench line is rebuilt from. */
+export interface SwebenchTaskFields {
+  instanceId: string;
+  repo: string;
+  baseCommit: string;
+  testPatch: string;
+  failToPass: string[];
+  passToPass: string[];
+  sourceLine?: string | null;
+}
 
-export function environmentFor(task: ImportedTask, environments: readonly TaskEnvironment[] = DEFAULT_ENVIRONMENTS): TaskEnvironment {
-  const env = environments.find((e) => e.accepts(task));
-  if (!env) throw new TaskQuarantine(ErrorCodes.TASK_INVALID, `no task environment accepts ${task.instanceId} (tried ${environments.map((e) => e.name).join(', ')})`);
-  return env;
+/**
+ * The task's SWE-bench line as the official harness reads it: the line as imported (its own
+ * version, environment_setup_commit, created_at, install_config, image), with the fields swerl
+ * parsed (which a line may spell as JSON strings) taken from the task.
+ */
+export function swebenchLineOf(task: SwebenchTaskFields): SwebenchTaskLine {
+  const raw = task.sourceLine ? (JSON.parse(task.sourceLine) as Record<string, unknown>) : {};
+  const str = (k: string): string | undefined => (typeof raw[k] === 'string' || typeof raw[k] === 'number' ? String(raw[k]) : undefined);
+  return {
+    instance_id: task.instanceId,
+    repo: task.repo,
+    base_commit: task.baseCommit,
+    test_patch: task.testPatch,
+    FAIL_TO_PASS: task.failToPass,
+    PASS_TO_PASS: task.passToPass,
+    ...(str('version') !== undefined ? { version: str('version') } : {}),
+    ...(str('environment_setup_commit') !== undefined ? { environment_setup_commit: str('environment_setup_commit') } : {}),
+    ...(str('created_at') !== undefined ? { created_at: str('created_at') } : {}),
+    ...(raw.install_config && typeof raw.install_config === 'object' ? { install_config: raw.install_config as Record<string, unknown> } : {}),
+    ...(str('image') !== undefined ? { image: str('image') } : {}),
+  };
+}
+
+const specKnown = new Map<string, Promise<boolean>>();
+
+/**
+ * A line graded as SWE-bench grades it: one that carries its own environment (`install_config`,
+ * SWE-rebench / SWE-Gym), or whose (repo, version) the pinned swebench has an official spec for
+ * (asked once per pair). Anything else (swerl's own suites) keeps swerl's environment. A bridge
+ * that cannot answer is infra: thrown, so the import retries and then defers the task instead of
+ * grading a real task the wrong way.
+ */
+export async function usesSwebenchEnvironment(task: ImportedTask): Promise<boolean> {
+  if (task.extra?.install_config) return true;
+  if (task.version === undefined) return false;
+  const key = `${task.repo}@${task.version}`;
+  let known = specKnown.get(key);
+  if (!known) {
+    known = swebench.spec(swebenchLineOf(task)).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof Error && /has no spec for/.test(err.message)) return false;
+        specKnown.delete(key);
+        throw err;
+      },
+    );
+    specKnown.set(key, known);
+  }
+  return known;
+}
+
+/** What the SWE-bench environment records on the task, read again at reward time. */
+export interface SwebenchEnvironmentRecord {
+  layout: EnvLayout;
+  [key: string]: unknown;
+}
+
+/** The SWE-bench environment record of a stored task (tasks.metadata.environment), if it was imported with one. */
+export function swebenchRecordOf(task: { metadata: Record<string, unknown> | null }): SwebenchEnvironmentRecord | undefined {
+  const env = task.metadata?.environment as { name?: string; provenance?: SwebenchEnvironmentRecord } | null | undefined;
+  return env?.name === 'swebench' && env.provenance?.layout ? env.provenance : undefined;
+}
+
+/**
+ * SWE-bench's own environment: the image built offline from the official per-repository spec
+ * (sandbox/swebenchEnv.ts), validated and graded with the official eval script, log parser and
+ * verdict (activities/reward/swebench.ts). `findLinks`: local distribution directories offered to
+ * the wheel resolution besides PyPI.
+ */
+export function swebenchEnvironment(opts: { findLinks?: string[] } = {}): TaskEnvironment {
+  return {
+    name: 'swebench',
+    accepts: usesSwebenchEnvironment,
+    async image(task, ctx) {
+      try {
+        const env = await ensureSwebenchEnvironment(swebenchLineOf(task), task.repoDir, { docker: ctx.docker, log: ctx.log, findLinks: opts.findLinks });
+        const provenance: SwebenchEnvironmentRecord = { ...env.provenance, layout: env.layout };
+        return { image: env.image, built: env.work.layersBuilt.length > 0, provenance };
+      } catch (err) {
+        if (err instanceof TaskError) throw new TaskQuarantine(err.code, err.message);
+        throw err;
+      }
+    },
+    async validate(task, image, ctx) {
+      const layout = (task.environment?.provenance as SwebenchEnvironmentRecord | undefined)?.layout;
+      if (!layout) throw new Error(`task ${task.instanceId}: the swebench environment recorded no layout`);
+      const line = swebenchLineOf(task);
+      const opts = { image, layout, limits: ctx.limits, testTimeoutSec: ctx.testTimeoutSec, labels: { run: 'task-import', episode: task.instanceId } };
+      const without = await computeSwebenchReward(ctx.docker, line, '', opts);
+      if (!without.swebench.logFound) {
+        throw new TaskQuarantine(ErrorCodes.TASK_ENV_BROKEN, `the official eval script left no test output without the gold patch (exit ${without.harnessExitCode}): ${without.outputTail.trim().slice(-600)}`);
+      }
+      const passingEarly = without.tests.filter((t) => t.list === 'FAIL_TO_PASS' && t.outcome === 'passed').map((t) => t.nodeid);
+      if (passingEarly.length > 0) {
+        throw new TaskQuarantine(ErrorCodes.TASK_FAIL_TO_PASS_PASSES, `FAIL_TO_PASS tests already pass without the gold patch: ${passingEarly.join(', ')}`);
+      }
+      const gold = await computeSwebenchReward(ctx.docker, line, task.goldPatch, opts);
+      if (gold.reason === 'patch_does_not_apply') {
+        throw new TaskQuarantine(ErrorCodes.TASK_PATCH_DOES_NOT_APPLY, `gold patch does not apply at ${task.baseCommit}: ${gold.outputTail.trim().slice(-400)}`);
+      }
+      if (gold.reward !== 1) {
+        const failing = gold.tests.filter((t) => t.outcome !== 'passed').map((t) => `${t.nodeid} (${t.outcome})`);
+        throw new TaskQuarantine(ErrorCodes.TASK_GOLD_FAILS, `with the gold patch the official verdict is not resolved (${gold.reason}): ${failing.join(', ')}`);
+      }
+    },
+  };
+}
+
+/** Tried in order; the last one accepts every task. */
+export const DEFAULT_ENVIRONMENTS: readonly TaskEnvironment[] = [swebenchEnvironment(), swerlBaseEnvironment];
+
+export async function environmentFor(task: ImportedTask, environments: readonly TaskEnvironment[] = DEFAULT_ENVIRONMENTS): Promise<TaskEnvironment> {
+  for (const env of environments) if (await env.accepts(task)) return env;
+  throw new TaskQuarantine(ErrorCodes.TASK_INVALID, `no task environment accepts ${task.instanceId} (tried ${environments.map((e) => e.name).join(', ')})`);
 }

@@ -202,11 +202,12 @@ export async function importTasks(file: string, opts: ImportOptions): Promise<Im
     }
     if (!ctx) return;
     at.stage = 'environment';
-    const env = environmentFor(task, opts.environments ?? DEFAULT_ENVIRONMENTS);
+    const env = await environmentFor(task, opts.environments ?? DEFAULT_ENVIRONMENTS);
     const made = await env.image(task, ctx);
+    // Recorded before validation: an environment's validation may need what its image recorded (a layout).
+    task.environment = { name: env.name, provenance: made.provenance };
     await env.validate(task, made.image, ctx);
     task.image = made.image;
-    task.environment = { name: env.name, provenance: made.provenance };
     result.images[made.built ? 'built' : 'reused']++;
   };
 

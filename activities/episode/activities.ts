@@ -21,6 +21,8 @@ import { measureTurnPhase } from '../../workers/metrics';
 import { setEpisodePatch } from './patch';
 import { complete } from '../policy/client';
 import { computeReward, recordReward, REWARD_MAX_ATTEMPTS } from '../reward';
+import { computeSwebenchReward } from '../reward/swebench';
+import { swebenchLineOf, swebenchRecordOf } from '../taskEnvironment';
 import { Labels, type Sandbox } from '../sandbox';
 import { buildSandbox, releaseContainer, sandboxOf, taskImage, type HostContext } from './sandboxes';
 import { specOf } from './sandboxes';
@@ -115,11 +117,18 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
         const rewardLabel = `${episodeId}.reward`;
         // A previous attempt's harness container (its worker died mid-run) is of no further use.
         if (Context.current().info.attempt > 1) await removeLabelled(ctx, rewardLabel);
-        const result = await computeReward(
-          ctx.docker,
-          { instanceId: task.id, baseCommit: task.baseCommit, testPatch: task.testPatch, failToPass: task.failToPass, passToPass: task.passToPass },
-          episode.patch ?? '',
-          { image, limits: sandbox, testTimeoutSec: rewardTimeoutSec, labels: { run: episode.runId, episode: rewardLabel }, leaseTtlSec: rewardTimeoutSec + 120 },
+        const rewardOpts = { image, limits: sandbox, testTimeoutSec: rewardTimeoutSec, labels: { run: episode.runId, episode: rewardLabel }, leaseTtlSec: rewardTimeoutSec + 120 };
+        // A task imported with SWE-bench's environment is graded as SWE-bench grades (official eval
+        // script, log parser and verdict); swerl's own suites by their JUnit report.
+        const swebenchEnv = swebenchRecordOf(task);
+        const result = await (swebenchEnv
+          ? computeSwebenchReward(ctx.docker, swebenchLineOf({ ...task, instanceId: task.id }), episode.patch ?? '', { ...rewardOpts, layout: swebenchEnv.layout })
+          : computeReward(
+            ctx.docker,
+            { instanceId: task.id, baseCommit: task.baseCommit, testPatch: task.testPatch, failToPass: task.failToPass, passToPass: task.passToPass },
+            episode.patch ?? '',
+            rewardOpts,
+          )
         ).catch((err: unknown) => giveUpAfterLastAttempt(ctx, episodeId, err));
         await recordReward(ctx.db, episodeId, result);
         const score = rewardBreakdown(result.reward, turns, { maxTurns: limits.maxTurns, lengthPenalty: { enabled: limits.lengthPenalty, freeTurns: limits.freeTurns } });

@@ -15,6 +15,12 @@ import { computeSwebenchReward } from '../../activities/reward/swebench';
 import { swebench } from '../../sandbox/swebenchBridge';
 import { ensureSwebenchEnvironment, type TaskEnvironment } from '../../sandbox/swebenchEnv';
 import { makeSyntheticTask, type SyntheticTask } from '../fixtures/swebench/syntheticRepo';
+import { writeFileSync } from 'node:fs';
+import { importTasks, persistImport } from '../../activities/tasks';
+import { swebenchEnvironment, swebenchLineOf, swebenchRecordOf, swerlBaseEnvironment } from '../../activities/taskEnvironment';
+import { createDb } from '../../db/client';
+import { getTask } from '../../db/tasks';
+import { createTestDatabase } from '../harness/db';
 
 const docker = new Docker();
 const limits: SandboxLimits = { cpus: 1, memoryMiB: 1024, pidsLimit: 256, outputLimitBytes: 256 * 1024, commandTimeoutSec: 300, user: '1000:1000' };
@@ -117,5 +123,46 @@ describe('environment image and grading in Docker', () => {
     expect(empty.tests.find((t) => t.list === 'FAIL_TO_PASS')?.outcome).toBe('failed');
     expect(empty.tests.filter((t) => t.list === 'PASS_TO_PASS').every((t) => t.outcome === 'passed')).toBe(true);
     expect(empty.swebench.appliedWith).toBeNull();
+  });
+});
+
+describe('the import pipeline and the episode reward use SWE-bench\'s environment', () => {
+  it('imports the line with validation through the swebench environment, and the stored task is graded as SWE-bench grades', async () => {
+    const file = join(root, 'tasks.jsonl');
+    const toy = { ...task.line, instance_id: 'swerl-fixture__calc-toy', version: undefined, environment_setup_commit: undefined, install_config: undefined };
+    writeFileSync(file, [
+      JSON.stringify({ ...task.line, problem_statement: 'adding a negative number is wrong', repo_path: task.repoDir }),
+      // No install_config and no (repo, version) swebench knows: swerl's own environment takes it,
+      // whose image lacks the wheel-only dependency: quarantined there as a broken environment.
+      JSON.stringify({ ...toy, problem_statement: 'same repo, no SWE-bench spec', repo_path: task.repoDir }),
+    ].join('\n') + '\n');
+    const envs = [swebenchEnvironment({ findLinks: [task.wheelsDir] }), swerlBaseEnvironment];
+    const result = await importTasks(file, { validate: true, docker, limits, testTimeoutSec: 600, environments: envs });
+    expect(result.quarantined.map((q) => [q.instanceId, q.code])).toEqual([['swerl-fixture__calc-toy', 'SWERL_TASK_ENV_BROKEN']]);
+    expect(result.quarantined[0]?.reason).toContain("No module named 'swerl_tinydep'");
+    expect(result.accepted.map((t) => t.instanceId)).toEqual([task.line.instance_id]);
+    const byId = new Map(result.accepted.map((t) => [t.instanceId, t]));
+    const real = byId.get(task.line.instance_id)!;
+    expect(real.environment?.name).toBe('swebench');
+    expect(real.environment?.provenance).toMatchObject({ specSource: 'install_config', layout: { repoDirectory: '/repo' } });
+    expect(real.image).toMatch(/^swerl-swebench-task:/);
+
+    // What scoreEpisode does with the stored row: its recorded layout and its own line.
+    const testDb = await createTestDatabase('swebench-import');
+    const handle = createDb(testDb.url);
+    try {
+      await persistImport(handle.db, 'fixture', result);
+      const row = await getTask(handle.db, task.line.instance_id);
+      const record = swebenchRecordOf(row);
+      expect(record?.layout).toEqual(real.environment?.provenance?.layout);
+      const line = swebenchLineOf({ ...row, instanceId: row.id });
+      expect(line).toMatchObject({ version: '0.1', environment_setup_commit: task.line.base_commit, install_config: task.line.install_config });
+      const opts = { image: row.image!, layout: record!.layout, limits, testTimeoutSec: 600, labels: { run: 'test-swebench', episode: row.id } };
+      expect((await computeSwebenchReward(docker, line, row.goldPatch, opts)).reward).toBe(1);
+      expect((await computeSwebenchReward(docker, line, '', opts)).reward).toBe(0);
+    } finally {
+      await handle.close();
+      await testDb.drop();
+    }
   });
 });
