@@ -166,20 +166,28 @@ async function killMidStep(runId: string, stage: string, iteration: number, step
   return kill;
 }
 
-/** The final attempt number of each trainer step activity, from the child workflow's history. */
+/**
+ * The final attempt number of each trainer step activity, from the history of `workflowId` and of
+ * every child workflow it started (with the sharded fan-out the steps run in updateSegment children).
+ */
 async function stepAttempts(workflowId: string): Promise<Map<string, number>> {
-  const history = await w!.client.workflow.getHandle(workflowId).fetchHistory();
-  const scheduled = new Map<number, string>();
   const attempts = new Map<string, number>();
-  for (const e of history.events ?? []) {
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s && (s.activityType?.name === 'sft_step' || s.activityType?.name === 'rl_step')) {
-      const key = (s.input?.payloads?.[0]?.data ? JSON.parse(Buffer.from(s.input.payloads[0].data).toString()) : {}) as { step_key?: { step: number } };
-      scheduled.set(Number(e.eventId), `${s.activityType.name}:${key.step_key?.step}`);
+  const pending = [workflowId];
+  for (let visited = 0; pending.length > 0 && visited < 50; visited++) {
+    const history = await w!.client.workflow.getHandle(pending.shift()!).fetchHistory();
+    const scheduled = new Map<number, string>();
+    for (const e of history.events ?? []) {
+      const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+      if (child) pending.push(child);
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s && (s.activityType?.name === 'sft_step' || s.activityType?.name === 'rl_step')) {
+        const key = (s.input?.payloads?.[0]?.data ? JSON.parse(Buffer.from(s.input.payloads[0].data).toString()) : {}) as { step_key?: { step: number } };
+        scheduled.set(Number(e.eventId), `${s.activityType.name}:${key.step_key?.step}`);
+      }
+      const started = e.activityTaskStartedEventAttributes;
+      const name = started ? scheduled.get(Number(started.scheduledEventId)) : undefined;
+      if (started && name) attempts.set(name, started.attempt ?? 0);
     }
-    const started = e.activityTaskStartedEventAttributes;
-    const name = started ? scheduled.get(Number(started.scheduledEventId)) : undefined;
-    if (started && name) attempts.set(name, started.attempt ?? 0);
   }
   return attempts;
 }
