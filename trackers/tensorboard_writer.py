@@ -6,12 +6,16 @@ stdout: one JSON line {"scalars": n, "texts": m} once every record is flushed to
 """
 import json
 import sys
+import time
 
 from tensorboardX import SummaryWriter
 
 
 def main() -> None:
-    writer = SummaryWriter(logdir=sys.argv[1], flush_secs=3600)
+    # tensorboardX names a file events.out.tfevents.<unix second>.<host>: two exports within one
+    # second would write the same file, the second erasing the first. A nanosecond suffix keeps
+    # every export's file apart and in time order.
+    writer = SummaryWriter(logdir=sys.argv[1], flush_secs=3600, filename_suffix=f".{time.time_ns():020d}")
     counts = {"scalars": 0, "texts": 0}
     for line in sys.stdin:
         if not line.strip():

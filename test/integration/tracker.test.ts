@@ -4,7 +4,7 @@
  * adds only itself.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
@@ -91,6 +91,8 @@ describe('swerl track --tensorboard', () => {
       eq(iterations.policyVersion, 'p2'),
     );
     expect(await exportRunToTensorBoard(handle.db, RUN, { logDir, python })).toEqual({ items: 1, scalars: 1, texts: 0, runStatus: 'running' });
+    // One event file per export that wrote something, even within one second (none overwrites another).
+    expect(readdirSync(logDir).filter((f) => f.startsWith('events.out.tfevents.'))).toHaveLength(2);
     const back = readBack();
     expect(back.scalars['rl-stage1/rewardMean']).toEqual([[0, 0.5], [1, 0.75]]);
     expect(back.scalars['rft/rewardMean']).toHaveLength(1);
