@@ -44,6 +44,8 @@ export interface EnvironmentContext {
   /** Paper: 50. With the gold patch, every listed test runs this many times; 1 skips the check. */
   stabilityRuns: number;
   log: (line: string) => void;
+  /** Makes `commit` of the task's repository available in task.repoDir (a no-op for a repo_path). */
+  ensureCommit?: (task: ImportedTask, commit: string) => Promise<void>;
 }
 
 export interface TaskImage {
@@ -246,6 +248,9 @@ export function swebenchEnvironment(opts: { findLinks?: string[] } = {}): TaskEn
     accepts: usesSwebenchEnvironment,
     async image(task, ctx) {
       try {
+        // The official spec reads requirements at environment_setup_commit, often not an ancestor of the base.
+        const setupCommit = task.environmentSetupCommit;
+        if (setupCommit && setupCommit !== task.baseCommit) await ctx.ensureCommit?.(task, setupCommit);
         const env = await ensureSwebenchEnvironment(swebenchLineOf(task), task.repoDir, { docker: ctx.docker, log: ctx.log, findLinks: opts.findLinks });
         const provenance: SwebenchEnvironmentRecord = { ...env.provenance, layout: env.layout };
         return { image: env.image, built: env.work.layersBuilt.length > 0, provenance };

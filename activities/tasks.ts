@@ -28,7 +28,7 @@ import { clearQuarantine, quarantineTask, upsertTask } from '../db/tasks';
 import { swerlHome } from '../sandbox/images';
 import { RepoMirrors, type RepoSource } from '../sandbox/repoSources';
 import type { SandboxLimits } from './sandbox';
-import { DEFAULT_ENVIRONMENTS, environmentFor, TaskQuarantine, type ImportedTask, type TaskEnvironment } from './taskEnvironment';
+import { DEFAULT_ENVIRONMENTS, environmentFor, TaskQuarantine, type EnvironmentContext, type ImportedTask, type TaskEnvironment } from './taskEnvironment';
 
 export type { ImportedTask } from './taskEnvironment';
 
@@ -184,8 +184,14 @@ export async function importTasks(file: string, opts: ImportOptions): Promise<Im
   const mirrors = opts.repoMirrors ?? (opts.repoSources?.length ? defaultRepoMirrors(opts.repoSources, log) : undefined);
   const attempts = Math.max(1, opts.infraAttempts ?? 3);
   const backoffMs = opts.infraBackoffMs ?? 2000;
-  const ctx = opts.validate
-    ? { docker: opts.docker!, limits: opts.limits ?? DEFAULT_LIMITS, testTimeoutSec: opts.testTimeoutSec, stabilityRuns: opts.stabilityRuns ?? 1, log }
+  // A task's environment may need another commit of its repository (SWE-bench reads requirements
+  // at environment_setup_commit): fetched into the same mirror, when the repo came from one.
+  const ensureCommit = async (task: ImportedTask, commit: string): Promise<void> => {
+    if (task.repoPath || !mirrors) return;
+    await mirrors.ensureCommit(task.repo, commit, task.instanceId);
+  };
+  const ctx: EnvironmentContext | undefined = opts.validate
+    ? { docker: opts.docker!, limits: opts.limits ?? DEFAULT_LIMITS, testTimeoutSec: opts.testTimeoutSec, stabilityRuns: opts.stabilityRuns ?? 1, log, ensureCommit }
     : undefined;
 
   /** One task, one attempt: repository, environment, validation. Throws TaskQuarantine for the task's faults. */
