@@ -14,7 +14,8 @@ if [[ "${1:-}" == "--hf" ]]; then
   # The same cached-venv mechanism as every other swerl venv (keyed by the pins, requirements.txt
   # included via -r, and the Python version); Debian's Python, like the native venv.
   started=$(date +%s)
-  python=$(PYTHON=/usr/bin/python3 ../scripts/ensure-venv.sh trainer-hf requirements-hf.txt)
+  # No pip wheel cache: it would keep a second copy of the ~5 GB of torch + CUDA wheels on disk.
+  python=$(PIP_NO_CACHE_DIR=1 PYTHON=/usr/bin/python3 ../scripts/ensure-venv.sh trainer-hf requirements-hf.txt)
   venv=$(dirname "$(dirname "$python")")
   echo "install.sh --hf: $venv ready in $(( $(date +%s) - started )) s" >&2
   ln -sfn "$venv" .venv-hf
