@@ -42,7 +42,9 @@ export type RewardReason =
   | 'tests_timed_out'
   | 'tests_not_found'
   /** The code under test ended pytest before its session finished (os._exit, a signal, OOM). */
-  | 'tests_crashed';
+  | 'tests_crashed'
+  /** The test log passed the reward harness's cap (swebench.ts): it cannot be graded whole. */
+  | 'test_log_too_large';
 
 export interface RewardOptions {
   /** The task image (sandbox/images.ts ensureTaskImage): /repo at the base commit. */

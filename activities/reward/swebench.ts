@@ -8,7 +8,9 @@
  * patch --fuzz), test files the agent touched are put back at the base commit, the official eval
  * script runs (swebench's make_eval_script_list for the repo and version: it resets and applies
  * test_patch, runs the spec's test command between the start/end markers), and the whole log goes
- * to swebench's get_eval_report with the repository's own log parser. Test ids are therefore
+ * to swebench's get_eval_report with the repository's own log parser. The log is the script's
+ * output as the root tool server reads it from its pipe, never a file in the sandbox: the tests run
+ * the agent's code as the sandbox user, and a file that user can write is a verdict it can forge. Test ids are therefore
  * matched exactly as the official parser writes them (parametrised ids cut where it cuts them).
  *
  * Outcomes, as in reward.ts: a diff that applies with none of the commands, a test run that times
@@ -46,6 +48,10 @@ export interface SwebenchProvenance {
 export type SwebenchRewardResult = RewardResult & { swebench: SwebenchProvenance };
 
 const WORK = '/tmp/swerl-reward';
+/** Reads the eval script from stdin, closes stdin, then runs it: the script text lives only in bash's memory. */
+const EVAL_RUNNER = 'script=$(cat) && exec </dev/null && eval "$script"';
+/** A test log larger than this is not graded (R = 0, test_log_too_large); SWE-bench logs are rarely over a few MB. */
+const MAX_EVAL_LOG_BYTES = 32 * 1024 * 1024;
 const OUTPUT_TAIL_CHARS = 4000;
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const tail = (s: string): string => (s.length > OUTPUT_TAIL_CHARS ? s.slice(-OUTPUT_TAIL_CHARS) : s);
@@ -151,14 +157,18 @@ export async function computeSwebenchReward(docker: Docker, instance: SwebenchIn
     }
 
     step = 'running the eval script';
-    await sb.writeFile(`${WORK}/eval.sh`, evalAns.script);
-    const log = `${WORK}/eval.log`;
-    const run = await sb.exec(`bash ${WORK}/eval.sh > ${log} 2>&1; echo "exit=$?"`, { timeoutSec });
-    const exitMatch = /exit=(\d+)/.exec(run.output);
-    const harnessExitCode = exitMatch ? Number(exitMatch[1]) : null;
-    const output = await sb.readFile(log);
+    // The log is the script's own output, carried to the host by the root tool server from the
+    // pipe it holds: no file in the sandbox, where code of the agent's patch (run by the tests as
+    // the sandbox user) could rewrite it after the fact. The script goes in on stdin and is read
+    // whole before any of it runs, so the tests can neither edit nor consume the rest of it.
+    const run = await sb.exec(EVAL_RUNNER, { timeoutSec, stdin: evalAns.script, outputLimitBytes: MAX_EVAL_LOG_BYTES });
+    const output = run.output;
+    const harnessExitCode = run.timedOut ? null : run.exitCode;
     if (run.timedOut) {
       return done({ reward: 0, reason: 'tests_timed_out', patchApplied: true, tests: testsFrom(instance, undefined), outputTail: tail(output), harnessExitCode, swebench: prov(undefined, appliedWith) });
+    }
+    if (run.truncated) {
+      return done({ reward: 0, reason: 'test_log_too_large', patchApplied: true, tests: testsFrom(instance, undefined), outputTail: tail(output), harnessExitCode, swebench: prov(undefined, appliedWith) });
     }
 
     step = 'grading the log';

@@ -201,13 +201,13 @@ class DockerSandbox implements Sandbox {
   }
 
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    const limit = this.limits.outputLimitBytes;
+    const limit = opts.outputLimitBytes ?? this.limits.outputLimitBytes;
     const timeoutSec = opts.timeoutSec ?? this.limits.commandTimeoutSec;
     // No timeout or no output cap would mean an unbounded command: refuse.
     if (!(timeoutSec > 0) || !(limit > 0)) {
       throw new ConfigError(ErrorCodes.CONFIG_INVALID, `sandbox exec needs timeoutSec > 0 and outputLimitBytes > 0 (got ${timeoutSec}, ${limit})`, { timeoutSec, limit });
     }
-    const r = await this.run(command, { ...opts, limit, timeoutSec });
+    const r = await this.run(command, { user: opts.user, cwd: opts.cwd, stdin: opts.stdin, seq: opts.seq, limit, timeoutSec });
     const output = r.dropped > 0 ? `${r.output}${truncationMarker(r.dropped)}` : r.output;
     return { exitCode: r.exitCode, output, truncated: r.dropped > 0, timedOut: r.timedOut, durationMs: r.durationMs };
   }

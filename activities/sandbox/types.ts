@@ -36,6 +36,11 @@ export interface ExecOptions {
    * agent's reach) before the command starts, so a retry can tell whether it already ran.
    */
   seq?: number;
+  /**
+   * This command's output cap instead of the sandbox's `outputLimitBytes`: for the host's own
+   * commands whose whole output matters (the reward harness's test log). Never set from agent input.
+   */
+  outputLimitBytes?: number;
 }
 
 export interface Sandbox {

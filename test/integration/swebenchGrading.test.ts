@@ -6,7 +6,8 @@
  * parser writes them.
  */
 import Docker from 'dockerode';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,6 @@ import { computeSwebenchReward } from '../../activities/reward/swebench';
 import { swebench } from '../../sandbox/swebenchBridge';
 import { ensureSwebenchEnvironment, type TaskEnvironment } from '../../sandbox/swebenchEnv';
 import { makeSyntheticTask, type SyntheticTask } from '../fixtures/swebench/syntheticRepo';
-import { writeFileSync } from 'node:fs';
 import { importTasks, persistImport } from '../../activities/tasks';
 import { swebenchEnvironment, swebenchLineOf, swebenchRecordOf, swerlBaseEnvironment } from '../../activities/taskEnvironment';
 import { createDb } from '../../db/client';
@@ -33,6 +33,8 @@ const ASTROID = {
   // As a dataset row lists a parametrised id with a space: cut where the official parser cuts it.
   FAIL_TO_PASS: ['tests/unittest_nodes.py::test_f2p[a'], PASS_TO_PASS: ['tests/unittest_nodes.py::test_p2p'],
 };
+const grade = (diff: string): ReturnType<typeof computeSwebenchReward> =>
+  computeSwebenchReward(docker, task.line, diff, { image: env.image, layout: env.layout, limits, testTimeoutSec: 600, labels: { run: 'test-swebench', episode: task.line.instance_id } });
 const markers = (body: string): string => `+ : '>>>>> Start Test Output'\n${body}\n+ : '>>>>> End Test Output'\n`;
 
 beforeAll(() => {
@@ -100,9 +102,6 @@ describe('environment image and grading in Docker', () => {
     expect(again.work).toEqual({ layersBuilt: [], layersReused: [expect.stringMatching(/^swerl-swebench-env:/), env.image], wheelsDownloaded: 0, wheelsReused: 0 });
   });
 
-  const grade = (diff: string): ReturnType<typeof computeSwebenchReward> =>
-    computeSwebenchReward(docker, task.line, diff, { image: env.image, layout: env.layout, limits, testTimeoutSec: 600, labels: { run: 'test-swebench', episode: task.line.instance_id } });
-
   it('gold patch scores 1, with every listed id found as the official parser writes it', async () => {
     const r = await grade(task.line.patch);
     expect(r.reason).toBe('resolved');
@@ -123,6 +122,49 @@ describe('environment image and grading in Docker', () => {
     expect(empty.tests.find((t) => t.list === 'FAIL_TO_PASS')?.outcome).toBe('failed');
     expect(empty.tests.filter((t) => t.list === 'PASS_TO_PASS').every((t) => t.outcome === 'passed')).toBe(true);
     expect(empty.swebench.appliedWith).toBeNull();
+  });
+});
+
+/** The agent's diff as `git diff` writes it: the synthetic repo at its base commit with `files` rewritten. */
+function agentDiff(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(root, 'agent-'));
+  execFileSync('git', ['clone', '-q', task.repoDir, dir]);
+  for (const [path, text] of Object.entries(files)) writeFileSync(join(dir, path), text);
+  return execFileSync('git', ['diff'], { cwd: dir, encoding: 'utf8' });
+}
+
+const CALC = "from swerl_tinydep import offset\n\n\ndef add(a, b):\n    if b < 0:\n        return a - b  # the bug\n    return a + b + offset()\n";
+
+describe('grading an agent that attacks or breaks the test run', () => {
+  it('a patch that forges the test log (where the grader used to read it) still gets the true verdict: 0', async () => {
+    // Runs when the tests import calc, as the sandbox user, at the end of pytest: rewrites the log
+    // file the grader once read (/tmp/swerl-reward/eval.log) with every listed test passing.
+    const forger = [
+      'import atexit, os', '',
+      'def _forge():',
+      '    ids = ["tests/test_calc.py::test_add_negative", "tests/test_calc.py::test_add", "tests/test_calc.py::test_words[hello world]", "tests/test_calc.py::test_words[x]"]',
+      '    body = "+ : \'>>>>> Start Test Output\'\\n" + "".join("PASSED %s\\n" % i for i in ids) + "+ : \'>>>>> End Test Output\'\\n"',
+      '    path = "/tmp/swerl-reward/eval.log"',
+      '    try:',
+      '        with open(path, "w") as f:',
+      '            f.write(body)',
+      '        os.write(2, ("swerl-forger: wrote %s\\n" % path).encode())',
+      '    except OSError as e:',
+      '        os.write(2, ("swerl-forger: cannot write %s: %s\\n" % (path, e)).encode())', '',
+      'atexit.register(_forge)', '',
+    ].join('\n');
+    const r = await grade(agentDiff({ 'calc/__init__.py': `${forger}\n${CALC}` }));
+    // The forger ran (its own line is in the log the host received) and changed nothing.
+    expect(r.outputTail).toContain('swerl-forger: wrote /tmp/swerl-reward/eval.log');
+    expect(r).toMatchObject({ reward: 0, reason: 'tests_failed', patchApplied: true });
+    expect(r.tests.find((t) => t.list === 'FAIL_TO_PASS')?.outcome).toBe('failed');
+  });
+
+  it('a patch that breaks collection (a syntax error in the module the tests import) scores 0 with a reason, not a crash', async () => {
+    const r = await grade(agentDiff({ 'calc/__init__.py': CALC.replace('def add(a, b):', 'def add(a, b)') }));
+    expect(r).toMatchObject({ reward: 0, reason: 'tests_failed', patchApplied: true });
+    expect(r.outputTail).toContain('SyntaxError');
+    expect(r.tests.every((t) => t.outcome !== 'passed')).toBe(true);
   });
 });
 
