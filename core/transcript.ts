@@ -16,6 +16,11 @@ export function observationIdx(turn: number): number {
   return 3 + 2 * turn;
 }
 
+/** The agent turn a row of idx >= 2 belongs to (its assistant message or its observation). */
+export function agentTurnOf(idx: number): number {
+  return Math.floor((idx - 2) / 2);
+}
+
 export interface StoredTurn {
   idx: number;
   role: 'system' | 'user' | 'assistant' | 'tool';

@@ -119,7 +119,7 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
   let rebuilds = 0;
   const started = await shared.startEpisode({ ...input, workflowId: workflowInfo().workflowId });
 
-  /** A sandbox with the first `replayUpTo` turns replayed; each loss is counted, past the cap the episode is lost. */
+  /** A sandbox with the persisted turns replayed (the activity reads which); each loss is counted, past the cap the episode is lost. */
   async function acquireSandbox(replayUpTo: number, lost: boolean): Promise<HostRef> {
     for (;;) {
       if (lost) {

@@ -74,9 +74,9 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
       });
     },
 
-    async acquireSandbox({ episodeId, replayUpTo }) {
+    async acquireSandbox({ episodeId }) {
       return counted(ctx, episodeId, `acquiring a sandbox for ${episodeId}`, async () => {
-        const sb = await buildSandbox(ctx, episodeId, replayUpTo);
+        const sb = await buildSandbox(ctx, episodeId);
         return { hostQueue: ctx.hostQueue, containerId: sb.containerId };
       });
     },
@@ -154,7 +154,7 @@ export function createHostActivities(ctx: HostContext): HostActivities {
         let sb;
         if (Context.current().info.attempt > 1) {
           await sandboxOf(ctx, containerId).then((old) => releaseContainer(ctx, old), () => undefined);
-          sb = await buildSandbox(ctx, episodeId, turn);
+          sb = await buildSandbox(ctx, episodeId);
         } else {
           sb = await sandboxOf(ctx, containerId);
         }
@@ -201,7 +201,7 @@ export function createHostActivities(ctx: HostContext): HostActivities {
               checkedRerun = true;
               if ((await sb.lastRunSeq()) >= turn) {
                 await releaseContainer(ctx, sb).catch(() => undefined);
-                sb = await buildSandbox(ctx, episodeId, turn);
+                sb = await buildSandbox(ctx, episodeId);
               }
             }
             const { stored } = await measureTurnPhase('tool', { episodeId, turn }, () => observe(ctx, episodeId, turn, action, sb, sandbox, turn));

@@ -4,7 +4,7 @@
  */
 import type Docker from 'dockerode';
 import { Context } from '@temporalio/activity';
-import { observationIdx } from '../../core/transcript';
+import { agentTurnOf, assistantIdx, nextAgentTurn } from '../../core/transcript';
 import { ErrorCodes, SwerlError, TaskError } from '../../core/errors';
 import type { Db } from '../../db/client';
 import { getEpisode } from '../../db/episodes';
@@ -44,11 +44,14 @@ export function specOf(episode: Episode): EpisodeSpec {
 }
 
 /**
- * A fresh sandbox for the episode with its first `replayUpTo` agent turns' commands re-run in
- * order (outputs discarded: the persisted observations stay the record). Commands are replayed,
- * never re-generated, so the rebuilt /repo and tool state match what the policy saw.
+ * A fresh sandbox for the episode with the commands of every agent turn whose observation is
+ * persisted re-run in order (outputs discarded: the persisted observations stay the record).
+ * Commands are replayed, never re-generated, so the rebuilt /repo and tool state match what the
+ * policy saw. The persisted transcript decides what to replay, not the caller: a workflow that
+ * lost its host mid-segment only knows the turn the segment started at, and a pending turn (its
+ * command persisted, its observation not) is the caller's to run once, after the rebuild.
  */
-export async function buildSandbox(ctx: HostContext, episodeId: string, replayUpTo: number): Promise<Sandbox> {
+export async function buildSandbox(ctx: HostContext, episodeId: string): Promise<Sandbox> {
   const episode = await getEpisode(ctx.db, episodeId);
   const settings = specOf(episode).sandbox;
   const image = await taskImage(ctx, episode.taskId);
@@ -59,14 +62,13 @@ export async function buildSandbox(ctx: HostContext, episodeId: string, replayUp
   });
   leaseByContainer.set(sandbox.containerId, leaseId);
   attached.set(sandbox.containerId, sandbox);
-  if (replayUpTo > 0) {
-    const turns = await listTurns(ctx.db, episodeId);
-    const commands = turns.filter((t) => t.role === 'assistant' && t.command && t.idx < observationIdx(replayUpTo));
-    for (const [i, t] of commands.entries()) {
-      Context.current().heartbeat({ replaying: i, of: commands.length });
-      // Agent turn i's command (every agent turn has one): recorded as run, like the original.
-      await sandbox.exec(t.command!, { timeoutSec: settings.commandTimeoutSec, seq: i });
-    }
+  const turns = await listTurns(ctx.db, episodeId);
+  const replayed = nextAgentTurn(turns);
+  const commands = turns.filter((t) => t.role === 'assistant' && t.command && t.idx < assistantIdx(replayed));
+  for (const [i, t] of commands.entries()) {
+    Context.current().heartbeat({ replaying: i, of: commands.length });
+    // Recorded under its agent turn, like the original run, so a retry's rerun check sees it.
+    await sandbox.exec(t.command!, { timeoutSec: settings.commandTimeoutSec, seq: agentTurnOf(t.idx) });
   }
   return sandbox;
 }

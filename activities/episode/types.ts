@@ -45,6 +45,11 @@ export interface EpisodeScoreSummary {
 
 export interface EpisodeActivities {
   startEpisode(input: EpisodeInput & { workflowId: string }): Promise<StartedEpisode>;
+  /**
+   * A sandbox with every turn whose observation is persisted replayed. `replayUpTo` is the
+   * workflow's view (the turn its segment started at, possibly stale) and is not used: the
+   * persisted transcript decides; it stays in the input so recorded histories keep their shape.
+   */
   acquireSandbox(input: { episodeId: string; replayUpTo: number }): Promise<HostRef>;
   policyTurn(input: { episodeId: string; turn: number }): Promise<PolicyStep>;
   recordInfraFailure(input: { episodeId: string; code: string }): Promise<void>;

@@ -9,7 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, asc, eq } from 'drizzle-orm';
 import { NONCE_PATTERN } from '../../activities/policy/scriptedServer';
 import { createScriptBook, goldActions, renderReply, scriptFromActions, type Script } from '../../activities/policy/scripts';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { assistantIdx, observationIdx } from '../../core/transcript';
 import { episodes, turns } from '../../db/schema';
+import { episodeWorkflowId } from '../../workflows/episodeInput';
 import type { EpisodeResult } from '../../workflows/episode';
 import { rolloutHarness, type RolloutHarness } from '../harness/rollout';
 import { killComponent, startComponent, testEndpoints } from '../harness/stack';
@@ -20,21 +23,25 @@ let worker: WorkerProcess;
 const POLICY_DELAY_MS = 700;
 
 /**
- * Gold patch preceded by a slow shell command, so that a tool execution can be interrupted. The
- * command has a side effect that counts its runs (a line appended to an untracked file, which the
- * submitted diff carries), and every reply carries the server's per-call nonce, so a re-sampled
- * turn or a command run twice in one sandbox is visible.
+ * Gold patch preceded by two shell commands with side effects, the second slow so that a tool
+ * execution can be interrupted after an earlier command already changed the sandbox. Each appends
+ * a line to an untracked file (which the submitted diff carries) so its runs are counted, and
+ * every reply carries the server's per-call nonce, so a re-sampled turn, a command run twice in
+ * one sandbox, or one missing from a rebuilt sandbox is visible.
  */
 const EFFECTS = '.swerl-effects';
+const SLOW_TURN = 1;
 function slowGold(patch: string): Script {
   const gold = scriptFromActions('gold', goldActions(patch));
   return {
     name: 'slow-then-gold',
-    length: (gold.length ?? 0) + 1,
+    length: (gold.length ?? 0) + 2,
     reply: (turn) =>
       turn === 0
-        ? renderReply('Let me wait for the build first ({{nonce}}).', `echo 0:{{nonce}} >> /repo/${EFFECTS} && sleep 4 && echo built`)
-        : `({{nonce}}) ${gold.reply(turn - 1)}`,
+        ? renderReply('First I note where I am ({{nonce}}).', `echo 0:{{nonce}} >> /repo/${EFFECTS}`)
+        : turn === SLOW_TURN
+          ? renderReply('Let me wait for the build first ({{nonce}}).', `echo ${SLOW_TURN}:{{nonce}} >> /repo/${EFFECTS} && sleep 4 && echo built`)
+          : `({{nonce}}) ${gold.reply(turn - 2)}`,
   };
 }
 
@@ -48,8 +55,8 @@ function nonceOf(text: string): string {
 /**
  * From the policy server's own counters: every persisted turn is the answer of the last call made
  * for it (nothing was sampled for a turn once it was persisted), and with `once` each turn was
- * sampled exactly once. From the sandbox's side effect: the slow command ran exactly once in the
- * sandbox whose diff was submitted.
+ * sampled exactly once. From the sandbox's side effects: each shell command ran exactly once in the
+ * sandbox whose diff was submitted (a rebuild replayed the earlier one, the pending one ran once).
  */
 function expectNothingTwice(run: { episodeId: string; assistant: string[]; patch: string }, opts: { once: boolean }): void {
   const calls = h.policy.stats().calls;
@@ -61,7 +68,9 @@ function expectNothingTwice(run: { episodeId: string; assistant: string[]; patch
     if (opts.once) expect(issued, `turn ${t} sampled more than once`).toHaveLength(1);
   });
   const effects = run.patch.split('\n').filter((l) => /^\+\d+:n[0-9a-f]{10}$/.test(l)).map((l) => l.slice(1));
-  expect(effects, 'the slow command must have run exactly once in the submitted sandbox').toEqual([`0:${nonceOf(run.assistant[0]!)}`]);
+  expect(effects, 'each side-effect command must have run exactly once in the submitted sandbox').toEqual(
+    [0, SLOW_TURN].map((t) => `${t}:${nonceOf(run.assistant[t]!)}`),
+  );
 }
 
 beforeAll(async () => {
@@ -112,6 +121,26 @@ async function containersOf(episodeId: string): Promise<number> {
   return lists.flat().length;
 }
 
+/** Waits until the slow command runs: its assistant row exists and its observation does not. */
+async function slowCommandRunning(episodeId: string): Promise<void> {
+  await waitUntil('the slow tool call to start', async () => {
+    const rows = await rowsOf(episodeId);
+    return rows.some((r) => r.idx === assistantIdx(SLOW_TURN)) && !rows.some((r) => r.idx === observationIdx(SLOW_TURN));
+  });
+}
+
+/** The container the episode's running segment uses, from its workflow history (runTurns' input). */
+async function currentSandboxOf(episodeId: string): Promise<string> {
+  const history = await h.client.workflow.getHandle(episodeWorkflowId(episodeId)).fetchHistory();
+  const inputs = (history.events ?? [])
+    .map((e) => e.activityTaskScheduledEventAttributes)
+    .filter((a) => a?.activityType?.name === 'runTurns')
+    .map((a) => defaultPayloadConverter.fromPayload<{ containerId: string }>(a!.input!.payloads![0]!));
+  const last = inputs.at(-1);
+  if (!last) throw new Error(`episode ${episodeId} has no runTurns segment yet`);
+  return last.containerId;
+}
+
 let reference: { result: EpisodeResult; assistant: string[] };
 const taskId = () => h.tasks[0]!.instanceId;
 
@@ -149,11 +178,7 @@ describe('episode durability', () => {
 
   it('rollout worker SIGKILLed during a tool execution', async () => {
     const run = await runEpisode(1, async (id) => {
-      // Turn 0 is `sleep 4`: kill once its assistant row exists and its observation does not.
-      await waitUntil('the slow tool call to start', async () => {
-        const rows = await rowsOf(id);
-        return rows.some((r) => r.idx === 2) && !rows.some((r) => r.idx === 3);
-      });
+      await slowCommandRunning(id);
       await new Promise((r) => setTimeout(r, 1_000));
       await worker.kill('SIGKILL');
       await worker.start();
@@ -190,6 +215,21 @@ describe('episode durability', () => {
     });
     expectSameAsReference(run);
     expectNothingTwice(run, { once: true });
+    expect(run.result.infraFailures).toBeGreaterThanOrEqual(1);
+  });
+
+  it('the sandbox container killed from outside (docker kill) mid-episode', async () => {
+    const run = await runEpisode(6, async (id) => {
+      // Killed during the slow command, after turn 0's command changed the sandbox: the rebuild
+      // must replay turn 0 (the persisted transcript, not the segment's first turn, says so) and
+      // run turn 1 once.
+      await slowCommandRunning(id);
+      await new Promise((r) => setTimeout(r, 1_000));
+      await new Docker().getContainer(await currentSandboxOf(id)).kill();
+    });
+    expectSameAsReference(run);
+    expectNothingTwice(run, { once: true });
+    // The lost sandbox was noticed and rebuilt from the persisted commands, not scored.
     expect(run.result.infraFailures).toBeGreaterThanOrEqual(1);
   });
 
