@@ -2,17 +2,20 @@
  * `swerl demo`: a training run end to end on the embedded stack, unattended, on the real training
  * loop with the real Python trainer, real sandboxes and real Postgres/Temporal.
  *
- * Default (`learn` preset, the README's main command): the learning demo of issue #7. A small
- * word-level policy is pre-trained here on noisy scripted demonstrations (cached), served by the
- * trainer's policy server, and trained by the run: base eval → RFT → eval → RL stage 1 → gate
- * eval → promote (by the demo) → RL stage 2 → eval. Pass@1 ± SEM of every eval on the 20
- * held-out tasks is printed and stored in .swerl/reports/<run>.{json,md} (and the evals table).
+ * Default (`learn` preset, the README's main command): the learning demo of issues #7 and #16. A
+ * small word-level policy is pre-trained here on noisy scripted demonstrations (cached), served by
+ * the trainer's policy server, and trained by the run: base eval → RFT → eval → RL stage 1 → gate
+ * eval (validation split) → promote (by the demo) → RL stage 2 → eval. The trivial baselines of
+ * the suite are printed first; Pass@1 ± SEM of every eval (test split) is printed and stored with
+ * them in .swerl/reports/<run>.{json,md} (and the evals table).
  *
  * `--scripted` (toy preset): rollouts come from scripted policy servers routed by episode-seed
  * parity (gold patch on even seeds, garbage on odd ones) — the plumbing without a model.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
@@ -21,6 +24,7 @@ import { createScriptBook, garbageScript, goldScript } from '../activities/polic
 import { startParityProxy, type SeedRouter } from '../activities/policy/seedRouter';
 import { importTasks, persistImport, suiteNameOf, type ImportedTask } from '../activities/tasks';
 import { loadRunConfig } from '../config/load';
+import { ConfigError, ErrorCodes } from '../core/errors';
 import type { RunConfig } from '../core/config';
 import { createDb, type Db } from '../db/client';
 import { migrateDatabase } from '../db/migrate';
@@ -35,7 +39,9 @@ import { formatStatus, newRunId, startRun } from './runs';
 import { pretrainBase, startPolicyServer } from './learnPolicy';
 import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
 import { promoteRun, runReport } from './trainingCommands';
-import { renderReportMarkdown } from './demoReport';
+import { renderDemoDoc, renderReportMarkdown, type DemoDoc, type DemoRun } from './demoReport';
+import { learnBaselines, renderBaselines, type LearnBaselines } from '../tasks/learn/baselines';
+import { learnSuiteInstances } from '../tasks/learn/suite';
 
 const TRAINER_READY_MS = 120_000;
 const POLL_MS = 3_000;
@@ -78,6 +84,12 @@ async function startScriptedPolicy(tasks: ImportedTask[]): Promise<{ router: See
       for (const s of servers) await s.close();
     },
   };
+}
+
+function parseSeed(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(ErrorCodes.CONFIG_INVALID, `--seed must be a non-negative integer, got ${JSON.stringify(text)}`, { seed: text });
+  return n;
 }
 
 const fmt = (x: number | null | undefined, digits = 2): string => (x === null || x === undefined ? '-' : x.toFixed(digits));
@@ -139,24 +151,39 @@ async function preparePolicy(config: RunConfig, scripted: boolean, tasks: Import
  * .swerl/reports/<run>.{json,md}: `swerl report RUN` from Postgres, plus this process's wall time
  * and the run's iteration reports.
  */
-async function writeReport(db: Db, runId: string, status: RunStatus, wallSec: number): Promise<string> {
+async function writeReport(db: Db, runId: string, status: RunStatus, wallSec: number, baselines: LearnBaselines | null): Promise<string> {
   const dir = path.join(REPO_ROOT, '.swerl', 'reports');
   mkdirSync(dir, { recursive: true });
   const report = await runReport(db, runId);
-  const head = { ...report.head, phase: status.phase, wallSec };
-  writeFileSync(path.join(dir, `${runId}.json`), JSON.stringify({ ...head, evals: report.evals, claims: report.claims, iterations: status.iterations ?? [] }, null, 2) + '\n');
-  const md = renderReportMarkdown(head, report.stageEvals);
+  const head = { ...report.head, phase: status.phase, wallSec, loadAverage: loadavg() };
+  writeFileSync(
+    path.join(dir, `${runId}.json`),
+    JSON.stringify({ ...head, evals: report.evals, stageEvals: report.stageEvals, claims: report.claims, baselines, iterations: status.iterations ?? [] }, null, 2) + '\n',
+  );
+  const md = renderReportMarkdown(head, report.stageEvals) + (baselines ? `\n${renderBaselines(baselines)}` : '');
   const file = path.join(dir, `${runId}.md`);
   writeFileSync(file, md);
   console.log(`\n${md}`);
   return file;
 }
 
-async function runDemo(opts: { config?: string; scripted?: boolean }): Promise<void> {
+/**
+ * The trivial baselines of the `learn` suite (tasks/learn/baselines.ts), scored on the generated
+ * instances when they are the imported suite (same ids, same splits); null for any other suite.
+ */
+function suiteBaselines(imported: readonly ImportedTask[]): LearnBaselines | null {
+  const instances = learnSuiteInstances();
+  const generated = new Map(instances.map((i) => [`learn__${i.name}`, i.split]));
+  const same = imported.length === generated.size && imported.every((t) => generated.get(t.instanceId) === t.split);
+  return same ? learnBaselines(instances) : null;
+}
+
+async function runDemo(opts: { config?: string; scripted?: boolean; seed?: string }): Promise<void> {
   installTemporalLogging('warn');
   const startedMs = Date.now();
   const scripted = opts.scripted ?? false;
-  const config: RunConfig = loadRunConfig(opts.config ?? (scripted ? 'toy' : 'learn'));
+  const loaded: RunConfig = loadRunConfig(opts.config ?? (scripted ? 'toy' : 'learn'));
+  const config: RunConfig = opts.seed === undefined ? loaded : { ...loaded, seed: parseSeed(opts.seed) };
   if (scripted) console.log(SCRIPTED_NOTE);
   const stack = await devUp();
   console.log(`stack up: Temporal ${stack.temporalAddress} (UI ${stack.temporalUiUrl}), Postgres ${stack.databaseUrl}`);
@@ -181,6 +208,8 @@ async function runDemo(opts: { config?: string; scripted?: boolean }): Promise<v
     const imported = await importTasks(suiteFile, { validate: false });
     await persistImport(db.db, suiteNameOf(suiteFile), imported);
     console.log(`tasks: ${imported.accepted.length} imported from ${path.relative(REPO_ROOT, suiteFile)}`);
+    const baselines = scripted ? null : suiteBaselines(imported.accepted);
+    if (baselines) console.log(`\ntrivial policies, scored on every task (the model's numbers below are on the test split):\n${renderBaselines(baselines)}`);
 
     const policy = await preparePolicy(config, scripted, imported.accepted);
     closers.push(() => policy.close());
@@ -226,7 +255,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean }): Promise<v
           await watchRun(client, runId, final, seen);
           console.log(`\n${formatStatus(final)}`);
           const wallSec = (Date.now() - startedMs) / 1000;
-          const report = await writeReport(db.db, runId, final, wallSec);
+          const report = await writeReport(db.db, runId, final, wallSec, baselines);
           console.log(`\nwall time ${wallSec.toFixed(0)}s; report ${path.relative(REPO_ROOT, report)}. Look further:`);
           console.log(`  Temporal UI   ${stack.temporalUiUrl}/namespaces/${endpoints.temporalNamespace}/workflows/${handle.workflowId}`);
           for (const verb of ['status', 'history', 'checkpoints']) console.log(`  npm run swerl -- ${verb} ${runId}`);
@@ -247,12 +276,37 @@ async function runDemo(opts: { config?: string; scripted?: boolean }): Promise<v
   }
 }
 
+/** `swerl demo-doc`: the committed report (markdown + JSON) of demo runs, from their .swerl/reports JSON. */
+function writeDemoDoc(files: string[], opts: { out: string; command: string }): void {
+  const runs = files.map((f) => {
+    const r = JSON.parse(readFileSync(f, 'utf8')) as DemoRun & { baselines?: DemoDoc['baselines'] };
+    return { ...r, baselines: r.baselines ?? null };
+  });
+  const doc: DemoDoc = {
+    commit: execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim(),
+    command: opts.command,
+    runs: runs.map((r) => ({ runId: r.runId, config: r.config, seed: r.seed, phase: r.phase, wallSec: r.wallSec, ...(r.loadAverage ? { loadAverage: r.loadAverage } : {}), stageEvals: r.stageEvals })),
+    baselines: runs[0]?.baselines ?? null,
+  };
+  writeFileSync(`${opts.out}.json`, JSON.stringify(doc, null, 2) + '\n');
+  writeFileSync(`${opts.out}.md`, renderDemoDoc(doc));
+  console.log(`wrote ${opts.out}.json and ${opts.out}.md (${runs.length} runs)`);
+}
+
 export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo-doc')
+    .description('the committed demo report: docs/<name>.{json,md} from the .swerl/reports/<run>.json files of demo runs')
+    .argument('<reports...>', 'run reports written by `swerl demo`')
+    .option('--out <prefix>', 'output path without extension', 'docs/learn-demo')
+    .option('--command <text>', 'the command that made the runs', 'npm run demo -- --seed N')
+    .action(writeDemoDoc);
   program
     .command('demo')
     .description('the learning demo end to end on the embedded stack: pre-trained base → eval → RFT → eval → RL stage 1 → promote → RL stage 2 → eval')
     .option('--config <file>', 'run config or preset (default: learn, or toy with --scripted)')
     .option('--scripted', 'rollouts from scripted policies instead of a model (toy preset): the plumbing only')
+    .option('--seed <n>', "the run's seed instead of the config's (episode sampling and training order; the pre-trained base is the same)")
     .addHelpText(
       'after',
       '\nBrings up the dev stack, imports the config\'s task suite, pre-trains the base policy on noisy demonstrations ' +

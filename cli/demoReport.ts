@@ -12,6 +12,7 @@
  * is the stricter test on a 20-task eval split.
  */
 import type { EvalOutcome } from '../workflows/definitions';
+import { renderBaselines, type LearnBaselines } from '../tasks/learn/baselines';
 
 /** An eval of the run, named by its stage label (base-eval, rft-eval, <stage>-gate, eval). */
 export type StageEval = Omit<EvalOutcome, 'evalId'> & { label: string; perTask?: Record<string, { solved: number; runs: number }> };
@@ -90,13 +91,25 @@ export function learningClaims(evals: readonly StageEval[], rftEvalLabel = 'rft-
 const pct = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
 const signed = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)} pts`;
 
-export function renderReportMarkdown(head: { runId: string; config: string; seed: number; phase: string; wallSec: number }, evals: readonly StageEval[]): string {
+export interface ReportHead {
+  runId: string;
+  config: string;
+  seed: number;
+  phase: string;
+  wallSec: number;
+  /** os.loadavg() when the run ended (1, 5, 15 min): wall times on a shared machine need it. */
+  loadAverage?: number[];
+}
+
+const loadText = (l: readonly number[] | undefined): string => (l && l.length === 3 ? ` (load average ${l.map((x) => x.toFixed(1)).join(', ')} at the end)` : '');
+
+export function renderReportMarkdown(head: ReportHead, evals: readonly StageEval[], level = '#'): string {
   const rows = reportRows(evals);
   const claims = learningClaims(evals);
   return [
-    `# ${head.runId}`,
+    `${level} ${head.runId}`,
     '',
-    `config ${head.config}, seed ${head.seed}, ${head.phase} in ${head.wallSec.toFixed(0)} s`,
+    `config ${head.config}, seed ${head.seed}, ${head.phase} in ${head.wallSec.toFixed(0)} s${loadText(head.loadAverage)}`,
     '',
     '| eval | checkpoint | Pass@1 | SEM (runs) | Pass@k (k) | Δ vs previous | gain beyond SEM |',
     '|---|---|---|---|---|---|---|',
@@ -120,5 +133,51 @@ export function renderReportMarkdown(head: { runId: string; config: string; seed
           '',
         ]
       : []),
+  ].join('\n');
+}
+
+/** One run of the committed demo report: what `swerl demo` wrote to .swerl/reports/<run>.json. */
+export interface DemoRun extends ReportHead {
+  stageEvals: StageEval[];
+}
+
+/** The committed demo report (docs/learn-demo.json): every run the README quotes, and the baselines. */
+export interface DemoDoc {
+  commit: string;
+  command: string;
+  runs: DemoRun[];
+  baselines: LearnBaselines | null;
+}
+
+/** Per claim: on how many runs it holds beyond each SEM. */
+export function claimSummary(runs: readonly DemoRun[]): Array<{ claim: string; runs: number; beyondRunSem: number; beyondPairedSem: number }> {
+  const byClaim = new Map<string, { claim: string; runs: number; beyondRunSem: number; beyondPairedSem: number }>();
+  for (const run of runs) {
+    for (const c of learningClaims(run.stageEvals)) {
+      const row = byClaim.get(c.claim) ?? { claim: c.claim, runs: 0, beyondRunSem: 0, beyondPairedSem: 0 };
+      row.runs += 1;
+      if (c.gainBeyondSem) row.beyondRunSem += 1;
+      if (c.pairedByTask?.gainBeyondSem) row.beyondPairedSem += 1;
+      byClaim.set(c.claim, row);
+    }
+  }
+  return [...byClaim.values()];
+}
+
+export function renderDemoDoc(doc: DemoDoc): string {
+  const summary = claimSummary(doc.runs);
+  return [
+    '# The learning demo: committed report',
+    '',
+    `Commit ${doc.commit}; \`${doc.command}\`. Rebuilt from docs/learn-demo.json by test/unit/demoReport.test.ts.`,
+    '',
+    '## Claims (test split)',
+    '',
+    '| claim | runs | beyond the SEM over runs | beyond the task-paired SEM |',
+    '|---|---|---|---|',
+    ...summary.map((s) => `| ${s.claim} | ${s.runs} | ${s.beyondRunSem} of ${s.runs} | ${s.beyondPairedSem} of ${s.runs} |`),
+    '',
+    ...(doc.baselines ? ['## Trivial policies (scored on every task)', '', renderBaselines(doc.baselines)] : []),
+    ...doc.runs.map((r) => renderReportMarkdown(r, r.stageEvals, '##')),
   ].join('\n');
 }

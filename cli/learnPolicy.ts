@@ -12,10 +12,12 @@ import { REPO_ROOT } from './dev/settings';
 import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
 
 /**
- * Pre-training of the demo's base (~11 min on 2 idle cores): long enough to learn the transcript
- * format and the demonstrations' mix of behaviours (loss plateaus by ~150 steps).
+ * Pre-training of the demo's base: long enough to learn the transcript format and the
+ * demonstrations' mix of behaviours (issue 7's family: loss plateaued by ~150 steps, ~11 min on 2
+ * idle cores for ~500-token transcripts; this family's are ~880 tokens, at most ~1150, hence the
+ * 1280-token context).
  */
-export const PRETRAIN = { preset: 'learn', steps: 200, batchSize: 16, lr: 3e-3, warmup: 20, weightDecay: 0.01, seed: 1, maxSeqLen: 1024 } as const;
+export const PRETRAIN = { preset: 'learn', steps: 200, batchSize: 16, lr: 3e-3, warmup: 20, weightDecay: 0.01, seed: 1, maxSeqLen: 1280 } as const;
 
 export interface LearnedPolicy {
   url: string;

@@ -138,6 +138,11 @@ export type EvalStageConfig = z.infer<typeof EvalStageSchema>;
 export const PromotionSchema = z.strictObject({
   requireHuman: z.boolean().default(true).describe('wait for the promote Update at each stage boundary'),
   minPass1: probability.default(0).describe('eval gate: Pass@1 the stage must reach to promote without force'),
+  gateSplit: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('task split the gate eval at a stage boundary runs on (e.g. validation, so gates never look at the test split); absent = tasks.evalSplit'),
 });
 
 export const RolloutSchema = z.strictObject({

@@ -44,12 +44,12 @@ export const TaskLineSchema = z.looseObject({
   hints_text: z.string().optional(),
   created_at: z.string().optional(),
   repo_path: z.string().min(1).optional().describe('local git dir or .tar/.tar.gz of one, relative to the JSONL file'),
-  split: z.enum(['train', 'eval']).default('train'),
+  split: z.enum(['train', 'eval', 'validation', 'test']).default('train').describe("train: what RFT and RL sample; the rest are held out (eval, or validation for gates and choices and test for reports)"),
   setup: z.string().optional().describe('shell run once at image build time to install deps offline'),
 });
 export type TaskLine = z.infer<typeof TaskLineSchema>;
 
-export type TaskSplit = 'train' | 'eval';
+export type TaskSplit = TaskLine['split'];
 
 /** The task as the rest of swerl sees it. repoPath is as written in the JSONL (the importer resolves it). */
 export interface Task {

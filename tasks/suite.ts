@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { isTestPath, parseJUnitXml, parsePatch, testFilesOf, type TaskLine } from '../core/tasks';
+import { isTestPath, parseJUnitXml, parsePatch, testFilesOf, type TaskLine, type TaskSplit } from '../core/tasks';
 import { applyEdits, type ToyTaskSpec } from './toy/spec';
 
 const DATE = '2024-01-15T12:00:00+00:00';
@@ -57,8 +57,8 @@ export interface SuiteOptions {
   dir: string;
   /** Instance ids are `<prefix>__<name>`, repos `<prefix>/<name without its -N>`. */
   prefix: string;
-  /** Split of the index-th task by sorted instance id. */
-  splitOf: (index: number, spec: ToyTaskSpec) => 'train' | 'eval';
+  /** Split of the index-th task by sorted instance id (e.g. train / eval, or train / validation / test). */
+  splitOf: (index: number, spec: ToyTaskSpec) => TaskSplit;
   verify: boolean;
 }
 
@@ -165,8 +165,10 @@ export function writeSuite(allSpecs: readonly ToyTaskSpec[], opts: SuiteOptions)
   }
   const lines = specs.map((spec, i) => buildTask(spec, i, reposDir, opts));
   writeFileSync(join(opts.dir, 'tasks.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
-  const evalCount = lines.filter((l) => l.split === 'eval').length;
-  console.log(`wrote ${lines.length} tasks (${lines.length - evalCount} train, ${evalCount} eval) to ${join(opts.dir, 'tasks.jsonl')}`);
+  const counts = new Map<string, number>();
+  for (const l of lines) counts.set(l.split ?? '-', (counts.get(l.split ?? '-') ?? 0) + 1);
+  const bySplit = [...counts].map(([split, n]) => `${n} ${split}`).join(', ');
+  console.log(`wrote ${lines.length} tasks (${bySplit}) to ${join(opts.dir, 'tasks.jsonl')}`);
   if (opts.verify) {
     const problems = lines.flatMap((l) => verify(opts.dir, l));
     if (problems.length > 0) {

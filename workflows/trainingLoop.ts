@@ -164,7 +164,8 @@ export async function runLoop(ctx: LoopContext, c: LoopControl): Promise<RunStat
       gateEval = await executeChild<typeof evalStage>('evalStage', {
         workflowId: childId('eval', runId, `${from.name}-gate`),
         taskQueue: workflowInfo().taskQueue,
-        args: [{ ctx, evalStageIndex: evalIndex, label: `${from.name}-gate`, checkpointId, loadPolicy: true }],
+        // A gate split is named only when configured: older runs replay with the same child input.
+        args: [{ ctx, evalStageIndex: evalIndex, label: `${from.name}-gate`, checkpointId, loadPolicy: true, ...(config.promotion.gateSplit ? { split: config.promotion.gateSplit } : {}) }],
       });
       addEval(gateEval);
     }

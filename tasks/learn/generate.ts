@@ -1,20 +1,31 @@
 /**
  * Generates the `learn` suite (tasks/learn/tasks.jsonl + repos/) and, with --corpus FILE, the
- * pre-training corpus of noisy demonstrations on instances that are not in the suite's eval split.
+ * pre-training corpus of noisy demonstrations on instances that are in neither its validation nor
+ * its test split.
  *
  *   npx tsx tasks/learn/generate.ts [--verify]
  *   npx tsx tasks/learn/generate.ts --corpus .swerl/cache/learn-corpus.jsonl
+ *   npx tsx tasks/learn/generate.ts --baselines docs/learn-baselines   (writes .json and .md)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { everyThirdHeldOut, writeSuite } from '../suite';
-import { LEARN_CORPUS, learnCorpus, learnSuiteInstances } from './suite';
+import { writeSuite } from '../suite';
+import { LEARN_CORPUS, learnCorpus, learnSuiteInstances, splitOfSpec } from './suite';
+import { learnBaselines, renderBaselinesDoc } from './baselines';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const at = args.indexOf('--corpus');
-if (at >= 0) {
+const baselinesAt = args.indexOf('--baselines');
+if (baselinesAt >= 0) {
+  const prefix = args[baselinesAt + 1];
+  if (!prefix) throw new Error('--baselines needs an output path without extension');
+  const b = learnBaselines(learnSuiteInstances());
+  writeFileSync(`${prefix}.json`, JSON.stringify(b, null, 2) + '\n');
+  writeFileSync(`${prefix}.md`, renderBaselinesDoc(b));
+  console.log(`wrote ${prefix}.json and ${prefix}.md`);
+} else if (at >= 0) {
   const out = args[at + 1];
   if (!out) throw new Error('--corpus needs a file name');
   mkdirSync(dirname(out), { recursive: true });
@@ -22,6 +33,7 @@ if (at >= 0) {
   writeFileSync(out, demos.map((d) => JSON.stringify(d)).join('\n') + '\n');
   console.log(`wrote ${demos.length} demonstrations to ${out}`);
 } else {
-  writeSuite(learnSuiteInstances().map((i) => i.spec), { dir: HERE, prefix: 'learn', splitOf: everyThirdHeldOut, verify: args.includes('--verify') });
+  const instances = learnSuiteInstances();
+  writeSuite(instances.map((i) => i.spec), { dir: HERE, prefix: 'learn', splitOf: splitOfSpec(instances), verify: args.includes('--verify') });
   console.log(`suite at ${join(HERE, 'tasks.jsonl')}`);
 }

@@ -1,5 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compareEvals, learningClaims, pairedByTask, renderReportMarkdown, reportRows, type StageEval } from '../../cli/demoReport';
+import { claimSummary, compareEvals, learningClaims, pairedByTask, renderDemoDoc, renderReportMarkdown, reportRows, type DemoDoc, type StageEval } from '../../cli/demoReport';
 
 const ev = (label: string, pass1: number, sem: number | null): StageEval => ({ label, checkpointId: `ck-${label}`, pass1, sem, passK: 0, k: 4, tasks: 20 });
 
@@ -67,5 +69,44 @@ describe('demo report', () => {
     expect(md).toContain('config learn, seed 7, completed in 1428 s');
     expect(md).toContain('| rl-stage1-gate | ck-rl-stage1-gate | 18.75% | 3.10% | 0.00% (4) | -1.25 pts | no |');
     expect(md).toContain('| after RFT < after RL (rft-eval → eval) | +3.75 pts | 2.33% | yes | - | - | - |');
+  });
+});
+
+describe('committed demo report', () => {
+  const withTasks = (label: string, solved: number[], sem: number): StageEval => ({
+    ...ev(label, solved.reduce((a, b) => a + b, 0) / (solved.length * 4), sem),
+    perTask: Object.fromEntries(solved.map((n, i) => [`t${i}`, { solved: n, runs: 4 }])),
+  });
+  // Seed 1: base → RFT d = [0.5, 0, 0.5] (paired SEM 1/6 < mean 1/3: holds), RFT → RL d = [0.25, −0.25, −0.25] (a drop).
+  // Seed 2: base → RFT d = [0.25, 0.25, 0.25] (sd 0: holds), RFT → RL d = [0, 0, 0] (no gain).
+  const doc: DemoDoc = {
+    commit: 'abc',
+    command: 'npm run demo -- --seed N',
+    baselines: null,
+    runs: [
+      { runId: 'r1', config: 'learn', seed: 1, phase: 'completed', wallSec: 100, loadAverage: [20, 25.5, 30], stageEvals: [withTasks('base-eval', [0, 1, 2], 0.01), withTasks('rft-eval', [2, 1, 4], 0.01), withTasks('eval', [3, 0, 3], 0.01)] },
+      { runId: 'r2', config: 'learn', seed: 2, phase: 'completed', wallSec: 200, stageEvals: [withTasks('base-eval', [0, 0, 0], 0.01), withTasks('rft-eval', [1, 1, 1], 0.01), withTasks('eval', [1, 1, 1], 0.01)] },
+    ],
+  };
+
+  it('counts, per claim, the runs on which it holds beyond each SEM', () => {
+    expect(claimSummary(doc.runs)).toEqual([
+      { claim: 'base < after RFT', runs: 2, beyondRunSem: 2, beyondPairedSem: 2 },
+      { claim: 'after RFT < after RL', runs: 2, beyondRunSem: 0, beyondPairedSem: 0 },
+    ]);
+  });
+
+  it('renders the summary, then each run with its load average', () => {
+    const md = renderDemoDoc(doc);
+    expect(md).toContain('| base < after RFT | 2 | 2 of 2 | 2 of 2 |');
+    expect(md).toContain('| after RFT < after RL | 2 | 0 of 2 | 0 of 2 |');
+    expect(md).toContain('## r1\n\nconfig learn, seed 1, completed in 100 s (load average 20.0, 25.5, 30.0 at the end)');
+    expect(md).toContain('## r2\n\nconfig learn, seed 2, completed in 200 s\n');
+  });
+
+  const committed = path.join(__dirname, '..', '..', 'docs', 'learn-demo.json');
+  it.skipIf(!existsSync(committed))('docs/learn-demo.md is rebuilt from docs/learn-demo.json', () => {
+    const json = JSON.parse(readFileSync(committed, 'utf8')) as DemoDoc;
+    expect(readFileSync(committed.replace(/\.json$/, '.md'), 'utf8')).toBe(renderDemoDoc(json));
   });
 });

@@ -1,25 +1,83 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { demoActions, demonstration, listing } from '../../tasks/learn/demos';
 import { learnInstance } from '../../tasks/learn/family';
-import { heldOutInstances, LEARN_CORPUS, learnCorpus, learnSuiteInstances } from '../../tasks/learn/suite';
+import { deletionSolves, lineCount } from '../../tasks/learn/baselines';
+import { LEARN_CORPUS, learnCorpus, learnSuiteInstances, MAX_SHARE, SPLIT_PLAN, splitInstances, unseenInstances } from '../../tasks/learn/suite';
 import { episodeSeed } from '../../workflows/episodeInput';
 
 describe('learn family', () => {
-  it('is deterministic and its line points at the stray statement the gold fix deletes', () => {
+  it('is deterministic; the issue names the stray line, which the gold fix deletes, and the def line before it', () => {
     const a = learnInstance(1, 5);
     expect(learnInstance(1, 5)).toEqual(a);
     const lines = a.source.split('\n');
     expect(lines[a.line - 1]).toMatch(/^ {4}(\w+) = \1 [-+*] \d$/);
+    expect(lines[a.defLine - 1]).toMatch(/^def \w+\(\w+, \w+\):$/);
+    expect(a.defLine).toBeLessThan(a.line);
     const gold = a.spec.gold[0]!;
     expect('content' in gold && gold.content).toBe([...lines.slice(0, a.line - 1), ...lines.slice(a.line)].join('\n'));
-    expect(a.spec.problem).toContain(`line ${a.line} of ${a.file}`);
+    expect(a.spec.problem.startsWith(`app.py line ${a.line}: `)).toBe(true);
+    expect(a.spec.problem).toContain(`starts on line ${a.defLine}; the statement on line ${a.line} must be deleted.`);
   });
 
-  it('the suite has 60 distinct instances, 20 of them held out', () => {
-    const names = learnSuiteInstances().map((i) => i.name);
-    expect(new Set(names).size).toBe(60);
-    expect(heldOutInstances()).toHaveLength(20);
+  it('the stray statement looks like the legitimate ones: most modules have several `x = x op k` lines', () => {
+    const counts = learnSuiteInstances().map((i) => i.source.split('\n').filter((l) => /^ {4}(\w+) = \1 [-+*] \d$/.test(l)).length);
+    expect(Math.min(...counts)).toBeGreaterThanOrEqual(5); // 4+ functions, each with a legitimate statement, plus the stray one
   });
+
+  it('three disjoint splits of the planned sizes, no fix line above MAX_SHARE of a split', () => {
+    const all = learnSuiteInstances();
+    expect(new Set(all.map((i) => i.name)).size).toBe(140);
+    expect(new Set(all.map((i) => i.source)).size).toBe(140);
+    for (const split of ['train', 'validation', 'test'] as const) {
+      const tasks = splitInstances(split);
+      expect(tasks).toHaveLength(SPLIT_PLAN[split].size);
+      const perLine = new Map<number, number>();
+      for (const t of tasks) perLine.set(t.line, (perLine.get(t.line) ?? 0) + 1);
+      expect(Math.max(...perLine.values()) / tasks.length).toBeLessThanOrEqual(MAX_SHARE);
+      // Wide ranges: many distinct fix lines, and modules long enough that a random line rarely hits.
+      expect(perLine.size).toBeGreaterThanOrEqual(20);
+      expect(tasks.reduce((n, t) => n + 1 / lineCount(t.source), 0) / tasks.length).toBeLessThan(MAX_SHARE);
+    }
+  });
+
+  it('exactly one single-line deletion passes each task\'s tests, run with Python: the one baselines.ts scores as solving', () => {
+    const tasks = learnSuiteInstances().map((i) => {
+      const testFile = i.spec.files['tests/test_app.py']!;
+      const appended = i.spec.tests[0]!;
+      return { name: i.name, source: i.source, tests: testFile + ('append' in appended ? appended.append : '') };
+    });
+    // For each task and each line: compile the module without that line, import it, run every test function.
+    const script = `
+import json, sys, types
+out = {}
+for t in json.load(sys.stdin):
+    lines = t["source"].split("\\n")[:-1]
+    passing = []
+    for drop in range(1, len(lines) + 1):
+        src = "\\n".join(l for i, l in enumerate(lines, 1) if i != drop) + "\\n"
+        try:
+            app = types.ModuleType("app")
+            exec(compile(src, "app.py", "exec"), app.__dict__)
+            sys.modules["app"] = app
+            ns = {}
+            exec(compile(t["tests"], "test_app.py", "exec"), ns)
+            for name, fn in list(ns.items()):
+                if name.startswith("test_"):
+                    fn()
+            passing.append(drop)
+        except Exception:
+            pass
+    out[t["name"]] = passing
+json.dump(out, sys.stdout)
+`;
+    const passing = JSON.parse(execFileSync('python3', ['-c', script], { input: JSON.stringify(tasks), encoding: 'utf8', timeout: 120_000 })) as Record<string, number[]>;
+    for (const inst of learnSuiteInstances()) {
+      expect(passing[inst.name], inst.name).toEqual([inst.line]);
+      const scored = Array.from({ length: lineCount(inst.source) }, (_, k) => k + 1).filter((line) => deletionSolves(inst, line));
+      expect(scored, inst.name).toEqual([inst.line]);
+    }
+  }, 180_000);
 });
 
 describe('learn demonstrations', () => {
@@ -41,10 +99,11 @@ describe('learn demonstrations', () => {
     expect(d.messages[5]!.content).toContain('File updated.');
   });
 
-  it('the corpus never contains a held-out instance and follows the noise mix', () => {
+  it('the corpus never contains a validation or test instance and follows the noise mix', () => {
     const demos = learnCorpus({ ...LEARN_CORPUS, count: 2000 });
-    const heldOut = heldOutInstances().map((i) => `<issue>\n${i.spec.problem.trim()}\n</issue>`);
-    expect(demos.filter((d) => heldOut.some((issue) => d.messages[1]!.content.startsWith(issue)))).toEqual([]);
+    const unseen = unseenInstances().map((i) => `<issue>\n${i.spec.problem.trim()}\n</issue>`);
+    expect(unseen).toHaveLength(60);
+    expect(demos.filter((d) => unseen.some((issue) => d.messages[1]!.content.startsWith(issue)))).toEqual([]);
     const share = (mode: string) => demos.filter((d) => d.mode === mode).length / demos.length;
     expect(share('gold')).toBeGreaterThan(0.27);
     expect(share('gold')).toBeLessThan(0.33);
