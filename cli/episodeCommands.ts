@@ -21,6 +21,7 @@ import { installTemporalLogging } from '../workers/logging';
 import { createOrchestrationWorker } from '../workers/orchestration';
 import { createRolloutWorkers } from '../workers/rollout';
 import { withDb, type DbHandle } from './connections';
+import { registerEpisodeOperationCommands } from './episodeOperations';
 import { formatTrajectory } from './trajectory';
 
 /** These verbs write (or may be the first to touch a new database): migrate first. */
@@ -56,9 +57,9 @@ export function registerEpisodeCommands(program: Command): void {
       for (const [id, tag] of Object.entries(result.tasks)) console.log(`task ${id} ${tag}`);
     });
 
-  program
-    .command('episode')
-    .description('single episodes')
+  const episodeCommand = program.command('episode').description('single episodes: run one, rescore or fork a stored one');
+  registerEpisodeOperationCommands(episodeCommand);
+  episodeCommand
     .command('run')
     .requiredOption('--task <id>', 'task instance id (imported with `swerl tasks import`)')
     .option('--policy <url>', 'OpenAI-compatible endpoint of the policy')

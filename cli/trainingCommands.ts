@@ -76,6 +76,9 @@ export interface LaunchEvalOptions {
   services?: RunServices;
   /** Orchestration task queue (default TaskQueues.orchestration). */
   taskQueue?: string;
+  /** Who asked and why: recorded in the eval workflow's memo (the first request's, when a second attaches). */
+  who?: string;
+  reason?: string;
 }
 
 export interface LaunchedEval {
@@ -108,7 +111,7 @@ export async function launchEval(client: Client, db: Db, opts: LaunchEvalOptions
       args: [{ evalRunId, config, checkpointId: opts.checkpointId, services: opts.services }],
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-      memo: { swerlRunName: config.name, swerlCheckpoint: opts.checkpointId },
+      memo: { swerlRunName: config.name, swerlCheckpoint: opts.checkpointId, swerlActor: opts.who ?? operatorName(), swerlReason: opts.reason ?? '' },
     });
     return { evalRunId, workflowId, handle, attachedTo: 'new-or-running' };
   } catch (err) {
@@ -212,15 +215,17 @@ export function registerTrainingCommands(program: Command): void {
     .addOption(new Option('--runs <k>', 'k independent runs per task (default: the eval stage\'s runs)').argParser(positiveIntArg))
     .option('--split <name>', 'task split to evaluate on (default: the config\'s tasks.evalSplit)')
     .option('--no-wait', 'print the workflow id and return instead of waiting for the result')
+    .option('--who <name>', 'operator name, recorded with the eval (default: $SWERL_OPERATOR or the OS user)')
+    .option('--reason <text>', 'why, recorded with the eval', '')
     .option('--stored', 'list the stored evaluations of the checkpoint instead of running one')
     .option('--json', 'machine-readable output')
     .description('evaluate a checkpoint on the eval split: Pass@1 mean ± SEM over k runs and Pass@k (needs a running `swerl worker`)')
-    .action(async (checkpoint: string, opts: { config: string; runs?: number; split?: string; wait: boolean; stored?: boolean; json?: boolean }) => {
+    .action(async (checkpoint: string, opts: { config: string; runs?: number; split?: string; wait: boolean; who?: string; reason: string; stored?: boolean; json?: boolean }) => {
       if (opts.stored) return listStoredEvals(checkpoint, Boolean(opts.json));
       const config = loadRunConfig(opts.config);
       await withDb((db) =>
         withClient(async (client) => {
-          const launched = await launchEval(client, db.db, { checkpointId: checkpoint, config, runs: opts.runs, split: opts.split });
+          const launched = await launchEval(client, db.db, { checkpointId: checkpoint, config, runs: opts.runs, split: opts.split, who: opts.who, reason: opts.reason });
           const split = opts.split ?? config.tasks.evalSplit;
           if (!opts.json) console.log(`eval ${launched.evalRunId} (workflow ${launched.workflowId})${launched.attachedTo === 'completed' ? ': already done, its stored result:' : ''}`);
           if (!opts.wait) {

@@ -66,6 +66,8 @@ export const ErrorCodes = {
   PROMOTE_REJECTED: 'SWERL_PROMOTE_REJECTED',
   EPISODE_NOT_FOUND: 'SWERL_EPISODE_NOT_FOUND',
   EPISODE_STATE_INVALID: 'SWERL_EPISODE_STATE_INVALID',
+  // an operator's rescore or fork that cannot apply to the stored episode (no stored patch, turn k out of range, a submit among the copied turns)
+  EPISODE_OPERATION_INVALID: 'SWERL_EPISODE_OPERATION_INVALID',
   CURRICULUM_SNAPSHOT_NOT_FOUND: 'SWERL_CURRICULUM_SNAPSHOT_NOT_FOUND',
   // database
   DB_UNAVAILABLE: 'SWERL_DB_UNAVAILABLE',

@@ -5,6 +5,7 @@
  */
 import { and, asc, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client';
+import { listEpisodeOperations } from '../db/episodeOperations';
 import { getEpisode } from '../db/episodes';
 import { listEvals } from '../db/evals';
 import { listPromotions } from '../db/promotions';
@@ -214,13 +215,18 @@ export async function listEpisodes(db: Db, f: EpisodeFilter) {
     .limit(Math.min(f.limit ?? 200, MAX_EPISODES));
 }
 
-/** An episode as the trajectory view shows it: turns in order, the reward's provenance, the patch. */
+/**
+ * An episode as the trajectory view shows it: turns in order, the reward's provenance, the patch,
+ * and operators' rescores and forks of it (or the fork that made it).
+ */
 export async function episodeDetail(db: Db, episodeId: string) {
   const episode = await getEpisode(db, episodeId);
   const turns = await listTurns(db, episodeId);
   const reward = await getRewardResult(db, episodeId);
+  const operations = await listEpisodeOperations(db, episodeId);
   return {
     episode,
+    operations,
     turns: turns.map((t) => ({
       idx: t.idx,
       role: t.role,

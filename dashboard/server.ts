@@ -17,7 +17,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { z } from 'zod';
 import { ErrorCodes, SwerlError } from '../core/errors';
 import type { Db } from '../db/client';
-import { promoteRun } from '../cli/trainingCommands';
+import { requestFork, requestRescore } from '../cli/episodeOperations';
+import { launchEval, promoteRun } from '../cli/trainingCommands';
+import { parseRunConfig } from '../core/config';
 import { operatorName, runStatus, signalRun, type OperatorVerb } from '../cli/runs';
 import type { RunStatus } from '../workflows/definitions';
 import { episodeDetail, getRunRow, listEpisodes, listRuns, runCurves, runStages } from './queries';
@@ -40,6 +42,11 @@ export interface DashboardOptions {
   operator?: string;
   /** How long a run's status Query may take before the page shows the database's view only. */
   queryTimeoutMs?: number;
+  /**
+   * Where the page's evals, rescores and forks run: the orchestration, rollout and trainer task
+   * queues and the eval's policy endpoint (defaults: swerl's queues, the run config's policy.url).
+   */
+  services?: { taskQueue?: string; rolloutQueue?: string; trainerQueue?: string; policyUrl?: string };
 }
 
 export interface Dashboard {
@@ -81,6 +88,8 @@ class HttpError extends SwerlError {
 const STATUS_OF: Partial<Record<string, number>> = {
   [ErrorCodes.RUN_NOT_FOUND]: 404,
   [ErrorCodes.EPISODE_NOT_FOUND]: 404,
+  [ErrorCodes.CHECKPOINT_NOT_FOUND]: 404,
+  [ErrorCodes.EPISODE_OPERATION_INVALID]: 409,
   [ErrorCodes.PROMOTE_REJECTED]: 409,
   [ErrorCodes.CONFIG_INVALID]: 400,
 };
@@ -104,6 +113,18 @@ const ActionBody = z.strictObject({
 const PromoteBody = ActionBody.extend({
   force: z.boolean().default(false),
   checkpointId: z.string().max(500).optional(),
+});
+
+const EvalBody = ActionBody.extend({
+  checkpointId: z.string().min(1).max(500),
+  runs: z.number().int().min(1).max(1000).optional(),
+  split: z.string().min(1).max(200).optional(),
+});
+const RescoreBody = ActionBody;
+/** No endpoint from the page: a fork samples from the source's endpoint, which the trainer points at the checkpoint. */
+const ForkBody = ActionBody.extend({
+  atTurn: z.number().int().min(0).max(10_000),
+  policyVersion: z.string().trim().min(1).max(500),
 });
 
 function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
@@ -233,6 +254,43 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     guardMutation(req);
     const body = parseBody(PromoteBody, req.body);
     return promoteRun(client, req.params.id, { who: body.who || (opts.operator ?? operatorName()), reason: body.reason, force: body.force, checkpointId: body.checkpointId || undefined });
+  });
+
+  const services = opts.services ?? {};
+  const actor = (who: string | undefined) => who || (opts.operator ?? operatorName());
+
+  /** `swerl eval CHECKPOINT` with the run's own config (its eval stage, policy and task suite). */
+  app.post<{ Params: { id: string } }>('/api/runs/:id/eval', async (req: FastifyRequest<{ Params: { id: string } }>) => {
+    guardMutation(req);
+    const body = parseBody(EvalBody, req.body);
+    const run = await getRunRow(db, req.params.id);
+    if (!run) throw new HttpError(404, ErrorCodes.RUN_NOT_FOUND, `no run "${req.params.id}"`);
+    const config = parseRunConfig(run.config, `the stored config of run ${run.id}`);
+    const launched = await launchEval(client, db, {
+      checkpointId: body.checkpointId,
+      config,
+      runs: body.runs,
+      split: body.split,
+      who: actor(body.who),
+      reason: body.reason,
+      taskQueue: services.taskQueue,
+      services: { policyUrl: services.policyUrl, rolloutQueue: services.rolloutQueue, trainerQueue: services.trainerQueue },
+    });
+    return { evalRunId: launched.evalRunId, workflowId: launched.workflowId, attachedTo: launched.attachedTo, temporalUrl: workflowUrl(launched.workflowId) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/episodes/:id/rescore', async (req: FastifyRequest<{ Params: { id: string } }>) => {
+    guardMutation(req);
+    const body = parseBody(RescoreBody, req.body);
+    const started = await requestRescore(client, db, { episodeId: req.params.id, who: actor(body.who), reason: body.reason || 'rescore requested' }, services);
+    return { operationId: started.operationId, workflowId: started.workflowId, temporalUrl: workflowUrl(started.workflowId) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/episodes/:id/fork', async (req: FastifyRequest<{ Params: { id: string } }>) => {
+    guardMutation(req);
+    const body = parseBody(ForkBody, req.body);
+    const started = await requestFork(client, db, { episodeId: req.params.id, atTurn: body.atTurn, policyVersion: body.policyVersion, who: actor(body.who), reason: body.reason || 'fork requested' }, services);
+    return { operationId: started.operationId, workflowId: started.workflowId, episodeId: started.episodeId, temporalUrl: workflowUrl(started.workflowId) };
   });
 
   for (const verb of ['pause', 'resume', 'abort'] as const satisfies readonly OperatorVerb[]) {

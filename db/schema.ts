@@ -40,6 +40,8 @@ export const CHECKPOINT_KINDS = ['base', 'sft', 'rl'] as const;
 export const TRAINER_STEP_STATUSES = ['started', 'applied'] as const;
 export const TRAINER_STEP_KINDS = ['sft', 'dapo'] as const;
 export const LEASE_STATUSES = ['active', 'released', 'expired'] as const;
+export const EPISODE_OPERATION_KINDS = ['rescore', 'fork'] as const;
+export const EPISODE_OPERATION_STATUSES = ['running', 'completed', 'failed'] as const;
 
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export type StageStatus = (typeof STAGE_STATUSES)[number];
@@ -51,6 +53,8 @@ export type CheckpointKind = (typeof CHECKPOINT_KINDS)[number];
 export type TrainerStepStatus = (typeof TRAINER_STEP_STATUSES)[number];
 export type TrainerStepKind = (typeof TRAINER_STEP_KINDS)[number];
 export type LeaseStatus = (typeof LEASE_STATUSES)[number];
+export type EpisodeOperationKind = (typeof EPISODE_OPERATION_KINDS)[number];
+export type EpisodeOperationStatus = (typeof EPISODE_OPERATION_STATUSES)[number];
 
 /**
  * Why an episode ended. Kept as typed text without a CHECK: new exit reasons come from the
@@ -513,6 +517,46 @@ export const promotions = pgTable(
     createdAt: createdAt(),
   },
   (t) => [unique('promotions_run_from_stage_key').on(t.runId, t.fromStage)],
+);
+
+/**
+ * An operator's action on one stored episode, recorded by its workflow (who, why, what came of it):
+ * `rescore` grades the episode's stored patch again (the episode's own reward, which training may
+ * have used, stays as it was; the new grade lives here, with `grader_runs` counting harness runs),
+ * `fork` starts a new episode whose first `at_turn` agent turns are copied from this one and whose
+ * later turns come from `policy_version` (`result_episode_id`).
+ */
+export const episodeOperations = pgTable(
+  'episode_operations',
+  {
+    /** Chosen by the requester before the workflow starts: a repeated request writes the same row. */
+    id: text('id').primaryKey(),
+    kind: text('kind').$type<EpisodeOperationKind>().notNull(),
+    episodeId: text('episode_id')
+      .notNull()
+      .references(() => episodes.id, { onDelete: 'cascade' }),
+    workflowId: text('workflow_id').notNull(),
+    actor: text('actor').notNull(),
+    reason: text('reason').notNull(),
+    status: text('status').$type<EpisodeOperationStatus>().notNull().default('running'),
+    atTurn: integer('at_turn'),
+    policyVersion: text('policy_version'),
+    resultEpisodeId: text('result_episode_id'),
+    graderRuns: integer('grader_runs').notNull().default(0),
+    reward: real('reward'),
+    /** The rescore's grade: reason, patch applied, each test's outcome, the harness log tail. */
+    result: jsonb('result').$type<Record<string, unknown>>(),
+    errorCode: text('error_code'),
+    error: text('error'),
+    createdAt: createdAt(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('episode_operations_episode_idx').on(t.episodeId),
+    index('episode_operations_result_episode_idx').on(t.resultEpisodeId),
+    check('episode_operations_kind_check', oneOf(t.kind, EPISODE_OPERATION_KINDS)),
+    check('episode_operations_status_check', oneOf(t.status, EPISODE_OPERATION_STATUSES)),
+  ],
 );
 
 // ---------------------------------------------------------------------------------------------

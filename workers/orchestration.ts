@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createOperationBookkeeping } from '../activities/episode/operations';
 import { createRunActivities } from '../activities/runs';
 import { createTrainingActivities } from '../activities/training';
 import type { Db } from '../db/client';
@@ -60,7 +61,7 @@ export async function createOrchestrationWorker(opts: OrchestrationWorkerOptions
     namespace: opts.endpoints.temporalNamespace,
     taskQueue: opts.taskQueue ?? TaskQueues.orchestration,
     workflowBundle: await workflowBundle(activeTracing() !== undefined),
-    activities: { ...createRunActivities(opts.db), ...createTrainingActivities(opts.db, { databaseUrl: opts.endpoints.databaseUrl }) },
+    activities: { ...createRunActivities(opts.db), ...createTrainingActivities(opts.db, { databaseUrl: opts.endpoints.databaseUrl }), ...createOperationBookkeeping(opts.db) },
     interceptors: workerInterceptors(),
     sinks: workerSinks(),
   });

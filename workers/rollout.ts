@@ -14,6 +14,7 @@ import type { RunConfig } from '../core/config';
 import { TaskQueues } from '../core/taskQueues';
 import type { Db } from '../db/client';
 import { createEpisodeActivities, createHostActivities } from '../activities/episode/activities';
+import { createRescoreActivities } from '../activities/episode/operations';
 import type { HostContext } from '../activities/episode/sandboxes';
 import { LeaseManager, runReaperEvery } from '../activities/sandbox';
 import type { Endpoints } from './endpoints';
@@ -67,7 +68,7 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
   const shared = await Worker.create({
     ...common,
     taskQueue: opts.sharedQueue ?? TaskQueues.rollout,
-    activities: { ...createEpisodeActivities(ctx) },
+    activities: { ...createEpisodeActivities(ctx), ...createRescoreActivities(ctx) },
     interceptors: workerInterceptors(),
     maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent * 2,
   });

@@ -7,3 +7,4 @@ export { evalStage } from './evalStage';
 export { checkpointEval } from './checkpointEval';
 export { episodeShard } from './episodeShard';
 export { updateSegment } from './updateSegment';
+export { rescoreEpisode, forkEpisode } from './episodeOperations';

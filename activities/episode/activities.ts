@@ -18,13 +18,12 @@ import { getTask } from '../../db/tasks';
 import { appendTurn, getTurn, listTurns, type Turn } from '../../db/turns';
 import type { Episode } from '../../db/episodes';
 import { measureTurnPhase } from '../../workers/metrics';
+import { gradePatch } from './grading';
 import { setEpisodePatch } from './patch';
 import { complete } from '../policy/client';
-import { computeReward, recordReward, REWARD_MAX_ATTEMPTS } from '../reward';
-import { computeSwebenchReward } from '../reward/swebench';
-import { swebenchLineOf, swebenchRecordOf } from '../taskEnvironment';
-import { Labels, type Sandbox } from '../sandbox';
-import { buildSandbox, releaseContainer, sandboxOf, taskImage, type HostContext } from './sandboxes';
+import { recordReward, REWARD_MAX_ATTEMPTS } from '../reward';
+import type { Sandbox } from '../sandbox';
+import { buildSandbox, releaseContainer, sandboxOf, type HostContext } from './sandboxes';
 import { specOf } from './sandboxes';
 import type { EpisodeInput } from '../../workflows/episode';
 import type { EpisodeActivities, EpisodeSpec, HostActivities, PolicyStep, SandboxSettings, SegmentResult } from './types';
@@ -50,7 +49,7 @@ async function counted<T>(ctx: HostContext, episodeId: string, doing: string, fn
   }
 }
 
-function heartbeatEvery(ms: number): () => void {
+export function heartbeatEvery(ms: number): () => void {
   const context = Context.current();
   const timer = setInterval(() => context.heartbeat(), ms);
   return () => clearInterval(timer);
@@ -107,29 +106,11 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
     async scoreEpisode({ episodeId, turns, exitReason }) {
       return counted(ctx, episodeId, `scoring ${episodeId}`, async () => {
         const episode = await getEpisode(ctx.db, episodeId);
-        const { limits, sandbox, timeouts } = specOf(episode);
-        const rewardTimeoutSec = timeouts.rewardSec;
+        const { limits } = specOf(episode);
         if (episode.status === 'completed') {
           return { reward: episode.reward ?? 0, lengthPenalty: episode.lengthPenalty ?? 0, rewardFinal: episode.rewardFinal ?? 0, reason: 'already_scored', infraFailures: episode.infraFailures };
         }
-        const task = await getTask(ctx.db, episode.taskId);
-        const image = await taskImage(ctx, task.id);
-        const rewardLabel = `${episodeId}.reward`;
-        // A previous attempt's harness container (its worker died mid-run) is of no further use.
-        if (Context.current().info.attempt > 1) await removeLabelled(ctx, rewardLabel);
-        const rewardOpts = { image, limits: sandbox, testTimeoutSec: rewardTimeoutSec, labels: { run: episode.runId, episode: rewardLabel }, leaseTtlSec: rewardTimeoutSec + 120 };
-        // A task imported with SWE-bench's environment is graded as SWE-bench grades (official eval
-        // script, log parser and verdict); swerl's own suites by their JUnit report.
-        const swebenchEnv = swebenchRecordOf(task);
-        const result = await (swebenchEnv
-          ? computeSwebenchReward(ctx.docker, swebenchLineOf({ ...task, instanceId: task.id }), episode.patch ?? '', { ...rewardOpts, layout: swebenchEnv.layout })
-          : computeReward(
-            ctx.docker,
-            { instanceId: task.id, baseCommit: task.baseCommit, testPatch: task.testPatch, failToPass: task.failToPass, passToPass: task.passToPass },
-            episode.patch ?? '',
-            rewardOpts,
-          )
-        ).catch((err: unknown) => giveUpAfterLastAttempt(ctx, episodeId, err));
+        const result = await gradePatch(ctx, episode, episode.patch ?? '', `${episodeId}.reward`).catch((err: unknown) => giveUpAfterLastAttempt(ctx, episodeId, err));
         await recordReward(ctx.db, episodeId, result);
         const score = rewardBreakdown(result.reward, turns, { maxTurns: limits.maxTurns, lengthPenalty: { enabled: limits.lengthPenalty, freeTurns: limits.freeTurns } });
         const done = await completeEpisode(ctx.db, { episodeId, exitReason, patch: episode.patch, ...score });
@@ -323,7 +304,7 @@ async function guardedCreate(ctx: HostContext, input: EpisodeInput & { workflowI
   }
 }
 
-function episodeRow(input: EpisodeInput & { workflowId: string }) {
+export function episodeRow(input: EpisodeInput & { workflowId: string }) {
   return {
     id: input.episodeId,
     runId: input.runId,
@@ -354,11 +335,6 @@ async function giveUpAfterLastAttempt(ctx: HostContext, episodeId: string, err: 
     { episodeId, attempts: attempt },
     { cause: err },
   );
-}
-
-async function removeLabelled(ctx: HostContext, episodeLabel: string): Promise<void> {
-  const stale = await ctx.docker.listContainers({ all: true, filters: { label: [`${Labels.episode}=${episodeLabel}`] } });
-  await Promise.all(stale.map((c) => ctx.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
 }
 
 /** Drops the files the reward restores anyway (tests), as `submit` does inside the sandbox. */

@@ -222,34 +222,62 @@
       el('strong', { text: b.gateMet ? 'met' : 'NOT met (promote needs force)' }));
   }
 
-  function actionsPanel(runId, onDone) {
-    const result = el('div', { class: 'result', 'data-testid': 'action-result' });
-    const reason = el('input', { name: 'reason', size: 50, placeholder: 'why (recorded with the action)' });
+  /** Who/reason inputs and a result line shared by an action form; `send(body)` posts and describes the answer. */
+  function actionForm(testid) {
+    const result = el('div', { class: 'result', 'data-testid': `${testid}-result` });
+    const reason = el('input', { name: 'reason', size: 40, placeholder: 'why (recorded with the action)' });
     const who = el('input', { name: 'who', size: 12, value: config.operator || '' });
-    const force = el('input', { type: 'checkbox', name: 'force' });
-    const checkpoint = el('input', { name: 'checkpoint', size: 30, placeholder: "default: the stage's last" });
-    async function act(verb) {
+    async function send(label, path, extra, describe) {
       result.className = 'result';
-      result.textContent = `${verb}…`;
-      const body = { who: who.value, reason: reason.value };
-      if (verb === 'promote') Object.assign(body, { force: force.checked, checkpointId: checkpoint.value || undefined });
+      result.textContent = `${label}…`;
       try {
-        const r = await api(`/api/runs/${encodeURIComponent(runId)}/${verb}`, { method: 'POST', body: JSON.stringify(body) });
+        const r = await api(path, { method: 'POST', body: JSON.stringify({ who: who.value, reason: reason.value, ...extra }) });
         result.className = 'result ok';
         result.dataset.outcome = 'ok';
-        result.textContent = verb === 'promote' ? `promoted ${r.fromStage} → ${r.toStage} from ${r.checkpointId}${r.forced ? ' (forced)' : ''} by ${who.value}` : `${verb} sent by ${r.who}`;
+        result.textContent = describe(r);
+        return r;
       } catch (e) {
         result.className = 'result err';
         result.dataset.outcome = 'rejected';
+        result.dataset.code = e.code || '';
         result.dataset.reason = e.details.reason || '';
         result.textContent = `${e.code || 'error'}${e.details.reason ? ` [${e.details.reason}]` : ''}: ${e.message}`;
+        return null;
       }
+    }
+    return { who, reason, result, send, fields: el('div', {}, el('label', {}, 'who ', who), el('label', {}, 'reason ', reason)) };
+  }
+
+  /** Eval a checkpoint with the run's own config: the same launch as `swerl eval CHECKPOINT`. */
+  function evalPanel(runId) {
+    const f = actionForm('eval');
+    const checkpoint = el('input', { name: 'eval-checkpoint', size: 30, placeholder: 'checkpoint id' });
+    const runs = el('input', { name: 'eval-runs', size: 4, placeholder: 'k' });
+    const split = el('input', { name: 'eval-split', size: 8, placeholder: 'split' });
+    const go = () => f.send('eval', `/api/runs/${encodeURIComponent(runId)}/eval`,
+      { checkpointId: checkpoint.value, runs: runs.value ? Number(runs.value) : undefined, split: split.value || undefined },
+      (r) => `eval ${r.evalRunId}${r.attachedTo === 'completed' ? ' (already done)' : ' started'} · workflow ${r.workflowId}`);
+    return el('div', { class: 'panel actions' },
+      el('h3', { text: 'Eval a checkpoint' }), f.fields,
+      el('div', {}, el('label', {}, 'checkpoint ', checkpoint), el('label', {}, 'k ', runs), el('label', {}, 'split ', split),
+        el('button', { type: 'button', 'data-action': 'eval', disabled: config.readOnly, onclick: go }, 'eval')),
+      f.result);
+  }
+
+  function actionsPanel(runId, onDone) {
+    const f = actionForm('action');
+    const force = el('input', { type: 'checkbox', name: 'force' });
+    const checkpoint = el('input', { name: 'checkpoint', size: 30, placeholder: "default: the stage's last" });
+    async function act(verb) {
+      const extra = verb === 'promote' ? { force: force.checked, checkpointId: checkpoint.value || undefined } : {};
+      await f.send(verb, `/api/runs/${encodeURIComponent(runId)}/${verb}`, extra,
+        (r) => (verb === 'promote' ? `promoted ${r.fromStage} → ${r.toStage} from ${r.checkpointId}${r.forced ? ' (forced)' : ''} by ${f.who.value}` : `${verb} sent by ${r.who}`));
       onDone();
     }
     const disabled = config.readOnly;
     return el('div', { class: 'panel actions' },
       el('h3', { text: 'Operator actions' }),
-      el('div', {}, el('label', {}, 'who ', who), el('label', {}, 'reason ', reason)),
+      f.fields,
       el('div', {},
         ['pause', 'resume', 'abort'].map((v) => el('button', { type: 'button', 'data-action': v, disabled, onclick: () => act(v) }, v)),
         ' · ',
@@ -257,7 +285,7 @@
         el('label', {}, 'from checkpoint ', checkpoint),
         el('button', { type: 'button', 'data-action': 'promote', disabled, onclick: () => act('promote') }, 'promote')),
       disabled ? el('div', { class: 'meta', text: 'read-only: the dashboard is bound to a public address without a token' }) : null,
-      result);
+      f.result);
   }
 
   function episodesTable(rows) {
@@ -330,7 +358,7 @@
         eps.load();
       }
     };
-    view.replaceChildren(head, stall, el('div', { class: 'panel' }, el('h3', { text: 'Promotion gate' }), gate), actionsPanel(runId, () => refresh().catch(() => {})), el('h3', { text: 'Curves' }), grid, eps.node);
+    view.replaceChildren(head, stall, el('div', { class: 'panel' }, el('h3', { text: 'Promotion gate' }), gate), actionsPanel(runId, () => refresh().catch(() => {})), evalPanel(runId), el('h3', { text: 'Curves' }), grid, eps.node);
     poll(refresh);
   }
 
@@ -384,9 +412,52 @@
       el('h4', { text: `Turns (${d.turns.length})` }), ...d.turns.map(turnView));
   }
 
+  function operationRow(o, episodeId) {
+    const forkLink = (id) => el('a', { href: `#/episode/${encodeURIComponent(id)}`, text: id });
+    let what;
+    if (o.kind === 'rescore') what = [`rescore: reward ${fix(o.reward)} · grader runs ${o.graderRuns}`, o.result ? ` · ${o.result.reason}` : ''];
+    else if (o.resultEpisodeId === episodeId) what = [`forked from `, forkLink(o.episodeId), ` at turn ${o.atTurn} under ${o.policyVersion}`];
+    else what = [`fork at turn ${o.atTurn} under ${o.policyVersion} → `, o.resultEpisodeId ? forkLink(o.resultEpisodeId) : '-', o.reward === null ? '' : ` · reward ${fix(o.reward)}`];
+    return el('tr', { 'data-operation': o.id, 'data-kind': o.kind, 'data-status': o.status },
+      el('td', { text: o.id }), el('td', { text: o.status }), el('td', {}, ...what),
+      el('td', { text: `${o.actor}: ${o.reason}` }), el('td', { text: o.error ? `${o.errorCode}: ${o.error}` : '' }));
+  }
+
+  /** Rescore the stored patch, fork at turn k under another checkpoint: the CLI's checks answer. */
+  function operationsPanel(d) {
+    const e = d.episode;
+    const table = el('table', { 'data-testid': 'operations' });
+    const show = (ops) => table.replaceChildren(el('tr', {}, ['operation', 'status', 'what', 'who: why', 'error'].map((h) => el('th', { text: h }))), ...ops.map((o) => operationRow(o, e.id)));
+    show(d.operations || []);
+    const f = actionForm('operation');
+    const atTurn = el('input', { name: 'fork-at', size: 4, type: 'number', min: 0, value: 0 });
+    const version = el('input', { name: 'fork-version', size: 30, placeholder: 'checkpoint id' });
+    const disabled = config.readOnly;
+    const path = (verb) => `/api/episodes/${encodeURIComponent(e.id)}/${verb}`;
+    const rescore = () => f.send('rescore', path('rescore'), {}, (r) => `rescore ${r.operationId} started · workflow ${r.workflowId}`);
+    const fork = () => f.send('fork', path('fork'), { atTurn: Number(atTurn.value), policyVersion: version.value }, (r) => `fork ${r.operationId} started: episode ${r.episodeId}`);
+    return {
+      show,
+      node: el('div', { class: 'panel actions' },
+        el('h4', { text: 'Rescore and fork' }), table, f.fields,
+        el('div', {},
+          el('button', { type: 'button', 'data-action': 'rescore', disabled, onclick: rescore }, 'rescore the stored patch'),
+          ' · ', el('label', {}, 'fork at turn ', atTurn), el('label', {}, 'under checkpoint ', version),
+          el('button', { type: 'button', 'data-action': 'fork', disabled, onclick: fork }, 'fork')),
+        f.result),
+    };
+  }
+
   async function renderEpisode(id) {
     view.dataset.view = 'episode';
-    view.replaceChildren(episodeView(await api(`/api/episodes/${encodeURIComponent(id)}`)));
+    const url = `/api/episodes/${encodeURIComponent(id)}`;
+    const d = await api(url);
+    const ops = operationsPanel(d);
+    const trajectory = episodeView(d);
+    trajectory.insertBefore(ops.node, trajectory.querySelector('h4'));
+    view.replaceChildren(trajectory);
+    // Only the operations change under an open trajectory: poll them while the view is shown.
+    poll(async () => ops.show((await api(url)).operations || []));
   }
 
   async function renderCompare(a, b) {

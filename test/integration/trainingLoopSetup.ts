@@ -71,6 +71,8 @@ export interface LoopWorld extends OrchestrationHarness {
   startRollout(): Promise<void>;
   /** Stops the policy endpoint (the proxy every episode samples from); idempotent. */
   stopPolicy(): Promise<void>;
+  /** The policy calls both scripted servers answered, by request id (episode:turn). */
+  policyCalls(): Record<string, string[]>;
   /** The in-process rollout host instead of Docker (test/harness/inProcessRollout.ts): orchestration load only. */
   startInProcessRollout(): Promise<void>;
   startRun(config: RunConfig, extra?: Pick<TrainingRunInput, 'continueAsNewAfterIterations'>): Promise<{ runId: string; handle: WorkflowHandle<typeof trainingRun> }>;
@@ -116,6 +118,11 @@ export async function loopWorld(
     trainerQueue,
     trainer,
     stopPolicy,
+    policyCalls() {
+      const all: Record<string, string[]> = {};
+      for (const s of servers) for (const [id, calls] of Object.entries(s.stats().calls)) (all[id] ??= []).push(...calls);
+      return all;
+    },
     async startRollout() {
       const workers = await createRolloutWorkers({ endpoints, db: base.db.db, sandbox, hostId: `${prefix}-${randomUUID().slice(0, 6)}`, sharedQueue, reaperIntervalMs: 5_000 });
       rollout = { workers, done: workers.run() };

@@ -19,7 +19,7 @@ const tables = Object.values(schema as Record<string, unknown>).filter((v): v is
 describe('db schema', () => {
   it('declares the tables of DESIGN.md plus the ledgers', () => {
     expect(tables.map((t) => getTableConfig(t).name).sort()).toEqual([
-      'checkpoints', 'curriculum_snapshots', 'episodes', 'evals', 'iteration_slots', 'iterations', 'promotions', 'reward_results', 'runs',
+      'checkpoints', 'curriculum_snapshots', 'episode_operations', 'episodes', 'evals', 'iteration_slots', 'iterations', 'promotions', 'reward_results', 'runs',
       'sandbox_leases', 'stages', 'task_quarantine', 'task_stat_events', 'task_stats', 'tasks', 'trainer_steps', 'turns', 'update_steps',
     ]);
   });
