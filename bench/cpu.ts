@@ -40,12 +40,29 @@ function pidFrom(file: string): number | undefined {
   }
 }
 
-function pidOf(name: string): number | undefined {
+/**
+ * The dockerd serving our socket (DOCKER_HOST or /var/run/docker.sock): other private daemons may
+ * run on the same host (fault tests), and `pidof -s` may pick one of them, which can exit mid-bench.
+ */
+function dockerdPid(): number | undefined {
+  const socket = (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '');
+  let pids: number[];
   try {
-    return Number(execFileSync('pidof', ['-s', name], { encoding: 'utf8' }).trim()) || undefined;
+    pids = execFileSync('pidof', ['dockerd'], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
   } catch {
     return undefined;
   }
+  const cmdline = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return [];
+    }
+  };
+  return (
+    pids.find((pid) => cmdline(pid).some((a) => a.endsWith(socket))) ??
+    pids.find((pid) => !cmdline(pid).some((a) => a === '-H' || a.startsWith('--host') || a.startsWith('unix://')))
+  );
 }
 
 export type CpuSample = Record<'worker' | 'temporal' | 'postgres' | 'dockerd', number>;
@@ -53,14 +70,14 @@ export type CpuSample = Record<'worker' | 'temporal' | 'postgres' | 'dockerd', n
 export function cpuSampler(stateDir: string): () => CpuSample {
   const temporalPid = pidFrom(path.join(stateDir, 'temporal', 'temporal.pid'));
   const postgresPid = pidFrom(path.join(stateDir, 'postgres', 'data', 'postmaster.pid'));
-  const dockerdPid = pidOf('dockerd');
+  const dockerd = dockerdPid();
   return () => {
     return {
       // This process and the children it waited for (mini-swe-agent's Python and its docker CLIs).
       worker: procTimes(process.pid)?.cpu ?? Number.NaN,
       temporal: temporalPid ? (procTimes(temporalPid)?.cpu ?? 0) : Number.NaN,
       postgres: postgresPid ? (procTimes(postgresPid)?.cpu ?? 0) + childrenCpu(postgresPid) : Number.NaN,
-      dockerd: dockerdPid ? (procTimes(dockerdPid)?.cpu ?? 0) : Number.NaN,
+      dockerd: dockerd ? (procTimes(dockerd)?.cpu ?? Number.NaN) : Number.NaN,
     };
   };
 }

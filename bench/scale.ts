@@ -26,8 +26,10 @@ import { startScriptedPolicyServer } from '../activities/policy/scriptedServer';
 import { createScriptBook, loopScript } from '../activities/policy/scripts';
 import { createSandbox, type Sandbox } from '../activities/sandbox';
 import { ensureTaskImage } from '../sandbox/images';
-import { buildEpisodeInput } from '../workflows/episodeInput';
+import { buildEpisodeInput, episodeWorkflowId } from '../workflows/episodeInput';
 import { cpuDelta, cpuSampler, type CpuSample } from './cpu';
+import { turnPhaseSeconds } from '../workers/metrics';
+import { countsIn, cpuTimeline, openProfile, type CountAndMs } from './turnProfile';
 import { benchSetup, startAndWait, startBenchWorkers } from './episode';
 import { percentile, round1 } from './stats';
 
@@ -35,6 +37,8 @@ const ROOT = path.join(__dirname, '..');
 const MINI_VERSION = '2.4.6';
 const LEVELS = (process.env.SWERL_BENCH_SCALE_LEVELS ?? '1,4,16').split(',').map(Number);
 const TURNS = Number(process.env.SWERL_BENCH_SCALE_TURNS ?? 30);
+/** Which systems to run (default all three); e.g. `SWERL_BENCH_SCALE_SYSTEMS=bare,swerl` while tuning. */
+const SYSTEMS = new Set((process.env.SWERL_BENCH_SCALE_SYSTEMS ?? 'bare,swerl,mini').split(','));
 
 interface LevelResult {
   system: string;
@@ -44,7 +48,35 @@ interface LevelResult {
   turnP95Ms: number;
   turnsPerSec: number;
   cpuPerTurnMs: CpuSample;
+  /** Per-turn p50 of the policy's HTTP round trip and of the command's tool-server round trip. */
+  policyHttpP50Ms?: number;
+  toolExecP50Ms?: number;
+  /** swerl only: where a turn's time and calls go (see turnProfile.ts). */
+  profile?: SwerlProfile;
 }
+
+interface SwerlProfile {
+  /** CPU ms per turn over the window where turns were committed (sandbox start and reward excluded). */
+  cpuPerTurnInWindowMs: CpuSample;
+  /** Postgres statements and Docker API requests per turn in that window, by kind (count, ms). */
+  pgPerTurn: Record<string, CountAndMs>;
+  dockerPerTurn: Record<string, CountAndMs>;
+  /** Mean ms per turn of runTurns' phases (swerl_turn_phase_seconds): policy = prompt and HTTP call; tool = the command (rows commit in the background). */
+  phaseMeanMs: Record<string, number>;
+  /** Per episode, everything (start, sandbox, turns, reward): statements, Docker requests, history. */
+  pgStatementsPerEpisode: number;
+  dockerRequestsPerEpisode: number;
+  historyEventsPerEpisode: number;
+  activitiesPerEpisode: Record<string, number>;
+}
+
+function perTurnOf(c: Record<string, CountAndMs>, turns: number): Record<string, CountAndMs> {
+  const out: Record<string, CountAndMs> = {};
+  for (const [k, v] of Object.entries(c).sort((a, b) => b[1].n - a[1].n)) out[k] = { n: Math.round((v.n / turns) * 100) / 100, ms: Math.round((v.ms / turns) * 100) / 100 };
+  return out;
+}
+
+const totalN = (c: Record<string, CountAndMs>): number => Object.values(c).reduce((a, v) => a + v.n, 0);
 
 function summarise(system: string, inFlight: number, perTurn: number[], wallMs: number, cpu: CpuSample): LevelResult {
   const n = perTurn.length;
@@ -80,57 +112,101 @@ export async function benchScale(): Promise<Record<string, number>> {
   const results: LevelResult[] = [];
   const notes: string[] = [];
   let sampleIdx = 0;
+  const profile = openProfile();
+  const timeline = cpuTimeline(sample);
 
   try {
     for (const n of LEVELS) {
       // (a) bare: n loops, each with its own sandbox; sandboxes are started before the clock.
-      const sandboxes: Sandbox[] = await Promise.all(
-        Array.from({ length: n }, (_, i) => createSandbox(docker, { image, limits: config.sandbox, labels: { run: runId, episode: `bare-${n}-${i}` }, leaseTtlSec: 900 })),
-      );
-      try {
-        await Promise.all(sandboxes.map((sb) => sb.exec('true')));
-        const perTurn: number[] = [];
-        const c0 = sample();
-        const t0 = performance.now();
-        await Promise.all(sandboxes.map((sb) => bareLoop(sb, policy.url, task0, config, perTurn)));
-        results.push(summarise('bare', n, perTurn, performance.now() - t0, cpuDelta(c0, sample())));
-      } finally {
-        await Promise.all(sandboxes.map((sb) => sb.destroy().catch(() => undefined)));
+      if (SYSTEMS.has('bare')) {
+        const sandboxes: Sandbox[] = await Promise.all(
+          Array.from({ length: n }, (_, i) => createSandbox(docker, { image, limits: config.sandbox, labels: { run: runId, episode: `bare-${n}-${i}` }, leaseTtlSec: 900 })),
+        );
+        try {
+          await Promise.all(sandboxes.map((sb) => sb.exec('true')));
+          const perTurn: number[] = [];
+          const phases = { policy: [] as number[], tool: [] as number[] };
+          const c0 = sample();
+          const t0 = performance.now();
+          await Promise.all(sandboxes.map((sb) => bareLoop(sb, policy.url, task0, config, perTurn, phases)));
+          const bare = summarise('bare', n, perTurn, performance.now() - t0, cpuDelta(c0, sample()));
+          bare.policyHttpP50Ms = round1(percentile(phases.policy, 50));
+          bare.toolExecP50Ms = round1(percentile(phases.tool, 50));
+          results.push(bare);
+        } finally {
+          await Promise.all(sandboxes.map((sb) => sb.destroy().catch(() => undefined)));
+      }
       }
 
       // (b) swerl: n durable episodes; turns timed from their rows (sandbox start and reward excluded).
-      const inputs = Array.from({ length: n }, () => ({
-        ...buildEpisodeInput(config, stage, { runId, iteration: 0, taskId: task0.instanceId, sampleIdx: sampleIdx++ }, { url: policy.url, policyVersion: 'bench' }),
-        rolloutQueue: `${queue}-rollout`,
-      }));
-      const c0 = sample();
-      await Promise.all(inputs.map((input) => startAndWait(client, queue, input)));
-      const c1 = sample();
-      const rows = await db.db
-        .select({ episodeId: turnsTable.episodeId, idx: turnsTable.idx, role: turnsTable.role, createdAt: turnsTable.createdAt })
-        .from(turnsTable)
-        .where(inArray(turnsTable.episodeId, inputs.map((i) => i.episodeId)))
-        .orderBy(asc(turnsTable.episodeId), asc(turnsTable.idx));
-      const perTurn: number[] = [];
-      let first = Number.POSITIVE_INFINITY;
-      let last = 0;
-      for (const input of inputs) {
-        const mine = rows.filter((r) => r.episodeId === input.episodeId && r.idx >= 2);
-        const obs = mine.filter((r) => r.role === 'tool').map((r) => r.createdAt.getTime());
-        // A turn ends when its observation is committed; the first turn's start is the instance prompt's commit.
-        const startAt = rows.find((r) => r.episodeId === input.episodeId && r.idx === 1)!.createdAt.getTime();
-        obs.forEach((t, i) => perTurn.push(t - (i === 0 ? startAt : obs[i - 1]!)));
-        first = Math.min(first, obs[0] ?? first);
-        last = Math.max(last, obs.at(-1) ?? 0);
+      if (SYSTEMS.has('swerl')) {
+        const inputs = Array.from({ length: n }, () => ({
+          ...buildEpisodeInput(config, stage, { runId, iteration: 0, taskId: task0.instanceId, sampleIdx: sampleIdx++ }, { url: policy.url, policyVersion: 'bench' }),
+          rolloutQueue: `${queue}-rollout`,
+        }));
+        const c0 = sample();
+        const phases0 = await phaseSums();
+        const runStart = Date.now();
+        await Promise.all(inputs.map((input) => startAndWait(client, queue, input)));
+        const runEnd = Date.now();
+        const c1 = sample();
+        const phases1 = await phaseSums();
+        const rows = await db.db
+          .select({ episodeId: turnsTable.episodeId, idx: turnsTable.idx, role: turnsTable.role, createdAt: turnsTable.createdAt, durationMs: turnsTable.durationMs })
+          .from(turnsTable)
+          .where(inArray(turnsTable.episodeId, inputs.map((i) => i.episodeId)))
+          .orderBy(asc(turnsTable.episodeId), asc(turnsTable.idx));
+        const perTurn: number[] = [];
+        let first = Number.POSITIVE_INFINITY;
+        let last = 0;
+        for (const input of inputs) {
+          const mine = rows.filter((r) => r.episodeId === input.episodeId && r.idx >= 2);
+          const obs = mine.filter((r) => r.role === 'tool').map((r) => r.createdAt.getTime());
+          // A turn ends when its observation is committed; the first turn's start is the instance prompt's commit.
+          const startAt = rows.find((r) => r.episodeId === input.episodeId && r.idx === 1)!.createdAt.getTime();
+          obs.forEach((t, i) => perTurn.push(t - (i === 0 ? startAt : obs[i - 1]!)));
+          first = Math.min(first, obs[0] ?? first);
+          last = Math.max(last, obs.at(-1) ?? 0);
       }
       // Throughput over the window where turns were being committed (the first turn of each is excluded).
       const windowTurns = perTurn.length - inputs.length;
       const durable = summarise('swerl', n, perTurn, Math.max(1, last - first), cpuDelta(c0, c1));
       durable.turnsPerSec = round1(windowTurns / Math.max(0.001, (last - first) / 1000));
-      // CPU per turn over the whole run includes sandbox start and reward: say so, do not hide it.
+      durable.policyHttpP50Ms = round1(percentile(rows.filter((r) => r.role === 'assistant').map((r) => r.durationMs ?? 0), 50));
+      durable.toolExecP50Ms = round1(percentile(rows.filter((r) => r.role === 'tool').map((r) => r.durationMs ?? 0), 50));
+      // CPU per turn over the whole run includes sandbox start and reward: say so, do not hide it;
+      // the profile has it over the turn window too.
+      const inWindow = countsIn(profile.events, first, last);
+      const whole = countsIn(profile.events, runStart, runEnd);
+      const activities: Record<string, number> = {};
+      let events = 0;
+      for (const input of inputs) {
+        const history = await client.workflow.getHandle(episodeWorkflowId(input.episodeId)).fetchHistory();
+        for (const e of history.events ?? []) {
+          events += 1;
+          const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+          if (type) activities[type] = (activities[type] ?? 0) + 1 / inputs.length;
+        }
+      }
+      const cpuWin = timeline.between(first, last);
+      const perWin = (x: number) => round1((x * 1000) / Math.max(1, windowTurns));
+      durable.profile = {
+        cpuPerTurnInWindowMs: { worker: perWin(cpuWin.worker), temporal: perWin(cpuWin.temporal), postgres: perWin(cpuWin.postgres), dockerd: perWin(cpuWin.dockerd) },
+        phaseMeanMs: Object.fromEntries(
+          Object.keys(phases1).map((k) => [k, round1(((phases1[k]!.sum - (phases0[k]?.sum ?? 0)) * 1000) / Math.max(1, phases1[k]!.count - (phases0[k]?.count ?? 0)))]),
+        ),
+        pgPerTurn: perTurnOf(inWindow.pg, windowTurns),
+        dockerPerTurn: perTurnOf(inWindow.docker, windowTurns),
+        pgStatementsPerEpisode: round1(totalN(whole.pg) / inputs.length),
+        dockerRequestsPerEpisode: round1(totalN(whole.docker) / inputs.length),
+        historyEventsPerEpisode: round1(events / inputs.length),
+        activitiesPerEpisode: Object.fromEntries(Object.entries(activities).map(([k, v]) => [k, round1(v)])),
+      };
       results.push(durable);
+      }
 
       // (c) mini-swe-agent on the same policy server and image.
+      if (!SYSTEMS.has('mini')) continue;
       const mini = await benchMini(n, image, policy.url, task0.problemStatement, sample).catch((err: Error) => {
         notes.push(`mini-swe-agent at ${n} in flight: ${err.message.slice(0, 300)}`);
         return undefined;
@@ -138,6 +214,8 @@ export async function benchScale(): Promise<Record<string, number>> {
       if (mini) results.push(mini);
     }
   } finally {
+    timeline.stop();
+    profile.stop();
     await workers.close();
     await policy.close();
     await db.close();
@@ -164,8 +242,27 @@ export async function benchScale(): Promise<Record<string, number>> {
   return flat;
 }
 
+/** Sum and count of swerl_turn_phase_seconds per phase, from this process's registry. */
+async function phaseSums(): Promise<Record<string, { sum: number; count: number }>> {
+  const out: Record<string, { sum: number; count: number }> = {};
+  for (const v of (await turnPhaseSeconds.get()).values) {
+    const phase = String(v.labels.phase);
+    const e = (out[phase] ??= { sum: 0, count: 0 });
+    if (v.metricName?.endsWith('_sum')) e.sum = v.value;
+    if (v.metricName?.endsWith('_count')) e.count = v.value;
+  }
+  return out;
+}
+
 /** One bare episode: the transcript grows like the durable one's (assistant text + observation per turn). */
-async function bareLoop(sb: Sandbox, url: string, task: { instanceId: string; problemStatement: string }, config: ReturnType<typeof loadRunConfig>, perTurn: number[]): Promise<void> {
+async function bareLoop(
+  sb: Sandbox,
+  url: string,
+  task: { instanceId: string; problemStatement: string },
+  config: ReturnType<typeof loadRunConfig>,
+  perTurn: number[],
+  phases: { policy: number[]; tool: number[] },
+): Promise<void> {
   const messages: ChatMessage[] = [
     { role: 'system', content: 'bench' },
     { role: 'user', content: task.problemStatement },
@@ -177,6 +274,8 @@ async function bareLoop(sb: Sandbox, url: string, task: { instanceId: string; pr
     const parsed = parseAction(out.completion.text);
     if (!parsed.ok) throw new Error(parsed.error.message);
     const obs = await sb.exec(renderActionCommand(parsed.action, innerRenderOptions(config.sandbox)), { seq: t });
+    phases.policy.push(out.completion.latencyMs);
+    phases.tool.push(obs.durationMs);
     messages.push({ role: 'assistant', content: out.completion.text }, { role: 'user', content: obs.output });
     perTurn.push(performance.now() - start);
   }

@@ -24,27 +24,48 @@ export async function appendTurn(db: Db, raw: NewTurn): Promise<{ turn: Turn; in
   // Postgres text cannot hold NUL (measured: the demo's byte-fallback policy sampled byte 0 and
   // the turn was retried forever); what later prompts show is U+FFFD, the token ids keep the bytes.
   const turn: NewTurn = { ...raw, text: storable(raw.text), command: storable(raw.command) };
-  return db.transaction(async (tx) => {
-    const [created] = await tx.insert(turns).values(turn).onConflictDoNothing().returning();
-    if (!created) {
-      const existing = await tx.query.turns.findFirst({
-        where: and(eq(turns.episodeId, turn.episodeId), eq(turns.idx, turn.idx)),
-      });
-      // Only reachable if the row was deleted between the two statements (episode removed).
-      if (!existing) throw new Error(`turn ${turn.idx} of episode ${turn.episodeId} vanished during append`);
-      return { turn: existing, inserted: false };
-    }
-    const isAction = created.role === 'assistant';
-    await tx
+  const isAction = turn.role === 'assistant';
+  // One statement, one round trip (it commits on its own): the insert, and the counters only when
+  // it inserted. Four statements (begin, insert, update, commit) were a turn's largest cost (bench scale).
+  const inserted = db.$with('inserted').as(db.insert(turns).values(turn).onConflictDoNothing().returning());
+  const counters = db.$with('counters').as(
+    db
       .update(episodes)
       .set({
         turnCount: sql`${episodes.turnCount} + ${isAction ? 1 : 0}`,
-        completionTokens: sql`${episodes.completionTokens} + ${isAction ? (created.completionTokens ?? 0) : 0}`,
-        promptTokens: sql`greatest(${episodes.promptTokens}, ${created.promptTokens ?? 0})`,
+        completionTokens: sql`${episodes.completionTokens} + ${isAction ? (turn.completionTokens ?? 0) : 0}`,
+        promptTokens: sql`greatest(${episodes.promptTokens}, ${turn.promptTokens ?? 0})`,
       })
-      .where(eq(episodes.id, created.episodeId));
-    return { turn: created, inserted: true };
-  });
+      .where(and(eq(episodes.id, turn.episodeId), sql`exists (select 1 from ${inserted})`))
+      .returning({ id: episodes.id }),
+  );
+  const [created] = await db.with(inserted, counters).select().from(inserted);
+  if (created) return { turn: created, inserted: true };
+  const existing = await getTurn(db, turn.episodeId, turn.idx);
+  // Only reachable if the row was deleted between the two statements (episode removed).
+  if (!existing) throw new Error(`turn ${turn.idx} of episode ${turn.episodeId} vanished during append`);
+  return { turn: existing, inserted: false };
+}
+
+/** The row `appendTurn(raw)` stores, before it is stored (defaults filled in, text made storable). */
+export function asStored(raw: NewTurn): Turn {
+  return {
+    tokenIds: null,
+    logprobs: null,
+    tokensRef: null,
+    promptTokens: null,
+    completionTokens: null,
+    formatError: false,
+    tool: null,
+    command: null,
+    exitCode: null,
+    outputTruncated: false,
+    durationMs: null,
+    createdAt: new Date(),
+    ...raw,
+    text: storable(raw.text),
+    ...(raw.command === undefined ? {} : { command: storable(raw.command) }),
+  } as Turn;
 }
 
 export async function getTurn(db: Db, episodeId: string, idx: number): Promise<Turn | undefined> {

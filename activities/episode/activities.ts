@@ -15,7 +15,7 @@ import { isTestPath } from '../../core/tasks';
 import { toDbError } from '../../db/client';
 import { completeEpisode, createEpisode, failEpisode, getEpisode, markEpisodeRunning, recordInfraFailure } from '../../db/episodes';
 import { getTask } from '../../db/tasks';
-import { appendTurn, getTurn, listTurns, type Turn } from '../../db/turns';
+import { appendTurn, asStored, getTurn, listTurns, type NewTurn, type Turn } from '../../db/turns';
 import type { Episode } from '../../db/episodes';
 import { measureTurnPhase } from '../../workers/metrics';
 import { gradePatch } from './grading';
@@ -162,39 +162,55 @@ export function createHostActivities(ctx: HostContext): HostActivities {
         // A retried segment may find its first pending command already run in this sandbox (the
         // previous attempt died between the command and its observation): rebuild once, by replay.
         let checkedRerun = context.info.attempt === 1;
-        for (; turn < end; turn++) {
-          context.heartbeat({ turn });
-          let action = byIdx.get(assistantIdx(turn));
-          if (!action) {
-            const step = await measureTurnPhase('policy', { episodeId, turn }, () => sampleTurn(ctx, episode, turns, turn));
-            if (step.kind === 'context_overflow') {
-              exit = 'context_overflow';
+        // A turn's rows commit in the background, in order: the assistant row while its command
+        // runs, the observation while the next policy call runs (prompts are built from memory).
+        // Before a command starts, every earlier row has landed, so at most the turn in flight is
+        // unrecorded when the worker dies: its command's seq mark makes the retry rebuild by replay,
+        // and an assistant row that never landed was never persisted, so sampling it again re-samples
+        // nothing persisted.
+        const rows = new TurnRows(ctx);
+        try {
+          for (; turn < end; turn++) {
+            context.heartbeat({ turn });
+            let action = byIdx.get(assistantIdx(turn));
+            if (!action) {
+              const step = await measureTurnPhase('policy', { episodeId, turn }, () => sampleAction(episode, turns, turn));
+              if (step.kind === 'context_overflow') {
+                exit = 'context_overflow';
+                break;
+              }
+              await rows.landed();
+              action = rows.append(step.row);
+              turns.push(action);
+              byIdx.set(action.idx, action);
+            } else {
+              await rows.landed();
+            }
+            if (action.formatError) formatErrors += 1;
+            if (!byIdx.has(observationIdx(turn))) {
+              if (!checkedRerun) {
+                checkedRerun = true;
+                if ((await sb.lastRunSeq()) >= turn) {
+                  await releaseContainer(ctx, sb).catch(() => undefined);
+                  sb = await buildSandbox(ctx, episodeId);
+                }
+              }
+              const current = action;
+              const { row } = await measureTurnPhase('tool', { episodeId, turn }, () => runCommand(ctx, episodeId, turn, current, sb, sandbox, turn));
+              const observation = rows.append(row);
+              turns.push(observation);
+              byIdx.set(observation.idx, observation);
+            }
+            if (action.tool === 'submit') {
+              turn += 1;
+              exit = 'submitted';
               break;
             }
-            action = step.stored!;
-            turns.push(action);
-            byIdx.set(action.idx, action);
           }
-          if (action.formatError) formatErrors += 1;
-          let observation = byIdx.get(observationIdx(turn));
-          if (!observation) {
-            if (!checkedRerun) {
-              checkedRerun = true;
-              if ((await sb.lastRunSeq()) >= turn) {
-                await releaseContainer(ctx, sb).catch(() => undefined);
-                sb = await buildSandbox(ctx, episodeId);
-              }
-            }
-            const { stored } = await measureTurnPhase('tool', { episodeId, turn }, () => observe(ctx, episodeId, turn, action, sb, sandbox, turn));
-            observation = stored;
-            turns.push(stored);
-            byIdx.set(stored.idx, stored);
-          }
-          if (action.tool === 'submit') {
-            turn += 1;
-            exit = 'submitted';
-            break;
-          }
+          // The segment's result says these turns are done: their rows must have landed.
+          await rows.landed();
+        } finally {
+          await rows.settled();
         }
         const rebuilt = sb.containerId !== containerId ? { rebuiltContainerId: sb.containerId } : {};
         return { nextTurn: turn, formatErrors, ...(exit ? { exit } : {}), ...rebuilt };
@@ -226,6 +242,14 @@ export function createHostActivities(ctx: HostContext): HostActivities {
  * episode's turns so far. The caller has checked that the turn is not persisted yet.
  */
 async function sampleTurn(ctx: HostContext, episode: Episode, turns: readonly Turn[], turn: number): Promise<PolicyStep & { stored?: Turn }> {
+  const sampled = await sampleAction(episode, turns, turn);
+  if (sampled.kind === 'context_overflow') return sampled;
+  const { turn: stored } = await appendTurn(ctx.db, sampled.row);
+  return { kind: 'action', formatError: stored.formatError, tool: stored.tool ?? undefined, stored };
+}
+
+/** Samples agent turn `turn` from the policy: the assistant row to append (with its rendered command), or context overflow. */
+async function sampleAction(episode: Episode, turns: readonly Turn[], turn: number): Promise<{ kind: 'action'; row: NewTurn } | { kind: 'context_overflow'; formatError: false }> {
   const { policy, limits, sandbox, timeouts } = specOf(episode);
   const episodeId = episode.id;
   const idx = assistantIdx(turn);
@@ -256,32 +280,34 @@ async function sampleTurn(ctx: HostContext, episode: Episode, turns: readonly Tu
 
   const parsed = parseAction(completion.text);
   const command = parsed.ok ? renderActionCommand(parsed.action, innerRenderOptions(sandbox)) : renderFormatErrorCommand(parsed.error);
-  const { turn: stored } = await appendTurn(ctx.db, {
-    episodeId,
-    idx,
-    role: 'assistant',
-    text: completion.text,
-    tokenIds: completion.tokenIds,
-    logprobs: completion.logprobs,
-    promptTokens: completion.promptTokens,
-    completionTokens: completion.completionTokens,
-    formatError: !parsed.ok,
-    tool: parsed.ok ? parsed.action.kind : null,
-    command,
-    durationMs: Math.round(completion.latencyMs),
-  });
-  return { kind: 'action', formatError: stored.formatError, tool: stored.tool ?? undefined, stored };
+  return {
+    kind: 'action',
+    row: {
+      episodeId,
+      idx,
+      role: 'assistant',
+      text: completion.text,
+      tokenIds: completion.tokenIds,
+      logprobs: completion.logprobs,
+      promptTokens: completion.promptTokens,
+      completionTokens: completion.completionTokens,
+      formatError: !parsed.ok,
+      tool: parsed.ok ? parsed.action.kind : null,
+      command,
+      durationMs: Math.round(completion.latencyMs),
+    },
+  };
 }
 
-/** Runs agent turn `turn`'s persisted command in `sb` once and persists the observation. */
-async function observe(ctx: HostContext, episodeId: string, turn: number, action: Turn | undefined, sb: Sandbox, settings: SandboxSettings, seq?: number): Promise<{ stored: Turn; submitted: boolean }> {
+/** Runs agent turn `turn`'s persisted command in `sb` once; returns its observation row, not yet appended. */
+async function runCommand(ctx: HostContext, episodeId: string, turn: number, action: Turn | undefined, sb: Sandbox, settings: SandboxSettings, seq?: number): Promise<{ row: NewTurn; submitted: boolean }> {
   if (!action?.command) {
     throw new SwerlError(ErrorCodes.EPISODE_STATE_INVALID, `episode ${episodeId} has no command for agent turn ${turn}`, { episodeId, turn });
   }
   const result = await sb.exec(action.command, { timeoutSec: settings.commandTimeoutSec + 5, seq });
   const submitted = action.tool === 'submit';
   if (submitted) await setEpisodePatch(ctx.db, episodeId, extractSubmission(result.output) ?? '');
-  const { turn: stored } = await appendTurn(ctx.db, {
+  const row: NewTurn = {
     episodeId,
     idx: observationIdx(turn),
     role: 'tool',
@@ -290,8 +316,60 @@ async function observe(ctx: HostContext, episodeId: string, turn: number, action
     exitCode: result.exitCode,
     outputTruncated: result.truncated,
     durationMs: result.durationMs,
-  });
+  };
+  return { row, submitted };
+}
+
+/** Runs agent turn `turn`'s persisted command in `sb` once and persists the observation. */
+async function observe(ctx: HostContext, episodeId: string, turn: number, action: Turn | undefined, sb: Sandbox, settings: SandboxSettings, seq?: number): Promise<{ stored: Turn; submitted: boolean }> {
+  const { row, submitted } = await runCommand(ctx, episodeId, turn, action, sb, settings, seq);
+  const { turn: stored } = await appendTurn(ctx.db, row);
   return { stored, submitted };
+}
+
+/**
+ * A segment's turn rows, appended in the background one at a time and in order, so that a row's
+ * commit overlaps the work that follows it (the assistant row: its command; the observation row:
+ * the next policy call). `append` returns the row as it will be stored. `landed` waits for every
+ * append so far and throws the first failure: a failed append is held (never an unhandled
+ * rejection) and the appends after it are skipped. A row another attempt stored first with other
+ * content is a failure too (SWERL_SANDBOX_EXEC_FAILED, retried): this attempt may have run a command
+ * the record does not hold, so the retry finds the command's seq mark and rebuilds by replay.
+ */
+class TurnRows {
+  private last: Promise<void> = Promise.resolve();
+  private failure: { err: unknown } | undefined;
+
+  constructor(private readonly ctx: HostContext) {}
+
+  append(row: NewTurn): Turn {
+    const expected = asStored(row);
+    this.last = this.last.then(async () => {
+      if (this.failure) return;
+      try {
+        const { turn, inserted } = await appendTurn(this.ctx.db, row);
+        if (!inserted && (turn.text !== expected.text || turn.command !== expected.command)) {
+          throw new SandboxError(
+            ErrorCodes.SANDBOX_EXEC_FAILED,
+            `turn row ${row.idx} of episode ${row.episodeId} was stored by another attempt with other content; retrying from the record`,
+            { episodeId: row.episodeId, idx: row.idx },
+          );
+        }
+      } catch (err) {
+        this.failure = { err };
+      }
+    });
+    return expected;
+  }
+
+  async landed(): Promise<void> {
+    await this.last;
+    if (this.failure) throw this.failure.err;
+  }
+
+  settled(): Promise<void> {
+    return this.last;
+  }
 }
 
 /** startEpisode's row, created once whatever attempt gets here first (retry-safe: keyed insert). */
