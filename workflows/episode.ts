@@ -9,8 +9,10 @@
  * - A command is never applied twice to one sandbox: `execTool` on a retry rebuilds the sandbox by
  *   replaying the persisted commands, then runs the pending one once.
  * - Turns run in segments (runTurns, one activity per SEGMENT_TURNS turns on the sandbox host): each
- *   turn, policy call and command, is committed to Postgres as it completes and heartbeats, so a
- *   killed worker costs at most the turn in flight; `swerl trajectory` shows every turn.
+ *   turn's two rows (the assistant message with its command, the observation) are committed to
+ *   Postgres, each in one statement, while the work after them runs; a command starts only after
+ *   every earlier row has landed, so a killed worker costs at most the turn in flight;
+ *   `swerl trajectory` shows every turn.
  * - Sandbox-host affinity: the sandbox lives on one rollout worker; later activities go to that
  *   worker's own task queue. If the host is gone (schedule-to-close timeout, SWERL_SANDBOX_GONE),
  *   a new sandbox is rebuilt on any host from the task and the persisted commands — the policy is
