@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScriptBook, goldActions, renderReply, scriptFromActions, type Script } from '../../activities/policy/scripts';
 import { ErrorCodes } from '../../core/errors';
 import { episodes } from '../../db/schema';
+import { recordHistoryFixture } from '../harness/historyFixtures';
 import { rolloutHarness, type RolloutHarness } from '../harness/rollout';
 
 const docker = new Docker();
@@ -73,6 +74,8 @@ describe('a sandbox that keeps dying', () => {
       await killer;
     }
     expect(result).toMatchObject({ exitReason: 'sandbox_lost', reward: 0, rewardReason: ErrorCodes.SANDBOX_LOST });
+    // SWERL_RECORD_HISTORIES=1: the bounded-rebuild path (loseEpisode) for test/integration/replay.test.ts.
+    await recordHistoryFixture('episode-sandbox-lost', handle);
     // The first sandbox and two rebuilds: three containers, each killed once.
     expect(killed.size).toBe(3);
     expect(result.infraFailures).toBeGreaterThanOrEqual(3);
