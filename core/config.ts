@@ -5,7 +5,7 @@
  * Pure: parsing text (YAML/JSON) happens in the caller; this module validates plain objects.
  */
 import { z } from 'zod';
-import { DEFAULT_MAX_REBUILDS } from './episodeLimits';
+import { DEFAULT_HOST_LOSS_SEC, DEFAULT_MAX_REBUILDS } from './episodeLimits';
 import { ConfigError, ErrorCodes } from './errors';
 
 const positiveInt = z.number().int().positive();
@@ -63,6 +63,9 @@ export const TimeoutsSchema = z.strictObject({
   rewardSec: positiveInt.default(1800),
   trainStepSec: positiveInt.default(6 * 3600),
   heartbeatSec: positiveInt.default(30),
+  hostLossSec: positiveInt
+    .default(DEFAULT_HOST_LOSS_SEC)
+    .describe('how long an episode waits for its sandbox host to come back before rebuilding its sandbox on another host'),
   promoteWaitDays: positiveInt.default(30).describe('how long a run waits at a stage boundary for a human'),
   stallAfterSec: positiveInt
     .default(1800)

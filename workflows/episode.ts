@@ -27,7 +27,7 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { EpisodeActivities, EpisodeScoreSummary, HostActivities, HostRef } from '../activities/episode/types';
 import type { Decoding, PromptStyle, RetryPolicyConfig } from '../core/config';
-import { DEFAULT_MAX_REBUILDS } from '../core/episodeLimits';
+import { DEFAULT_HOST_LOSS_SEC, DEFAULT_MAX_REBUILDS } from '../core/episodeLimits';
 import { ErrorCodes } from '../core/errors';
 import { toRetryPolicy } from '../core/retry';
 import { TaskQueues } from '../core/taskQueues';
@@ -44,7 +44,8 @@ export interface EpisodeInput {
   limits: { maxTurns: number; contextTokens: number; freeTurns: number; lengthPenalty: boolean; prompt?: PromptStyle };
   /** `maxRebuilds` is absent when it is the default (DEFAULT_MAX_REBUILDS), so recorded inputs are unchanged. */
   sandbox: { cpus: number; memoryMiB: number; pidsLimit: number; outputLimitBytes: number; commandTimeoutSec: number; user: string; leaseTtlSec: number; maxRebuilds?: number };
-  timeouts: { policyTurnSec: number; toolExecSec: number; rewardSec: number; heartbeatSec: number };
+  /** `hostLossSec` is absent when it is the default (DEFAULT_HOST_LOSS_SEC), so recorded inputs are unchanged. */
+  timeouts: { policyTurnSec: number; toolExecSec: number; rewardSec: number; heartbeatSec: number; hostLossSec?: number };
   retry: RetryPolicyConfig;
   /** The shared rollout queue (default swerl-rollout); tests isolate themselves with their own. */
   rolloutQueue?: string;
@@ -65,15 +66,15 @@ export interface EpisodeResult {
   rewardReason: string;
 }
 
-/** How long an activity on a host queue may wait for that host before we assume it is gone. */
+/** How long an activity on a host queue may wait for that host before we assume it is gone (timeouts.hostLossSec overrides). */
 const HOST_LOSS_GRACE_SEC = 60;
+/** A release on a host queue waits this long by default (timeouts.hostLossSec overrides). */
+const RELEASE_TIMEOUT_SEC = 30;
 /** Bounded rebuilds: SWERL_SANDBOX_GONE reaches the workflow (not retried in place) and is counted. */
 export const SANDBOX_LOST_PATCH = 'swerl-episode-sandbox-lost';
 
 /** Turns per runTurns activity (a killed worker still costs at most one turn: each is committed). */
 export const SEGMENT_TURNS = 16;
-/** A segment not started within this long was queued for a host that is gone. */
-const SEGMENT_START_GRACE_SEC = 300;
 /** Turns run in segments on the sandbox host (runTurns), each turn committed to Postgres. */
 export const TURN_SEGMENTS_PATCH = 'swerl-episode-turn-segments';
 
@@ -97,6 +98,8 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
   });
   const bounded = patched(SANDBOX_LOST_PATCH);
   const maxRebuilds = input.sandbox.maxRebuilds ?? DEFAULT_MAX_REBUILDS;
+  // Timeouts only (no new commands): an input without hostLossSec schedules exactly what it did.
+  const hostLossSec = input.timeouts.hostLossSec;
   // With the cap, a dead sandbox is the workflow's to count and rebuild, not an in-place retry's.
   const hostRetry = bounded ? toRetryPolicy(input.retry, [...(retry.nonRetryableErrorTypes ?? []), ErrorCodes.SANDBOX_GONE]) : retry;
   const acquire = bounded
@@ -111,7 +114,7 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
     proxyActivities<HostActivities>({
       taskQueue: hostQueue,
       // No other worker can run these: if the host is gone, give up and rebuild elsewhere.
-      scheduleToCloseTimeout: `${timeoutSec * 2 + HOST_LOSS_GRACE_SEC} seconds`,
+      scheduleToCloseTimeout: `${timeoutSec * 2 + (hostLossSec ?? HOST_LOSS_GRACE_SEC)} seconds`,
       startToCloseTimeout: `${timeoutSec + 30} seconds`,
       heartbeatTimeout: `${input.timeouts.heartbeatSec * 3} seconds`,
       retry: hostRetry,
@@ -167,7 +170,7 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
   const segmentOn = (hostQueue: string) =>
     proxyActivities<HostActivities>({
       taskQueue: hostQueue,
-      scheduleToStartTimeout: `${SEGMENT_START_GRACE_SEC} seconds`,
+      scheduleToStartTimeout: `${hostLossSec ?? DEFAULT_HOST_LOSS_SEC} seconds`,
       startToCloseTimeout: `${SEGMENT_TURNS * (input.timeouts.policyTurnSec + input.timeouts.toolExecSec) + 30} seconds`,
       heartbeatTimeout: `${input.timeouts.heartbeatSec * 3} seconds`,
       retry: hostRetry,
@@ -175,7 +178,7 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
 
   async function releaseOn(h: HostRef): Promise<void> {
     await CancellationScope.nonCancellable(() =>
-      onHost(h.hostQueue, 30)
+      onHost(h.hostQueue, hostLossSec === undefined ? RELEASE_TIMEOUT_SEC : 0)
         .releaseSandbox({ episodeId: input.episodeId, containerId: h.containerId })
         .catch(() => {
           // A lost host's containers are removed by its reaper.

@@ -1,7 +1,8 @@
 /**
  * Durability of one episode: the rollout worker is SIGKILLed during a policy call, during a tool
- * execution and during the reward; the Temporal server is SIGKILLed and restarted; Postgres is
- * stopped and started. Each disturbed episode must end with the same turns and reward as an
+ * execution and during the reward; the sandbox container is docker-killed; the Temporal server is
+ * SIGKILLed and restarted; Postgres is stopped and started; the rollout host is SIGKILLed for good
+ * while another host runs (the episode moves to it). Each disturbed episode must end with the same turns and reward as an
  * undisturbed run, no duplicated turn rows, no leaked container, and its infra failures counted.
  */
 import Docker from 'dockerode';
@@ -14,7 +15,10 @@ import { assistantIdx, observationIdx } from '../../core/transcript';
 import { episodes, turns } from '../../db/schema';
 import { episodeWorkflowId } from '../../workflows/episodeInput';
 import type { EpisodeResult } from '../../workflows/episode';
+import { recordHistoryFixture } from '../harness/historyFixtures';
 import { rolloutHarness, type RolloutHarness } from '../harness/rollout';
+import { Labels } from '../../activities/sandbox';
+import { createRolloutWorkers, hostQueueOf } from '../../workers/rollout';
 import { killComponent, startComponent, testEndpoints } from '../harness/stack';
 import { workerProcess, type WorkerProcess } from '../harness/workerProcess';
 
@@ -141,16 +145,26 @@ async function currentSandboxOf(episodeId: string): Promise<string> {
   return last.containerId;
 }
 
+/** Removes every container a (dead) lease manager created: its sandboxes and its pool. */
+async function removeManaged(managerId: string): Promise<void> {
+  const docker = new Docker();
+  const mine = await docker.listContainers({ all: true, filters: { label: [`${Labels.manager}=${managerId}`] } });
+  await Promise.all(mine.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+}
+
 let reference: { result: EpisodeResult; assistant: string[] };
 const taskId = () => h.tasks[0]!.instanceId;
 
 interface Run { episodeId: string; result: EpisodeResult; assistant: string[]; rows: number; patch: string }
 
-async function runEpisode(sampleIdx: number, disturb: (episodeId: string) => Promise<void>): Promise<Run> {
+/** With `fixture` and SWERL_RECORD_HISTORIES=1, the episode's history is kept for test/integration/replay.test.ts. */
+async function runEpisode(sampleIdx: number, disturb: (episodeId: string) => Promise<void>, fixture?: string, opts: { hostLossSec?: number } = {}): Promise<Run> {
   const input = h.episodeInput(taskId(), { sampleIdx });
+  if (opts.hostLossSec) input.timeouts.hostLossSec = opts.hostLossSec;
   const handle = await h.startEpisode(input);
   await disturb(input.episodeId);
   const result = await handle.result();
+  if (fixture) await recordHistoryFixture(fixture, handle);
   const rows = await rowsOf(input.episodeId);
   const [ep] = await h.db.db.select().from(episodes).where(eq(episodes.id, input.episodeId));
   await waitUntil('containers of the episode to be gone', async () => (await containersOf(input.episodeId)) === 0, 30_000);
@@ -226,7 +240,7 @@ describe('episode durability', () => {
       await slowCommandRunning(id);
       await new Promise((r) => setTimeout(r, 1_000));
       await new Docker().getContainer(await currentSandboxOf(id)).kill();
-    });
+    }, 'episode-rebuilt');
     expectSameAsReference(run);
     expectNothingTwice(run, { once: true });
     // The lost sandbox was noticed and rebuilt from the persisted commands, not scored.
@@ -254,5 +268,52 @@ describe('episode durability', () => {
     expectNothingTwice(run, { once: false });
     // Activities that ran during the outage failed with SWERL_DB_UNAVAILABLE and were retried.
     expect(run.result.infraFailures).toBeGreaterThanOrEqual(1);
+  });
+
+  // Last: the process host is gone for good afterwards.
+  it('a rollout host killed and never restarted while another runs: its episode finishes on the other host', async () => {
+    const other = await createRolloutWorkers({
+      endpoints: testEndpoints(),
+      db: h.db.db,
+      sandbox: { ...h.config.sandbox, prewarm: 0 },
+      hostId: `${h.hostId}-other`,
+      sharedQueue: h.sharedQueue,
+      reaperIntervalMs: 5_000,
+    });
+    let otherRun: Promise<void> | undefined;
+    let deadManager: string | undefined;
+    try {
+      const run = await runEpisode(
+        7,
+        async (id) => {
+          // The episode's sandbox is on the process host (the only one polling until now).
+          await slowCommandRunning(id);
+          otherRun = other.run();
+          const victim = new Docker().getContainer(await currentSandboxOf(id));
+          const manager = (await victim.inspect()).Config.Labels[Labels.manager];
+          if (!manager) throw new Error('the sandbox carries no manager label');
+          deadManager = manager;
+          await worker.kill('SIGKILL');
+          // A dead machine takes its containers with it.
+          await removeManaged(manager);
+        },
+        undefined,
+        { hostLossSec: 20 },
+      );
+      expectSameAsReference(run);
+      expectNothingTwice(run, { once: true });
+      expect(run.result.infraFailures).toBeGreaterThanOrEqual(1);
+      // The turns after the loss ran on the other host, which also built the sandbox the diff came from.
+      const history = await h.client.workflow.getHandle(episodeWorkflowId(run.episodeId)).fetchHistory();
+      const segments = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes).filter((a) => a?.activityType?.name === 'runTurns');
+      expect(segments.length).toBeGreaterThanOrEqual(2);
+      expect(segments[0]!.taskQueue?.name).toBe(hostQueueOf(h.hostId));
+      expect(segments.at(-1)!.taskQueue?.name).toBe(other.hostQueue);
+    } finally {
+      other.shutdown();
+      await otherRun?.catch(() => {});
+      await other.close();
+      if (deadManager) await removeManaged(deadManager);
+    }
   });
 });
