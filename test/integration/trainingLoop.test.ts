@@ -175,6 +175,32 @@ describe('training loop: RFT → stage 1 → promote → stage 2 → eval', () =
       writeFileSync(path.join(dir, 'rftStage-batchref.json'), historyToJSON(await rft.fetchHistory()));
     }
   }, 600_000); // the whole loop: ~2 min on an idle runner, > 5 min when CI shared 2 cores with the demo (load 17)
+
+  it('runs the gate eval on promotion.gateSplit and the eval stages on tasks.evalSplit', async () => {
+    const rl = loopConfig().stages[1]!;
+    const base = loopConfig({
+      stages: [
+        { ...rl, name: 'rl-stage1', iterations: 1, problemsPerIteration: 1 },
+        { ...rl, name: 'rl-stage2', iterations: 1, problemsPerIteration: 1 },
+        { kind: 'eval', name: 'eval', maxTurns: 6, contextTokens: 4096, runs: 1 },
+      ],
+    });
+    // The toy suite has no validation split: the gate runs on train here, which the eval stage never reads.
+    const { runId, handle } = await w.startRun({ ...base, promotion: { ...base.promotion, gateSplit: 'train' } });
+    await waitFor(async () => (await handle.query(statusQuery)).phase === 'at-boundary', 600_000, 'the stage-1 boundary');
+    expect((await handle.query(statusQuery)).boundary?.eval).toMatchObject({ k: 1, tasks: 3 });
+    await promoteRun(w.client, runId, { who: 'alice', reason: 'gate split test', force: true });
+    const final = await handle.result();
+    expect(final.phase).toBe('completed');
+    const rows = await w.db.db.select().from(evals).where(eq(evals.runId, runId));
+    const byStage = Object.fromEntries(rows.map((e) => [e.stage, { split: e.split, tasks: Object.keys(e.perTask).sort() }]));
+    expect(byStage).toEqual({
+      'rl-stage1-gate': { split: 'train', tasks: [EASY, MIXED, HARD].sort() },
+      eval: { split: 'eval', tasks: [EVAL_GOLD, 'toy__csvlite-1'].sort() },
+    });
+    // 2 + 2 rollouts (G = 2, one problem per iteration), 3 gate episodes, 2 final ones.
+    expect(final.counters.episodes).toBe(9);
+  }, 600_000);
 });
 
 describe('decoding mismatch', () => {

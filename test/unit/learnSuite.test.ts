@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadRunConfig } from '../../config/load';
 import { demoActions, demonstration, listing } from '../../tasks/learn/demos';
 import { learnInstance } from '../../tasks/learn/family';
 import { deletionSolves, lineCount } from '../../tasks/learn/baselines';
@@ -39,6 +42,16 @@ describe('learn family', () => {
       expect(perLine.size).toBeGreaterThanOrEqual(20);
       expect(tasks.reduce((n, t) => n + 1 / lineCount(t.source), 0) / tasks.length).toBeLessThan(MAX_SHARE);
     }
+  });
+
+  it('the committed tasks.jsonl is the generated suite, and the learn preset gates on validation and reports on test', () => {
+    const lines = readFileSync(path.join(__dirname, '..', '..', 'tasks', 'learn', 'tasks.jsonl'), 'utf8').trim().split('\n');
+    const committed = Object.fromEntries(lines.map((l) => JSON.parse(l) as { instance_id: string; split: string; problem_statement: string }).map((t) => [t.instance_id, [t.split, t.problem_statement]]));
+    const generated = Object.fromEntries(learnSuiteInstances().map((i) => [`learn__${i.name}`, [i.split, i.spec.problem]]));
+    expect(committed).toEqual(generated);
+    const config = loadRunConfig('learn');
+    expect(config.tasks.evalSplit).toBe('test');
+    expect(config.promotion.gateSplit).toBe('validation');
   });
 
   it('exactly one single-line deletion passes each task\'s tests, run with Python: the one baselines.ts scores as solving', () => {
