@@ -16,6 +16,7 @@ import { ConfigError, ErrorCodes, errorCodeOf, RunError } from '../core/errors';
 import { TaskQueues } from '../core/taskQueues';
 import type { Db } from '../db/client';
 import { getCheckpoint } from '../db/checkpoints';
+import { evalFigures, listEvals } from '../db/evals';
 import { checkpoints, evals, runs } from '../db/schema';
 import { checkpointEvalWorkflowId, type checkpointEval } from '../workflows/checkpointEval';
 import { promoteUpdate, type EvalOutcome, type PromoteRequest, type PromoteResult } from '../workflows/definitions';
@@ -139,17 +140,7 @@ export async function runCheckpoints(db: Db, runId: string) {
 export async function runReport(db: Db, runId: string) {
   const [run] = await db.select().from(runs).where(eq(runs.id, runId));
   if (!run) throw new RunError(ErrorCodes.RUN_NOT_FOUND, `no run "${runId}" in the database`, { runId });
-  const rows = await db.select().from(evals).where(eq(evals.runId, runId)).orderBy(asc(evals.createdAt));
-  const stageEvals: StageEval[] = rows.map((e) => ({
-    label: e.stage,
-    checkpointId: e.checkpointId,
-    pass1: e.pass1Mean,
-    sem: e.pass1Sem,
-    passK: e.passK,
-    k: e.k,
-    tasks: e.taskCount,
-    perTask: e.perTask as StageEval['perTask'],
-  }));
+  const stageEvals: StageEval[] = (await listEvals(db, runId)).map(evalFigures);
   const config = run.config as { seed?: number };
   const head = { runId, config: run.name, seed: config.seed ?? 0, phase: run.status, wallSec: (run.updatedAt.getTime() - run.createdAt.getTime()) / 1000 };
   return { head, stageEvals, evals: reportRows(stageEvals), claims: learningClaims(stageEvals) };

@@ -7,7 +7,7 @@ import { and, asc, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { listEpisodeOperations } from '../db/episodeOperations';
 import { getEpisode } from '../db/episodes';
-import { listEvals } from '../db/evals';
+import { evalFigures, listEvals } from '../db/evals';
 import { listPromotions } from '../db/promotions';
 import { getRewardResult } from '../db/rewards';
 import { listTurns } from '../db/turns';
@@ -82,7 +82,8 @@ export interface RunCurves {
   points: CurvePoint[];
   /** x of the first point of each stage after the first. */
   stageBoundaries: Array<{ x: number; stage: string }>;
-  evals: Array<{ x: number; evalId: string; stage: string; checkpointId: string; pass1: number; sem: number; passK: number; k: number; tasks: number; createdAt: string }>;
+  /** evalFigures without the per-task counts (the report's business, and large on a big split). */
+  evals: Array<Omit<ReturnType<typeof evalFigures>, 'perTask'> & { x: number; evalId: string; stage: string; createdAt: string }>;
   promotions: Array<{ x: number; fromStage: string; toStage: string; checkpointId: string; actor: string; reason: string; forced: boolean; createdAt: string }>;
 }
 
@@ -135,18 +136,10 @@ export async function runCurves(db: Db, runId: string): Promise<RunCurves> {
   return {
     points,
     stageBoundaries,
-    evals: evalRows.map((e) => ({
-      x: xAt(e.createdAt),
-      evalId: e.id,
-      stage: e.stage,
-      checkpointId: e.checkpointId,
-      pass1: e.pass1Mean,
-      sem: e.pass1Sem,
-      passK: e.passK,
-      k: e.k,
-      tasks: e.taskCount,
-      createdAt: e.createdAt.toISOString(),
-    })),
+    evals: evalRows.map((e) => {
+      const { perTask: _perTask, ...figures } = evalFigures(e);
+      return { ...figures, x: xAt(e.createdAt), evalId: e.id, stage: e.stage, createdAt: e.createdAt.toISOString() };
+    }),
     promotions: promotionRows.map((p) => ({
       x: xAt(p.createdAt),
       fromStage: p.fromStage,

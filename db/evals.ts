@@ -18,3 +18,12 @@ export async function recordEval(db: Db, result: NewEval): Promise<{ eval: Eval;
 export async function listEvals(db: Db, runId: string): Promise<Eval[]> {
   return db.query.evals.findMany({ where: eq(evals.runId, runId), orderBy: asc(evals.createdAt) });
 }
+
+/**
+ * An eval row as people read it, labelled by the stage it was run as: Pass@1 mean ± SEM, Pass@k,
+ * the task count and the per-task counts. The one mapping `swerl report` and the dashboard's
+ * curves both use.
+ */
+export function evalFigures(e: Eval) {
+  return { label: e.stage, checkpointId: e.checkpointId, pass1: e.pass1Mean, sem: e.pass1Sem, passK: e.passK, k: e.k, tasks: e.taskCount, perTask: e.perTask };
+}

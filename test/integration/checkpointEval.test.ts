@@ -12,6 +12,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderReportMarkdown } from '../../cli/demoReport';
+import { runCurves } from '../../dashboard/queries';
 import { checkpointEvals, formatEvalOutcome, launchEval, runReport } from '../../cli/trainingCommands';
 import { RunError } from '../../core/errors';
 import { registerCheckpoint } from '../../db/checkpoints';
@@ -91,6 +92,10 @@ describe('swerl eval CHECKPOINT', () => {
     expect(report.claims).toEqual([]);
     expect(renderReportMarkdown(report.head, report.stageEvals)).toContain(`| eval | ${CHECKPOINT} | 50.00% | 0.00% | 50.00% (3) | - | - |`);
     await expect(runReport(w.db.db, 'no-such-run')).rejects.toMatchObject({ code: 'SWERL_RUN_NOT_FOUND' });
+    // The dashboard's curves read the same figures (one mapping, db/evals.ts evalFigures), without the per-task counts.
+    const curves = await runCurves(w.db.db, first.evalRunId);
+    expect(curves.evals).toMatchObject([{ evalId: stored[0]!.id, stage: 'eval', label: 'eval', checkpointId: CHECKPOINT, pass1: 0.5, sem: 0, passK: 0.5, k: 3, tasks: 2 }]);
+    expect(curves.evals[0]).not.toHaveProperty('perTask');
 
     const dsn = (w.db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
     const histories = await decodedHistories(w.client, [first.workflowId]);
