@@ -56,6 +56,11 @@ export interface TrainerDouble {
   /** Checkpoints load_policy was asked to serve, in order. */
   loads: string[];
   crashesInjected: number;
+  /**
+   * Holds the next call of step `key` (`run/stage/iteration/step`) before it applies: `entered`
+   * resolves when that call arrives, `release` lets it go on. For killing others mid-step.
+   */
+  hold(key: string): { entered: Promise<void>; release(): void };
   /** Postgres batches read, by reference form: `database` (current) or legacy `dsn`. */
   batchRefs: { database: number; dsn: number };
   close(): Promise<void>;
@@ -87,6 +92,9 @@ export async function startTrainerDouble(opts: TrainerDoubleOptions): Promise<Tr
   const loads: string[] = [];
   const pools = new Map<string, pg.Pool>();
   let crashesLeft = opts.crashAfterApply ?? 0;
+  const holds = new Map<string, { enter(): void; released: Promise<void> }>();
+  /** Every hold's release: closing lets a held call finish instead of hanging the worker's shutdown. */
+  const releasers: Array<() => void> = [];
   const state = { crashesInjected: 0 };
 
   const databaseUrl = opts.databaseUrl ?? process.env.SWERL_DATABASE_URL;
@@ -146,6 +154,12 @@ export async function startTrainerDouble(opts: TrainerDoubleOptions): Promise<Tr
     }
     const key = keyString(input.step_key);
     calls.set(key, (calls.get(key) ?? 0) + 1);
+    const held = holds.get(key);
+    if (held) {
+      holds.delete(key);
+      held.enter();
+      await held.released;
+    }
     const digest = createHash('sha256')
       .update(canonicalJson({ base_checkpoint: input.base_checkpoint, batch: input.batch, hyper: input.hyper, decoding_expected: input.decoding_expected }))
       .digest('hex');
@@ -210,12 +224,22 @@ export async function startTrainerDouble(opts: TrainerDoubleOptions): Promise<Tr
     ledger: (run) => rows.filter((r) => run === undefined || r.run === run),
     calls,
     applications,
+    hold(key) {
+      let enter!: () => void;
+      let release!: () => void;
+      const entered = new Promise<void>((r) => (enter = r));
+      const released = new Promise<void>((r) => (release = r));
+      holds.set(key, { enter, released });
+      releasers.push(release);
+      return { entered, release };
+    },
     loads,
     batchRefs: refs,
     get crashesInjected() {
       return state.crashesInjected;
     },
     async close() {
+      for (const release of releasers) release();
       worker.shutdown();
       await running.catch(() => {});
       await connection.close().catch(() => {});

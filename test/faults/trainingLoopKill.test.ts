@@ -1,8 +1,11 @@
 /**
  * Fault: the orchestration worker is SIGKILLed in the middle of an RL iteration (episodes of it
- * running) and restarted; the trainer crashes once right after applying a step. The run must
- * complete with every (run, stage, iteration, step) applied exactly once (the trainer double's own
- * ledger) and every episode counted once in task_stats.
+ * running) and again in the middle of an update step (the trainer holds the step's call; it
+ * finishes while no orchestration worker is alive), restarted each time; the trainer crashes once
+ * right after applying a step. The run must complete with every (run, stage, iteration, step)
+ * applied exactly once (the trainer double's own ledger), the held step called exactly once (the
+ * restarted worker takes its result from history, it does not issue it again), and every episode
+ * counted once in task_stats.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -70,16 +73,27 @@ afterAll(async () => {
 });
 
 describe('training loop under a killed orchestration worker', () => {
-  it('completes after SIGKILL mid-iteration with every step applied once and every episode counted once', async () => {
+  it('completes after SIGKILL mid-iteration and mid-update-step with every step applied once and every episode counted once', async () => {
     worker = await startWorkerProcess();
     const config = loopConfig({ stages: [loopConfig().stages[1]] }); // rl-stage1: 2 iterations × 3 problems × G 2
     const { runId, handle } = await w.startRun(config);
+    const midStep = w.trainer.hold(`${runId}/rl-stage1/1/0`);
 
     // Mid-iteration: some episodes of iteration 0 done, the iteration not finished.
     await waitFor(async () => (await completedEpisodes(runId, 0)) >= 1, 300_000, 'the first finished episode');
     expect(w.trainer.ledger(runId)).toEqual([]);
     await sigkill(worker);
     await new Promise((r) => setTimeout(r, 3_000));
+    worker = await startWorkerProcess();
+
+    // Mid-update-step: iteration 1's step is in the trainer's hands, not applied yet.
+    await midStep.entered;
+    console.log(`[trainingLoopKill] killing the orchestration worker mid-step at ${new Date().toISOString()}`);
+    expect(w.trainer.applications.get(`${runId}/rl-stage1/1/0`)).toBeUndefined();
+    await sigkill(worker);
+    // The step completes while no orchestration worker is alive; its result waits in history.
+    midStep.release();
+    await waitFor(async () => w.trainer.applications.get(`${runId}/rl-stage1/1/0`) === 1, 60_000, 'the held step to apply');
     worker = await startWorkerProcess();
 
     const final = await handle.result();
@@ -97,15 +111,18 @@ describe('training loop under a killed orchestration worker', () => {
     const ledger = w.trainer.ledger(runId);
     expect(ledger.map((r) => `${r.stage}/${r.iteration}/${r.step}`)).toEqual(['rl-stage1/0/0', 'rl-stage1/1/0']);
     expect([...w.trainer.applications.values()]).toEqual([1, 1]);
+    console.log(`[trainingLoopKill] run ${runId}: ${JSON.stringify(Object.fromEntries(w.trainer.calls))} step calls`);
     // The injected crash after applying step 0 made Temporal retry it; the ledger answered.
     expect(w.trainer.crashesInjected).toBe(1);
     expect(w.trainer.calls.get(`${runId}/rl-stage1/0/0`)).toBe(2);
+    // The step the worker was killed in was issued once: the restarted worker did not call it again.
+    expect(w.trainer.calls.get(`${runId}/rl-stage1/1/0`)).toBe(1);
 
     const [events] = await w.db.db.select({ n: sql<number>`count(*)::int` }).from(taskStatEvents).where(eq(taskStatEvents.runId, runId));
     expect(events?.n).toBe(12);
     const stats = await w.db.db.select().from(taskStats).where(eq(taskStats.runId, runId));
     expect(Object.fromEntries(stats.map((s) => [s.taskId, [s.attempts, s.solves]]))).toEqual({ [EASY]: [4, 4], [MIXED]: [4, 2], [HARD]: [4, 0] });
-  });
+  }, 10 * 60_000);
 
   it('completes after the Temporal server is SIGKILLed and restarted mid-stage, every step applied once', async () => {
     worker ??= await startWorkerProcess();
