@@ -1,7 +1,8 @@
 /**
- * `swerl track RUN --tensorboard DIR`: a run's iteration metrics, evals and a sample of its
+ * `swerl track RUN [--tensorboard DIR]`: a run's iteration metrics, evals and a sample of its
  * trajectories, written to TensorBoard event files (tensorboardX, in its own cached venv) so that a
- * user's TensorBoard shows them next to their other experiments.
+ * user's TensorBoard shows them next to their other experiments. The tracker is the run config's
+ * `tracking` (tensorboard or none); `--tensorboard DIR` overrides it.
  *
  * Reads Postgres only, so it can run beside a live run (`--follow`) or long after it. Each record
  * has a key (iteration, eval); the keys already written are kept in DIR/.swerl-track.json, so a
@@ -12,12 +13,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import path from 'node:path';
 import type { Command } from 'commander';
 import { and, asc, desc, eq, isNotNull } from 'drizzle-orm';
-import { ErrorCodes, SwerlError } from '../core/errors';
+import { TrackingSchema } from '../core/config';
+import { ConfigError, ErrorCodes, SwerlError } from '../core/errors';
 import { createDb, type Db } from '../db/client';
 import { migrateDatabase } from '../db/migrate';
 import { resolveEndpoints } from '../workers/endpoints';
 import { episodes, evals, iterations, runs, stages, turns } from '../db/schema';
-import { REPO_ROOT } from './dev/settings';
+import { REPO_ROOT, stackSettings } from './dev/settings';
 
 export type TrackerRecord =
   | { kind: 'scalar'; tag: string; value: number; step: number; wall_time: number }
@@ -191,27 +193,53 @@ export async function exportRunToTensorBoard(db: Db, runId: string, opts: TrackO
   return { items: fresh.length, ...counts, runStatus: status };
 }
 
+/**
+ * Where a run's tracker writes: `--tensorboard DIR` when given, else the run config's `tracking`
+ * (its dir, or <state dir>/tracking/<run>). A run that chooses no tracker, without the flag, is
+ * SWERL_CONFIG_INVALID.
+ */
+export function trackingTarget(runConfig: unknown, runId: string, opts: { flagDir?: string; stateDir: string }): { logDir: string; samplesPerIteration: number } {
+  const raw = (runConfig as { tracking?: unknown } | null)?.tracking;
+  const parsed = TrackingSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw new ConfigError(ErrorCodes.CONFIG_INVALID, `run ${runId}: its tracking config is invalid: ${parsed.error.issues.map((i) => i.message).join('; ')}`, { runId });
+  const tracking = parsed.data;
+  if (opts.flagDir) return { logDir: path.resolve(opts.flagDir), samplesPerIteration: tracking.samplesPerIteration };
+  if (tracking.tracker === 'none') {
+    throw new ConfigError(ErrorCodes.CONFIG_INVALID, `run ${runId} chooses no tracker (tracking.tracker in its config is none or absent): set tracking.tracker: tensorboard, or pass --tensorboard DIR`, { runId });
+  }
+  return { logDir: path.resolve(tracking.dir ?? path.join(opts.stateDir, 'tracking', runId)), samplesPerIteration: tracking.samplesPerIteration };
+}
+
+/** The run's tracker as its config (or the flag) chooses it, then one export. */
+export async function exportRunToTracker(db: Db, runId: string, opts: { flagDir?: string; samplesPerIteration?: number; stateDir?: string; python?: string }): Promise<TrackResult & { logDir: string }> {
+  const [run] = await db.select({ config: runs.config }).from(runs).where(eq(runs.id, runId));
+  if (!run) throw new SwerlError(ErrorCodes.RUN_NOT_FOUND, `no run "${runId}" in the database`, { runId });
+  const target = trackingTarget(run.config, runId, { flagDir: opts.flagDir, stateDir: opts.stateDir ?? stackSettings().stateDir });
+  const result = await exportRunToTensorBoard(db, runId, { logDir: target.logDir, samplesPerIteration: opts.samplesPerIteration ?? target.samplesPerIteration, python: opts.python });
+  return { ...result, logDir: target.logDir };
+}
+
 /** Run states after which nothing new will be written. */
 const FINAL_STATES = new Set(['completed', 'failed', 'aborted']);
 
 export function registerTrackCommand(program: Command): void {
   program
     .command('track')
-    .description("write a run's iteration metrics, evals and sampled trajectories to TensorBoard event files")
+    .description("write a run's iteration metrics, evals and sampled trajectories to its tracker (the run config's tracking, or --tensorboard DIR)")
     .argument('<run>', 'run id')
-    .requiredOption('--tensorboard <dir>', 'TensorBoard log directory (point `tensorboard --logdir` at it)')
-    .option('--samples <n>', 'trajectories sampled per iteration (best and worst)', '2')
+    .option('--tensorboard <dir>', "TensorBoard log directory (point `tensorboard --logdir` at it); default: the run config's tracking")
+    .option('--samples <n>', "trajectories sampled per iteration (best and worst); default: the run config's tracking.samplesPerIteration, else 2")
     .option('--follow', 'keep exporting until the run completes, fails or is aborted')
     .option('--interval <sec>', 'seconds between exports with --follow', '30')
-    .action(async (runId: string, opts: { tensorboard: string; samples: string; follow?: boolean; interval: string }) => {
+    .action(async (runId: string, opts: { tensorboard?: string; samples?: string; follow?: boolean; interval: string }) => {
       const endpoints = resolveEndpoints();
       await migrateDatabase(endpoints.databaseUrl);
       const db = createDb(endpoints.databaseUrl);
-      const python = trackerPython();
       try {
+        const python = trackerPython();
         for (;;) {
-          const r = await exportRunToTensorBoard(db.db, runId, { logDir: path.resolve(opts.tensorboard), samplesPerIteration: Number(opts.samples), python });
-          console.log(`${new Date().toISOString()} ${runId}: ${r.items} new item(s), ${r.scalars} scalar(s), ${r.texts} trajectory sample(s); run ${r.runStatus}`);
+          const r = await exportRunToTracker(db.db, runId, { flagDir: opts.tensorboard, samplesPerIteration: opts.samples === undefined ? undefined : Number(opts.samples), python });
+          console.log(`${new Date().toISOString()} ${runId} → ${r.logDir}: ${r.items} new item(s), ${r.scalars} scalar(s), ${r.texts} trajectory sample(s); run ${r.runStatus}`);
           // Bounded by the run itself: a final state ends the loop after one last export.
           if (!opts.follow || FINAL_STATES.has(r.runStatus)) break;
           await new Promise((resolve) => setTimeout(resolve, Number(opts.interval) * 1000));

@@ -159,6 +159,16 @@ export const RolloutSchema = z.strictObject({
   shardBranching: z.number().int().min(2).max(2_000).optional().describe('child shards of one inner shard workflow (default 100)'),
 });
 
+export const TrackingSchema = z.strictObject({
+  tracker: z
+    .enum(['none', 'tensorboard'])
+    .default('none')
+    .describe("where `swerl track RUN` writes the run's iteration metrics, evals and sampled trajectories: TensorBoard event files, or nowhere (then only `--tensorboard DIR` exports)"),
+  dir: z.string().min(1).optional().describe('the tracker\'s log directory; default <SWERL_HOME or .swerl>/tracking/<run id>'),
+  samplesPerIteration: nonNegativeInt.default(2).describe('trajectories sampled per iteration (the best and the worst)'),
+});
+export type TrackingConfig = z.infer<typeof TrackingSchema>;
+
 export const RunConfigSchema = z
   .strictObject({
     name: z.string().min(1).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash, underscore'),
@@ -207,6 +217,7 @@ export const RunConfigSchema = z
     retry: RetryPolicySchema.default(RetryPolicySchema.parse({})),
     promotion: PromotionSchema.default(PromotionSchema.parse({})),
     rollout: RolloutSchema.optional().describe('how episodes of one iteration are started; absent = all at once'),
+    tracking: TrackingSchema.optional().describe('the experiment tracker of this run (`swerl track RUN`); absent = none'),
   })
   .superRefine((cfg, ctx) => {
     const names = new Set<string>();

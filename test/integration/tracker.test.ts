@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportRunToTensorBoard, trackerPython } from '../../cli/track';
+import { exportRunToTensorBoard, exportRunToTracker, trackerPython } from '../../cli/track';
 import { createDb, type DbHandle } from '../../db/client';
 import { episodes, evals, iterations, runs, stages, tasks, turns } from '../../db/schema';
 import { createTestDatabase, type TestDatabase } from '../harness/db';
@@ -25,8 +25,8 @@ interface ReadBack {
   texts: Record<string, Array<[number, string]>>;
 }
 
-function readBack(): ReadBack {
-  const out = execFileSync(python, [path.join(__dirname, '..', '..', 'trackers', 'tensorboard_reader.py'), logDir], { encoding: 'utf8' });
+function readBack(dir = logDir): ReadBack {
+  const out = execFileSync(python, [path.join(__dirname, '..', '..', 'trackers', 'tensorboard_reader.py'), dir], { encoding: 'utf8' });
   return JSON.parse(out) as ReadBack;
 }
 
@@ -96,5 +96,23 @@ describe('swerl track --tensorboard', () => {
     const back = readBack();
     expect(back.scalars['rl-stage1/rewardMean']).toEqual([[0, 0.5], [1, 0.75]]);
     expect(back.scalars['rft/rewardMean']).toHaveLength(1);
+  });
+
+  it("writes where the run config's tracking says; a run that chooses none needs the flag", async () => {
+    // The run's config is {}: no tracker chosen.
+    await expect(exportRunToTracker(handle.db, RUN, { python })).rejects.toMatchObject({ code: 'SWERL_CONFIG_INVALID' });
+    await expect(exportRunToTracker(handle.db, 'no-such-run', { python })).rejects.toMatchObject({ code: 'SWERL_RUN_NOT_FOUND' });
+    const configured = mkdtempSync(path.join(os.tmpdir(), 'swerl-track-config-'));
+    try {
+      await handle.db.update(runs).set({ config: { tracking: { tracker: 'tensorboard', dir: configured, samplesPerIteration: 0 } } }).where(eq(runs.id, RUN));
+      const r = await exportRunToTracker(handle.db, RUN, { python });
+      // Everything is new in that directory: 3 completed iterations and the eval; no samples (samplesPerIteration 0).
+      expect(r).toMatchObject({ logDir: configured, items: 4, texts: 0 });
+      expect(readBack(configured).scalars['rl-stage1/rewardMean']).toEqual([[0, 0.5], [1, 0.75]]);
+      // The flag still wins over the config.
+      expect((await exportRunToTracker(handle.db, RUN, { python, flagDir: logDir })).logDir).toBe(logDir);
+    } finally {
+      rmSync(configured, { recursive: true, force: true });
+    }
   });
 });
