@@ -16,6 +16,8 @@ export interface SeedRouterOptions {
    * rollouts, and a scripted policy has no weights to load, so the load is acknowledged and recorded.
    */
   acceptLoads?: boolean;
+  /** Listen port (default: any free one); a restarted router keeps the URL its clients know. */
+  port?: number;
 }
 
 export interface SeedRouter {
@@ -75,7 +77,13 @@ export async function startParityProxy(even: string, odd: string, opts: SeedRout
         });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,

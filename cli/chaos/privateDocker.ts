@@ -1,0 +1,130 @@
+/**
+ * A private Docker daemon for the chaos soak, so that killing dockerd never touches the shared one
+ * on /var/run/docker.sock: its own --data-root, --exec-root, --pidfile and unix socket under the
+ * state dir, no bridge and no iptables (sandboxes run with --network none). The soak SIGKILLs it
+ * and starts it again like a supervisor would; containers do not survive that (no live-restore),
+ * which is the point.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { commandLine, isAlive, livePidFromFile, signalAndWait, spawnDetached, waitGone, waitUntil } from '../dev/process';
+
+export class PrivateDockerd {
+  readonly dir: string;
+  readonly socket: string;
+  readonly pidFile: string;
+  readonly logFile: string;
+  readonly docker: Docker;
+  readonly pids: number[] = [];
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.socket = path.join(dir, 'docker.sock');
+    this.pidFile = path.join(dir, 'dockerd.pid');
+    this.logFile = path.join(dir, 'dockerd.log');
+    this.docker = new Docker({ socketPath: this.socket, timeout: 30_000 });
+  }
+
+  get host(): string {
+    return `unix://${this.socket}`;
+  }
+
+  private get execRoot(): string {
+    return path.join(this.dir, 'exec');
+  }
+
+  /** The daemon's pid from its own pid file, if that process is alive and is our dockerd. */
+  pid(): number | undefined {
+    return livePidFromFile(this.pidFile, this.socket, false);
+  }
+
+  async healthy(): Promise<boolean> {
+    try {
+      await this.docker.ping();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Starts the daemon (a no-op if ours is running) and waits until it answers. */
+  async start(timeoutMs = 120_000): Promise<number> {
+    const running = this.pid();
+    if (running !== undefined && (await this.healthy())) return running;
+    if (running === undefined) rmSync(this.pidFile, { force: true }); // dockerd refuses to start over a stale one
+    mkdirSync(this.dir, { recursive: true });
+    const child = spawnDetached(
+      '/usr/sbin/dockerd',
+      [
+        ...['--data-root', path.join(this.dir, 'data'), '--exec-root', this.execRoot, '--pidfile', this.pidFile, '-H', this.host],
+        ...['--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false'],
+      ],
+      { logFile: this.logFile, cwd: this.dir },
+    );
+    let exited: string | undefined;
+    void child.exited.then((r) => (exited = r));
+    const ok = await waitUntil(async () => exited !== undefined || (await this.healthy()), timeoutMs, 250);
+    if (!ok || exited !== undefined) throw new Error(`private dockerd did not come up (${exited ?? 'timeout'}); log: ${this.logFile}`);
+    this.pids.push(child.pid);
+    return child.pid;
+  }
+
+  /** SIGKILLs dockerd (not its containerd: a crashed daemon leaves it behind). Returns the pid killed. */
+  async kill(): Promise<number | undefined> {
+    const pid = this.pid();
+    if (pid === undefined) return undefined;
+    process.kill(pid, 'SIGKILL');
+    await waitGone(pid, { timeoutMs: 30_000 });
+    return pid;
+  }
+
+  /** Graceful stop, then SIGKILL for anything still running from our exec root (containerd, shims). */
+  async stop(): Promise<void> {
+    const pid = this.pid();
+    if (pid !== undefined) await signalAndWait(pid, 'SIGTERM', { timeoutMs: 60_000, escalate: true });
+    for (const leftover of this.ownProcesses()) {
+      try {
+        process.kill(leftover, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    rmSync(this.pidFile, { force: true });
+  }
+
+  /** Processes whose command line names our exec root: containerd and shims this daemon started. */
+  private ownProcesses(): number[] {
+    const own: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const pid = Number(entry);
+      if (pid !== process.pid && isAlive(pid) && commandLine(pid).includes(this.execRoot)) own.push(pid);
+    }
+    return own;
+  }
+
+  /** Copies images from another daemon (the shared one) unless present here: `docker save | docker load`. */
+  async loadImagesFrom(sourceHost: string, tags: string[]): Promise<string[]> {
+    const missing: string[] = [];
+    for (const tag of [...new Set(tags)]) {
+      try {
+        await this.docker.getImage(tag).inspect();
+      } catch {
+        missing.push(tag);
+      }
+    }
+    if (missing.length === 0) return [];
+    await new Promise<void>((resolve, reject) => {
+      const proc = spawn('bash', ['-o', 'pipefail', '-c', 'docker -H "$1" save "${@:3}" | docker -H "$2" load', '_', sourceHost, this.host, ...missing], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      proc.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      proc.on('error', reject);
+      proc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`docker save | load of ${missing.length} image(s) failed (${code}): ${err.slice(-1000)}`))));
+    });
+    return missing;
+  }
+}
