@@ -183,7 +183,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     unplanned.push({ ...e, world, atSec: (e.atMs - t0) / 1000 });
     log(`[${world}] ${e.name} (pid ${e.pid}) exited on its own (${e.how}); the supervisor restarts it`);
   };
-  const policyPortBase = stackSettings().temporalPort + 30_000;
+  // Below the ephemeral range (32768+), so that no random port can take it between a kill and the restart.
+  const policyPortBase = stackSettings().pgPort + 21_000;
   const worlds: World[] = [];
   const kills: KillRecord[] = [];
   const reasons: string[] = [];
