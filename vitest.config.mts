@@ -16,6 +16,17 @@ export default defineConfig({
         },
       },
       {
+        // The compose deployment built, brought up and run (`npm run test:cluster`), not in scripts/test.sh:
+        // its first build compiles the Temporal server and the compose CLI from their Go modules.
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          testTimeout: 100 * 60_000,
+          hookTimeout: 10 * 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
         // The operator console in real Chromium against a live run: `npm run test:console`, not in scripts/test.sh.
         test: {
           name: 'console',

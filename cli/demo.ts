@@ -19,9 +19,7 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { startScriptedPolicyServer, type ScriptedPolicyServer } from '../activities/policy/scriptedServer';
-import { createScriptBook, garbageScript, goldScript } from '../activities/policy/scripts';
-import { startParityProxy, type SeedRouter } from '../activities/policy/seedRouter';
+import { startParityScriptedPolicy } from '../activities/policy/parityPolicy';
 import { importTasks, persistImport, suiteNameOf, type ImportedTask } from '../activities/tasks';
 import { loadRunConfig } from '../config/load';
 import { ConfigError, ErrorCodes } from '../core/errors';
@@ -69,21 +67,6 @@ function startTrainer(opts: { temporalAddress: string; namespace: string; taskQu
     // Batches name a database; the server and its credentials stay out of workflow history and argv.
     env: { SWERL_DATABASE_URL: opts.databaseUrl },
   });
-}
-
-/** Gold on even seeds and garbage on odd ones, for every task (train and eval alike). */
-async function startScriptedPolicy(tasks: ImportedTask[]): Promise<{ router: SeedRouter; close(): Promise<void> }> {
-  const book = (solve: boolean) =>
-    createScriptBook(tasks.map((t) => ({ instanceId: t.instanceId, problemStatement: t.problemStatement, script: solve ? goldScript(t) : garbageScript(1_000) })));
-  const servers: ScriptedPolicyServer[] = [await startScriptedPolicyServer({ port: 0, scripts: book(true) }), await startScriptedPolicyServer({ port: 0, scripts: book(false) })];
-  const router = await startParityProxy(servers[0]!.url, servers[1]!.url, { acceptLoads: true });
-  return {
-    router,
-    async close() {
-      await router.close();
-      for (const s of servers) await s.close();
-    },
-  };
 }
 
 function parseSeed(text: string): number {
@@ -137,7 +120,7 @@ interface DemoPolicy {
 
 async function preparePolicy(config: RunConfig, scripted: boolean, tasks: ImportedTask[]): Promise<DemoPolicy> {
   if (scripted) {
-    const policy = await startScriptedPolicy(tasks);
+    const policy = await startParityScriptedPolicy(tasks);
     return { url: policy.router.url, baseId: config.model.base, close: () => policy.close() };
   }
   const baseId = await pretrainBase(config.model.base, (line) => console.log(line));

@@ -5,6 +5,7 @@
 import { Command, Option } from 'commander';
 import { loadRunConfig } from '../config/load';
 import { SwerlError } from '../core/errors';
+import { registerClusterCommand } from './clusterCommand';
 import { registerDashboardCommand } from './dashboardCommand';
 import { registerDemoCommand } from './demo';
 import { registerDevCommands } from './dev/command';
@@ -27,6 +28,7 @@ registerEpisodeCommands(program);
 registerTrainingCommands(program);
 registerDashboardCommand(program);
 registerTrackCommand(program);
+registerClusterCommand(program);
 
 program
   .command('config')

@@ -25,21 +25,41 @@ export async function imageExists(docker: Docker, tag: string): Promise<boolean>
   }
 }
 
+export interface BuildOptions {
+  /** Path of the Dockerfile inside the context (default `Dockerfile`). */
+  dockerfile?: string;
+  buildargs?: Record<string, string>;
+  /** Only these paths of the context directory (relative, NUL-free), instead of all of it. */
+  files?: readonly string[];
+}
+
 /** Builds `contextDir` (which holds a Dockerfile) as `tag`, offline (network none). */
 export async function buildFromContextDir(
   docker: Docker,
   contextDir: string,
   tag: string,
   labels: Record<string, string> = {},
+  opts: BuildOptions = {},
 ): Promise<void> {
-  const tar = spawn('tar', ['-C', contextDir, '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // With a file list, tar reads the names from stdin (NUL-separated): no argv length limit.
+  const tar = spawn('tar', ['-C', contextDir, '-c', ...(opts.files ? ['--null', '-T', '-'] : ['.'])], { stdio: ['pipe', 'pipe', 'pipe'] });
   let tarStderr = '';
   tar.stderr.on('data', (d: Buffer) => (tarStderr += d.toString()));
   const tarExit = new Promise<number>((resolve) => tar.on('close', (code) => resolve(code ?? -1)));
+  tar.stdin.on('error', () => undefined); // tar exiting early is reported by its exit code
+  tar.stdin.end(opts.files ? opts.files.map((f) => `${f}\0`).join('') : '');
 
   let lines: BuildLine[];
   try {
-    const stream = await docker.buildImage(tar.stdout, { t: tag, networkmode: 'none', rm: true, forcerm: true, labels });
+    const stream = await docker.buildImage(tar.stdout, {
+      t: tag,
+      networkmode: 'none',
+      rm: true,
+      forcerm: true,
+      labels,
+      ...(opts.dockerfile ? { dockerfile: opts.dockerfile } : {}),
+      ...(opts.buildargs ? { buildargs: opts.buildargs } : {}),
+    });
     lines = await new Promise<BuildLine[]>((resolve, reject) => {
       docker.modem.followProgress(stream, (err: Error | null, out: BuildLine[]) => (err ? reject(err) : resolve(out)));
     });

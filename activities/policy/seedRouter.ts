@@ -16,6 +16,8 @@ export interface SeedRouterOptions {
    * rollouts, and a scripted policy has no weights to load, so the load is acknowledged and recorded.
    */
   acceptLoads?: boolean;
+  /** Listen address (default 127.0.0.1). */
+  host?: string;
   /** Listen port (default: any free one); a restarted router keeps the URL its clients know. */
   port?: number;
 }
@@ -77,16 +79,17 @@ export async function startParityProxy(even: string, odd: string, opts: SeedRout
         });
     });
   });
+  const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+    server.listen(opts.port ?? 0, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     loads: () => [...loads],
     close: () =>
       new Promise<void>((r) => {

@@ -4,12 +4,16 @@
  *
  *   npx tsx activities/policy/serveScripted.ts --tasks tasks/toy/tasks.jsonl --port 8001 --garbage 2
  *
+ * `--parity`: the demo's policy instead (gold on even episode seeds, garbage on odd ones, the
+ * trainer's loads acknowledged): what the compose smoke run trains against.
+ *
  * Prints one JSON line {"event":"policy_server_ready","url":...} (as the trainer's server does),
  * then serves until SIGINT/SIGTERM.
  */
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { parseTaskLine, type Task } from '../../core/tasks';
+import { startParityScriptedPolicy } from './parityPolicy';
 import { startScriptedPolicyServer } from './scriptedServer';
 import { contextFillerScript, createScriptBook, garbageScript, goldScript, loopScript, sequence, type Script } from './scripts';
 
@@ -39,11 +43,23 @@ async function main(argv: string[]): Promise<void> {
     .option('--context-limit <tokens>', 'refuse conversations longer than this (chars / 4)', int, 65_536)
     .option('--fail-first <n>', 'answer the first n requests with HTTP 503', int, 0)
     .option('--delay-ms <ms>', 'wait before every answer', int, 0)
+    .option('--parity', 'gold on even episode seeds, garbage on odd ones, POST /v1/load acknowledged (the demo policy)')
     .parse(argv);
   const o = cmd.opts<{
     tasks: string; script: 'gold' | 'loop' | 'filler'; garbage: number; fillerBytes: number; host: string; port: number;
-    contextLimit: number; failFirst: number; delayMs: number;
+    contextLimit: number; failFirst: number; delayMs: number; parity?: boolean;
   }>();
+  if (o.parity) {
+    const policy = await startParityScriptedPolicy(readTasks(o.tasks), { host: o.host, port: o.port });
+    console.log(JSON.stringify({ event: 'policy_server_ready', url: policy.router.url, mode: 'parity' }));
+    const stopParity = () => {
+      console.log(JSON.stringify({ event: 'policy_server_stopped', loads: policy.router.loads() }));
+      void policy.close().then(() => process.exit(0));
+    };
+    process.once('SIGINT', stopParity);
+    process.once('SIGTERM', stopParity);
+    return;
+  }
   const body = (task: Task): Script =>
     o.script === 'gold' ? goldScript(task) : o.script === 'loop' ? loopScript() : contextFillerScript(o.fillerBytes);
   const scripts = createScriptBook(

@@ -11,7 +11,7 @@ import { ErrorCodes, SandboxError } from '../../core/errors';
 import { statusCodeOf } from './exec';
 import type { Db } from '../../db/client';
 import { liveManager, storedLeaseExpiries } from './leases';
-import { Labels } from './types';
+import { Labels, sandboxScope } from './types';
 
 export type ReapReason = 'lease-expired' | 'unknown-to-manager';
 
@@ -41,7 +41,9 @@ export async function reapOrphans(docker: Docker, now: number = Date.now(), opts
   let containers: Docker.ContainerInfo[];
   try {
     const label = [`${Labels.managed}=true`, ...(opts.run !== undefined ? [`${Labels.run}=${opts.run}`] : [])];
-    containers = await docker.listContainers({ all: true, filters: { label } });
+    const scope = sandboxScope();
+    // Another deployment's sandboxes (its leases live in its own database) are not ours to judge.
+    containers = (await docker.listContainers({ all: true, filters: { label } })).filter((c) => (c.Labels?.[Labels.scope] ?? '') === scope);
   } catch (err) {
     throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `reaper cannot list containers: ${(err as Error).message}`, {}, { cause: err });
   }

@@ -17,7 +17,7 @@ import { ConfigError, ErrorCodes, SandboxError } from '../../core/errors';
 import { truncationMarker } from './execStream';
 import { goneError, isGone, statusCodeOf } from './exec';
 import { ToolServerClient } from './toolServer';
-import { Labels, type ExecOptions, type ExecResult, type Sandbox, type SandboxLimits, type SandboxSpec } from './types';
+import { Labels, sandboxScope, type ExecOptions, type ExecResult, type Sandbox, type SandboxLimits, type SandboxSpec } from './types';
 
 const MiB = 1024 * 1024;
 /** How long past its own timeout an exec may take before the host gives up on the container. */
@@ -48,6 +48,7 @@ function containerLabels(spec: SandboxSpec, extras: CreateSandboxExtras, now: nu
     [Labels.leaseId]: extras.leaseId ?? '',
     [Labels.manager]: extras.managerId ?? '',
     [Labels.limits]: JSON.stringify(ownLimits(spec.limits)),
+    [Labels.scope]: sandboxScope(),
   };
 }
 

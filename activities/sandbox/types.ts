@@ -75,4 +75,14 @@ export const Labels = {
   leaseId: 'swerl.lease-id',
   manager: 'swerl.manager',
   limits: 'swerl.limits',
+  /** The deployment a sandbox belongs to ($SWERL_SANDBOX_SCOPE, empty by default): a reaper only judges its own. */
+  scope: 'swerl.scope',
 } as const;
+
+/**
+ * Deployments sharing one Docker daemon (two compose projects, a compose project and a dev stack)
+ * keep their leases in different databases; each reaper must leave the others' sandboxes alone.
+ */
+export function sandboxScope(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SWERL_SANDBOX_SCOPE ?? '';
+}

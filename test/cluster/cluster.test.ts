@@ -1,0 +1,270 @@
+/**
+ * The compose deployment, for real: `swerl cluster build` (images made here offline) → `docker
+ * compose up` (Postgres ×2, the Temporal server from go.temporal.io/server with its schema set up
+ * by the one-shot service, the orchestration worker, two rollout workers behind the Docker socket
+ * proxy, the trainer, the scripted policy) → a toy RL iteration started from this host's CLI →
+ * `docker compose down -v`.
+ *
+ * `npm run test:cluster`; not in scripts/test.sh: the first build compiles the Temporal server and
+ * the compose CLI from their Go modules (~30 min on 2 cores). Asserts what the deployment did, not
+ * only that the run ended: every poller of swerl's task queues is a compose container (no worker
+ * runs in this process), every sandbox lease of the run was taken by a compose rollout worker, the
+ * episode rows and the trainer step are in the compose Postgres, nothing of the run is left on the
+ * daemon, and the socket proxy refuses what a sandbox host must not do.
+ * Timings go to test-artifacts/cluster/timings.json.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TaskQueues } from '../../core/taskQueues';
+import { ensureComposeCli, type ComposeCli } from '../../deploy/composeCli';
+import { Labels } from '../../activities/sandbox/types';
+
+const REPO_ROOT = join(__dirname, '..', '..');
+const PROJECT = process.env.SWERL_CLUSTER_PROJECT ?? 'swerl-cluster-test';
+const TEMPORAL_PORT = process.env.SWERL_CLUSTER_TEMPORAL_PORT ?? '7461';
+const PG_PORT = process.env.SWERL_CLUSTER_PG_PORT ?? '5461';
+const ROLLOUT_WORKERS = 2;
+const MIN = 60_000;
+
+const dbPassword = randomBytes(12).toString('hex');
+const composeEnv: NodeJS.ProcessEnv = {
+  ...process.env,
+  SWERL_DB_PASSWORD: dbPassword,
+  TEMPORAL_DB_PASSWORD: randomBytes(12).toString('hex'),
+  SWERL_CLUSTER_TEMPORAL_PORT: TEMPORAL_PORT,
+  SWERL_CLUSTER_PG_PORT: PG_PORT,
+  SWERL_ROLLOUT_WORKERS: String(ROLLOUT_WORKERS),
+  SWERL_POLICY_CONTROL_URL: 'http://scripted-policy:8001',
+  SWERL_SANDBOX_SCOPE: PROJECT,
+  COMPOSE_PROFILES: 'smoke',
+};
+const databaseUrl = `postgres://swerl:${dbPassword}@127.0.0.1:${PG_PORT}/swerl`;
+/** The host's CLI talks to the compose deployment through its loopback ports; it runs no worker. */
+const hostEnv: NodeJS.ProcessEnv = { ...process.env, SWERL_TEMPORAL_ADDRESS: `127.0.0.1:${TEMPORAL_PORT}`, SWERL_DATABASE_URL: databaseUrl };
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(command, args, { cwd: REPO_ROOT, env, maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
+    );
+  });
+}
+
+const swerl = (args: string[], timeoutMs: number): Promise<Ran> => run(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'cli/main.ts'), ...args], hostEnv, timeoutMs);
+
+let cli: ComposeCli | undefined;
+const compose = (args: string[], timeoutMs = 10 * MIN): Promise<Ran> =>
+  run(cli!.command, [...cli!.prefix, '-p', PROJECT, '-f', join(REPO_ROOT, 'docker-compose.yml'), ...args], composeEnv, timeoutMs);
+
+const expectOk = (r: Ran, what: string): void => {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-6000)}`);
+};
+
+const docker = new Docker();
+const timings: Record<string, number> = {};
+const since = (t: number): number => Math.round((Date.now() - t) / 100) / 10;
+let upAttempted = false;
+let runId = '';
+
+/** service name → the hostnames of its containers (a worker's Temporal identity is pid@hostname). */
+async function composeHosts(): Promise<Map<string, string[]>> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${PROJECT}`] } });
+  const hosts = new Map<string, string[]>();
+  for (const c of containers) {
+    const info = await docker.getContainer(c.Id).inspect();
+    const service = c.Labels['com.docker.compose.service'] ?? '?';
+    hosts.set(service, [...(hosts.get(service) ?? []), info.Config.Hostname]);
+  }
+  return hosts;
+}
+
+async function pollerHosts(client: Client, queue: string, type: 'workflow' | 'activity'): Promise<string[]> {
+  const res = await client.workflowService.describeTaskQueue({
+    namespace: 'default',
+    taskQueue: { name: queue, kind: 1 },
+    taskQueueType: type === 'workflow' ? 1 : 2,
+  });
+  return (res.pollers ?? []).map((p) => String(p.identity ?? '').split('@').slice(1).join('@'));
+}
+
+async function withTemporal<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const connection = await Connection.connect({ address: `127.0.0.1:${TEMPORAL_PORT}`, connectTimeout: 10_000 });
+  try {
+    return await fn(new Client({ connection, namespace: 'default' }));
+  } finally {
+    await connection.close();
+  }
+}
+
+async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Polls `probe` until it returns a value, at most `timeoutMs`; the last error is in the failure. */
+async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s (last error: ${String(last)})`);
+    await new Promise((r) => setTimeout(r, 3_000));
+  }
+}
+
+afterAll(async () => {
+  mkdirSync(join(REPO_ROOT, 'test-artifacts', 'cluster'), { recursive: true });
+  writeFileSync(join(REPO_ROOT, 'test-artifacts', 'cluster', 'timings.json'), `${JSON.stringify({ project: PROJECT, runId, seconds: timings }, null, 2)}\n`);
+  console.log(`cluster timings (s): ${JSON.stringify(timings)}`);
+  if (cli && upAttempted) {
+    if (process.env.SWERL_CLUSTER_KEEP !== '1') {
+      const down = await compose(['down', '-v', '--remove-orphans', '--timeout', '30'], 5 * MIN);
+      if (down.code !== 0) console.error(`compose down exited ${down.code}: ${down.stderr.slice(-2000)}`);
+    }
+  }
+  // Sandboxes of this deployment only (its scope label); other stacks on the daemon are not ours.
+  if (process.env.SWERL_CLUSTER_KEEP !== '1') {
+    const left = await docker.listContainers({ all: true, filters: { label: [`${Labels.scope}=${PROJECT}`] } }).catch(() => []);
+    for (const c of left) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  }
+}, 10 * MIN);
+
+describe('the compose deployment', () => {
+  it('builds its images offline and finds the compose CLI', async () => {
+    const t = Date.now();
+    const build = await swerl(['cluster', 'build'], 90 * MIN);
+    expectOk(build, 'swerl cluster build');
+    timings.build = since(t);
+    console.log(build.stdout);
+    expect(build.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(['postgres', 'temporal', 'docker-proxy', 'app', 'trainer']);
+    cli = await ensureComposeCli((line) => console.log(line));
+    expectOk(await compose(['config', '--quiet']), 'compose config');
+  }, 100 * MIN);
+
+  it('comes up: schema set by the one-shot service, namespace registered, every worker polling', async () => {
+    const t = Date.now();
+    upAttempted = true;
+    expectOk(await compose(['up', '-d'], 20 * MIN), 'compose up');
+    timings.upCommand = since(t);
+    const schema = await compose(['logs', '--no-color', 'temporal-schema']);
+    expect(schema.stdout).toMatch(/schema of temporal at v\d/);
+    expect(schema.stdout).toMatch(/schema of temporal_visibility at v\d/);
+    const hosts = await eventually('every worker polling its task queues', 15 * MIN, () =>
+      withTemporal(async (client) => {
+        const byService = await composeHosts();
+        const orchestration = await pollerHosts(client, TaskQueues.orchestration, 'workflow');
+        const rollout = await pollerHosts(client, TaskQueues.rollout, 'activity');
+        const trainer = await pollerHosts(client, TaskQueues.trainer, 'activity');
+        const rolloutHosts = new Set(byService.get('rollout-worker') ?? []);
+        const ready =
+          orchestration.some((h) => byService.get('orchestration-worker')?.includes(h)) &&
+          [...rolloutHosts].every((h) => rollout.includes(h)) &&
+          rolloutHosts.size === ROLLOUT_WORKERS &&
+          trainer.some((h) => byService.get('trainer')?.includes(h));
+        return ready ? { byService, orchestration, rollout, trainer } : undefined;
+      }),
+    );
+    timings.upToPolling = since(t);
+    // Nothing but the compose containers polls: this process starts no worker, and no stray one is attached.
+    const own = new Set([...hosts.byService.values()].flat());
+    for (const h of [...hosts.orchestration, ...hosts.rollout, ...hosts.trainer]) expect(own.has(h), `poller on ${h}`).toBe(true);
+    const ps = await compose(['ps', '-a', '--format', 'json']);
+    console.log(ps.stdout.slice(0, 4000));
+  }, 40 * MIN);
+
+  it('lets a rollout worker reach Docker only through the filtering proxy', async () => {
+    const probe = `
+      const base = 'http://docker-proxy:2375/v1.41';
+      const call = (method, path, body) => fetch(base + path, { method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body) }).then((r) => r.status, (e) => 'error ' + e.message);
+      (async () => {
+        const out = {
+          ping: await call('GET', '/_ping'),
+          containers: await call('GET', '/containers/json'),
+          volumes: await call('GET', '/volumes'),
+          networks: await call('GET', '/networks'),
+          imagePull: await call('POST', '/images/create?fromImage=busybox'),
+          prune: await call('POST', '/containers/prune'),
+          privileged: await call('POST', '/containers/create', { Image: 'none', HostConfig: { Privileged: true } }),
+          bind: await call('POST', '/containers/create', { Image: 'none', HostConfig: { Binds: ['/:/host'] } }),
+          sysAdmin: await call('POST', '/containers/create', { Image: 'none', HostConfig: { CapAdd: ['SETUID', 'SYS_ADMIN'] } }),
+          hostPid: await call('POST', '/containers/create', { Image: 'none', HostConfig: { PidMode: 'host' } }),
+        };
+        console.log(JSON.stringify(out));
+      })();`;
+    const r = await compose(['exec', '-T', '--index', '1', 'rollout-worker', 'node', '-e', probe]);
+    expectOk(r, 'probe in rollout-worker');
+    const statuses = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
+    expect(statuses).toEqual({ ping: 200, containers: 200, volumes: 403, networks: 403, imagePull: 403, prune: 403, privileged: 403, bind: 403, sysAdmin: 403, hostPid: 403 });
+    // And the socket itself is not there.
+    const sock = await compose(['exec', '-T', '--index', '1', 'rollout-worker', 'node', '-e', "console.log(require('fs').existsSync('/var/run/docker.sock'))"]);
+    expect(sock.stdout.trim()).toBe('false');
+  }, 10 * MIN);
+
+  it('runs a toy RL iteration started from the host CLI to completion on the compose workers', async () => {
+    const t = Date.now();
+    const imported = await swerl(['tasks', 'import', 'tasks/toy/tasks.jsonl', '--no-validate'], 30 * MIN);
+    expectOk(imported, 'swerl tasks import');
+    timings.tasksImport = since(t);
+    runId = `cluster-smoke-${Date.now().toString(36)}`;
+    const t2 = Date.now();
+    const started = await swerl(['start', '--config', 'test/cluster/smoke.yaml', '--run-id', runId, '--wait'], 45 * MIN);
+    expectOk(started, 'swerl start --wait');
+    timings.smokeRun = since(t2);
+    console.log(started.stdout.slice(-3000));
+
+    const [runRow] = await query<{ status: string }>('select status from runs where id = $1', [runId]);
+    expect(runRow?.status).toBe('completed');
+    const episodes = await query<{ id: string; task_id: string; status: string; reward: number | null; infra_failures: number }>(
+      'select id, task_id, status, reward, infra_failures from episodes where run_id = $1 order by task_id, sample_idx',
+      [runId],
+    );
+    expect(episodes).toHaveLength(4);
+    for (const e of episodes) expect(e.status, e.id).toBe('completed');
+    // The scripted policy solves on even episode seeds only: one solve and one failure per group.
+    const byTask = new Map<string, number[]>();
+    for (const e of episodes) byTask.set(e.task_id, [...(byTask.get(e.task_id) ?? []), Number(e.reward)]);
+    expect(byTask.size).toBe(2);
+    for (const [task, rewards] of byTask) expect([...rewards].sort(), task).toEqual([0, 1]);
+
+    // Who did the work: every sandbox lease of the run was taken by a compose rollout worker.
+    const hosts = await composeHosts();
+    const rolloutHosts = new Set(hosts.get('rollout-worker') ?? []);
+    const leases = await query<{ host: string; n: string }>('select host, count(*) as n from sandbox_leases where run_id = $1 group by host', [runId]);
+    expect(leases.length).toBeGreaterThan(0);
+    for (const l of leases) expect(rolloutHosts.has(l.host), `lease host ${l.host}`).toBe(true);
+    console.log(`sandbox leases per rollout host: ${leases.map((l) => `${l.host}=${l.n}`).join(', ')}`);
+    const active = await query<{ n: string }>("select count(*) as n from sandbox_leases where run_id = $1 and status = 'active'", [runId]);
+    expect(Number(active[0]!.n)).toBe(0);
+
+    // The update was applied by the trainer service, once.
+    const steps = await query<{ status: string; kind: string }>('select status, kind from trainer_steps where run_id = $1', [runId]);
+    expect(steps.length).toBeGreaterThan(0);
+    for (const s of steps) expect(s.status).toBe('applied');
+
+    // No container of the run is left on the daemon.
+    const left = await docker.listContainers({ all: true, filters: { label: [`${Labels.run}=${runId}`] } });
+    expect(left).toEqual([]);
+  }, 80 * MIN);
+});
