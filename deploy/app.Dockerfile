@@ -11,6 +11,9 @@ COPY --chown=0:0 . /opt/swerl/
 ENV SWERL_HOME=/var/lib/swerl \
     LANG=C.UTF-8
 USER 1000:1000
+# Transpile the CLI once at build time (tsx's cache in /tmp/tsx-1000): a cold start of every worker
+# and of every health check would otherwise spend minutes of CPU on a loaded host.
+RUN node --import tsx cli/main.ts --help >/dev/null
 # tini (PID 1) passes SIGTERM to node, and the worker drains; no npx in between to swallow it.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "--import", "tsx", "cli/main.ts"]
 CMD ["worker", "--role", "orchestration"]

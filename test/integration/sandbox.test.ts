@@ -346,4 +346,33 @@ describe('leases', () => {
       await mgr.close();
     }
   });
+
+  it("leaves another deployment's expired sandboxes to that deployment's reaper (SWERL_SANDBOX_SCOPE)", async () => {
+    const before = process.env.SWERL_SANDBOX_SCOPE;
+    const restore = () => {
+      if (before === undefined) delete process.env.SWERL_SANDBOX_SCOPE;
+      else process.env.SWERL_SANDBOX_SCOPE = before;
+    };
+    const scope = `other-deployment-${process.pid}`;
+    const run = `${RUN}-scope`;
+    // Judged at a time past its lease instead of waiting for it: other stacks' reapers on a shared
+    // daemon (real time) keep seeing it as leased.
+    const later = Date.now() + 3_600_000;
+    try {
+      process.env.SWERL_SANDBOX_SCOPE = scope;
+      const foreign = await createSandbox(docker, { image: baseTag, limits, labels: { run, episode: 'scoped' }, leaseTtlSec: 600 });
+      created.push(foreign);
+      restore();
+      expect((await docker.getContainer(foreign.containerId).inspect()).Config.Labels[Labels.scope]).toBe(scope);
+      // This process's own scope: the expired sandbox is not its to judge.
+      expect(await reapOrphans(docker, later, { run })).toEqual([]);
+      expect((await foreign.exec('echo alive')).output).toBe('alive\n');
+      // Its own deployment's reaper removes it.
+      process.env.SWERL_SANDBOX_SCOPE = scope;
+      expect((await reapOrphans(docker, later, { run })).map((r) => [r.episode, r.reason])).toEqual([['scoped', 'lease-expired']]);
+      expect(await codeOf(foreign.exec('true'))).toBe(ErrorCodes.SANDBOX_GONE);
+    } finally {
+      restore();
+    }
+  });
 });
