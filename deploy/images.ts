@@ -72,12 +72,6 @@ const RECIPES: Record<ClusterImageName, Recipe> = {
         copyFileSync(path, join(ctx, 'bin', name));
         parts.push(name, hashParts([readFileSync(path)]));
       }
-      // The schema files of exactly this server version, from its module (downloaded by the build).
-      const moduleDir = execFileSync('go', ['env', 'GOMODCACHE']).toString().trim();
-      const schema = join(moduleDir, `go.temporal.io/server@${binaries.version}`, 'schema', 'postgresql');
-      mkdirSync(join(ctx, 'schema'));
-      cpSync(schema, join(ctx, 'schema', 'postgresql'), { recursive: true, filter: (src) => !src.endsWith('.go') });
-      parts.push(hashTree(join(ctx, 'schema')));
       for (const f of ['temporal/config.yaml', 'temporal/dynamicconfig.yaml', 'temporal/entrypoint.sh', 'temporal/setup-schema.sh', 'temporal/setup-namespace.sh']) {
         copyInto(ctx, f);
         parts.push(f, text(join(DEPLOY_DIR, f)));

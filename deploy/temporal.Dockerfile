@@ -1,11 +1,10 @@
 # The real Temporal server (Go module go.temporal.io/server, built by `swerl cluster build`), its
-# SQL schema tool and schema files, and the temporal CLI for health checks and the namespace,
+# SQL schema tool (the schema files are embedded in it), and the temporal CLI for health checks and the namespace,
 # on the mmdebstrap rootfs named by BASE. One image serves the server and its two one-shot setup
 # services (schema, namespace). Runs as uid 1000.
 ARG BASE
 FROM ${BASE}
 COPY bin/ /usr/local/bin/
-COPY schema/ /etc/temporal/schema/
 COPY temporal/config.yaml temporal/dynamicconfig.yaml /etc/temporal/
 COPY temporal/entrypoint.sh /usr/local/bin/swerl-temporal-entrypoint
 COPY temporal/setup-schema.sh /usr/local/bin/swerl-temporal-setup-schema
