@@ -15,8 +15,9 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
@@ -30,6 +31,8 @@ const PROJECT = process.env.SWERL_CLUSTER_PROJECT ?? 'swerl-cluster-test';
 const TEMPORAL_PORT = process.env.SWERL_CLUSTER_TEMPORAL_PORT ?? '7461';
 const PG_PORT = process.env.SWERL_CLUSTER_PG_PORT ?? '5461';
 const ROLLOUT_WORKERS = 2;
+/** Train tasks of the toy suite the smoke run's curriculum draws from (validated at import: each costs two test runs). */
+const SMOKE_TASKS = 4;
 const MIN = 60_000;
 
 const dbPassword = randomBytes(12).toString('hex');
@@ -223,13 +226,41 @@ describe('the compose deployment', () => {
   }, 10 * MIN);
 
   it('runs a toy RL iteration started from the host CLI to completion on the compose workers', async () => {
+    // A few train tasks of the toy suite as their own suite (repo paths made absolute), and the
+    // smoke config pointed at it: importing validates each task on this host's daemon and records
+    // its image, which the rollout workers (no image builds through the proxy) then use.
+    const scratch = mkdtempSync(join(tmpdir(), 'swerl-cluster-'));
+    try {
+      const toyDir = join(REPO_ROOT, 'tasks', 'toy');
+      const lines = readFileSync(join(toyDir, 'tasks.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((t) => (t.split ?? 'train') === 'train')
+        .slice(0, SMOKE_TASKS)
+        .map((t) => JSON.stringify({ ...t, repo_path: resolve(toyDir, String(t.repo_path)) }));
+      const suite = join(scratch, 'toy-smoke.jsonl');
+      writeFileSync(suite, `${lines.join('\n')}\n`);
+      const config = join(scratch, 'smoke.yaml');
+      writeFileSync(config, readFileSync(join(__dirname, 'smoke.yaml'), 'utf8').replace('suite: tasks/toy/tasks.jsonl', `suite: ${suite}`));
+      await runSmoke(suite, config);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }, 80 * MIN);
+});
+
+async function runSmoke(suite: string, config: string): Promise<void> {
+  {
     const t = Date.now();
-    const imported = await swerl(['tasks', 'import', 'tasks/toy/tasks.jsonl', '--no-validate'], 30 * MIN);
+    const imported = await swerl(['tasks', 'import', suite, '--jobs', '2'], 30 * MIN);
     expectOk(imported, 'swerl tasks import');
+    const accepted = await query<{ n: string }>("select count(*) as n from tasks where suite = 'toy-smoke' and image is not null");
+    expect(Number(accepted[0]!.n)).toBe(SMOKE_TASKS);
     timings.tasksImport = since(t);
     runId = `cluster-smoke-${Date.now().toString(36)}`;
     const t2 = Date.now();
-    const started = await swerl(['start', '--config', 'test/cluster/smoke.yaml', '--run-id', runId, '--wait'], 45 * MIN);
+    const started = await swerl(['start', '--config', config, '--run-id', runId, '--wait'], 45 * MIN);
     expectOk(started, 'swerl start --wait');
     timings.smokeRun = since(t2);
     console.log(started.stdout.slice(-3000));
@@ -266,5 +297,5 @@ describe('the compose deployment', () => {
     // No container of the run is left on the daemon.
     const left = await docker.listContainers({ all: true, filters: { label: [`${Labels.run}=${runId}`] } });
     expect(left).toEqual([]);
-  }, 80 * MIN);
-});
+  }
+}
