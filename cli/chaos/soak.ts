@@ -242,7 +242,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       }
       const phase = (await chaos.status())?.phase;
       if (phase === 'failed' || phase === 'completed' || phase === 'aborted') {
-        reasons.push(`the disturbed run ended early (${phase})`);
+        const failure = (await chaos.status())?.failure;
+        reasons.push(`the disturbed run ended early (${phase}${failure ? `: ${failure.code} ${failure.message}` : ''})`);
+        log(reasons.at(-1)!);
         break;
       }
       if (now < nextAt) {
@@ -251,6 +253,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       }
       const record = await killAndRestore(ctx, nextKill).catch((err: Error) => {
         reasons.push(`kill ${nextKill.index} (${nextKill.component}) could not be restored: ${err.message.split('\n')[0]}`);
+        log(reasons.at(-1)!);
         return undefined;
       });
       if (!record) break;

@@ -177,10 +177,12 @@ export class World {
     }
   }
 
-  /** Paused (or ended) with no iteration in flight: the pause Signal takes effect at the next iteration boundary. */
+  /** Ended, or paused with no iteration in flight (the pause Signal takes effect at the next iteration boundary). */
   async quiescent(): Promise<boolean> {
     const phase = (await this.status())?.phase;
-    if (phase !== 'paused' && phase !== 'completed' && phase !== 'failed' && phase !== 'aborted') return false;
+    // An ended run starts nothing more; its unfinished iteration (if it failed) is out of scope.
+    if (phase === 'completed' || phase === 'failed' || phase === 'aborted') return true;
+    if (phase !== 'paused') return false;
     const { rows } = await this.db.query<{ n: number }>("select count(*)::int as n from iterations where run_id = $1 and status <> 'completed'", [this.spec.runId]);
     return rows[0]?.n === 0;
   }
