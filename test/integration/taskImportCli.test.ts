@@ -3,7 +3,9 @@
  * variants of one toy task: a good task carrying all 12 SWE-bench fields (plus SWE-rebench extras), a task whose
  * environment is broken (its conftest does not import), a task whose gold-fails reason holds a NUL
  * byte, and a malformed line.
- *   run 1, Docker unreachable: every task deferred after its bounded retries, exit 3;
+ * A fifth line has no repo_path and is found through --repos, whose source lacks its base commit.
+ *   run 1, Docker unreachable: every task deferred after its bounded retries, exit 3 (the
+ *          missing commit quarantined SWERL_TASK_REPO_INCOMPLETE all the same);
  *   run 2: the good task imported (12 fields byte for byte), the broken ones quarantined with
  *          their codes (the NUL stored as U+FFFD), deferred entries cleared, exit 0;
  *   run 3: nothing validated again (every verdict is stored for the same content), exit 0.
@@ -11,7 +13,7 @@
  * and a row stored under the legacy content hash brought up to date instead of refused.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eq } from 'drizzle-orm';
@@ -56,6 +58,8 @@ let file: string;
 let env: Record<string, string>;
 /** The good line exactly as written to the file. */
 let goodLine: string;
+/** A --repos directory holding the toy repository as a tarball, for the missing-commit line. */
+let reposDir: string;
 
 beforeAll(async () => {
   testDb = await createTestDatabase('task_import_cli');
@@ -82,8 +86,14 @@ beforeAll(async () => {
   const base = toy('strutils-1');
   const brokenEnv = { ...base, instance_id: 'real__broken-env', test_patch: `${base.test_patch as string}${conftest}` };
   const nulReason = { ...base, instance_id: 'real__nul-reason', FAIL_TO_PASS: ['tests/test_core.py::test_truncate_exact_width', 'tests/test_core.py::test_nul\u0000byte'] };
+  // A line found through --repos (no repo_path) whose source lacks its base commit.
+  reposDir = join(scratch, 'repos');
+  mkdirSync(reposDir, { recursive: true });
+  copyFileSync(base.repo_path as string, join(reposDir, 'acme__strutils.tar.gz'));
+  const { repo_path: _where, ...unplaced } = base;
+  const missingCommit = { ...unplaced, instance_id: 'real__missing-commit', repo: 'acme/strutils', base_commit: 'f'.repeat(40) };
   file = join(scratch, 'real.jsonl');
-  writeFileSync(file, [goodLine, JSON.stringify(brokenEnv), '{"instance_id": "real__truncated", "repo": ', JSON.stringify(nulReason)].join('\n') + '\n');
+  writeFileSync(file, [goodLine, JSON.stringify(brokenEnv), '{"instance_id": "real__truncated", "repo": ', JSON.stringify(nulReason), JSON.stringify(missingCommit)].join('\n') + '\n');
 });
 
 afterAll(async () => {
@@ -96,7 +106,7 @@ const quarantineRows = () => handle.db.select().from(taskQuarantine).where(eq(ta
 
 describe('swerl tasks import', () => {
   it('defers every task when Docker is unreachable (bounded retries), exit 3, the malformed line quarantined', async () => {
-    const run = await swerl(['tasks', 'import', file, '--jobs', '2', '--retries', '1'], { ...env, DOCKER_HOST: `unix://${join(scratch, 'no-docker.sock')}` });
+    const run = await swerl(['tasks', 'import', file, '--repos', reposDir, '--jobs', '2', '--retries', '1'], { ...env, DOCKER_HOST: `unix://${join(scratch, 'no-docker.sock')}` });
     expect(run.code, run.stderr).toBe(3);
     expect(run.stdout).toMatch(/^deferred +3 \(SWERL_TASK_VALIDATION_INCOMPLETE/m);
     // Two attempts per task: one retry line each.
@@ -105,6 +115,8 @@ describe('swerl tasks import', () => {
     expect(rows.map((r) => [r.taskId, r.code]).sort()).toEqual([
       ['line:3', ErrorCodes.TASK_INVALID],
       ['real__broken-env', ErrorCodes.TASK_VALIDATION_INCOMPLETE],
+      // The repository is checked before Docker is needed: the missing commit is the task's fault either way.
+      ['real__missing-commit', ErrorCodes.TASK_REPO_INCOMPLETE],
       ['real__nul-reason', ErrorCodes.TASK_VALIDATION_INCOMPLETE],
       ['real__strutils-1', ErrorCodes.TASK_VALIDATION_INCOMPLETE],
     ]);
@@ -113,20 +125,23 @@ describe('swerl tasks import', () => {
   }, 600_000);
 
   it('imports the good task and quarantines the broken ones with their codes, each persisted; exit 0', async () => {
-    const run = await swerl(['tasks', 'import', file, '--jobs', '2'], env);
+    const run = await swerl(['tasks', 'import', file, '--repos', reposDir, '--jobs', '2'], env);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/\[\s*\d\/4 +[\d.]+ s\] accepted +real__strutils-1 \([\d.]+ s, swerl-task:[0-9a-f]{12}\)/);
+    expect(run.stderr).toMatch(/\[\s*\d\/5 +[\d.]+ s\] accepted +real__strutils-1 \([\d.]+ s, swerl-task:[0-9a-f]{12}\)/);
     expect(run.stdout).toMatch(/^imported +1 \(1 new\)$/m);
     expect(run.stdout).toMatch(/^ {2}SWERL_TASK_ENV_BROKEN +1$/m);
     expect(run.stdout).toMatch(/^ {2}SWERL_TASK_GOLD_FAILS +1$/m);
+    expect(run.stdout).toMatch(/^ {2}SWERL_TASK_REPO_INCOMPLETE +1$/m);
     expect(run.stdout).toMatch(/^deferred +0$/m);
 
     const rows = await quarantineRows();
     expect(rows.map((r) => [r.taskId, r.code]).sort()).toEqual([
       ['line:3', ErrorCodes.TASK_INVALID],
       ['real__broken-env', ErrorCodes.TASK_ENV_BROKEN],
+      ['real__missing-commit', ErrorCodes.TASK_REPO_INCOMPLETE],
       ['real__nul-reason', ErrorCodes.TASK_GOLD_FAILS],
     ]);
+    expect(rows.find((r) => r.taskId === 'real__missing-commit')!.message).toContain(`repo acme/strutils lacks commit ${'f'.repeat(40)}`);
     expect(rows.find((r) => r.taskId === 'real__broken-env')!.message).toContain('swerl_no_such_module');
     // The NUL byte of the test id reached the reason and was stored as U+FFFD.
     expect(rows.find((r) => r.taskId === 'real__nul-reason')!.message).toContain('tests/test_core.py::test_nul\uFFFDbyte (missing)');
@@ -150,13 +165,15 @@ describe('swerl tasks import', () => {
   }, 600_000);
 
   it('a re-run validates nothing again: every verdict is stored for the same content', async () => {
-    const run = await swerl(['tasks', 'import', file], env);
+    const run = await swerl(['tasks', 'import', file, '--repos', reposDir], env);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/skipped +real__strutils-1 \(already imported with the same content\)/);
     expect(run.stderr).toMatch(/skipped +real__broken-env \(already quarantined with the same content: SWERL_TASK_ENV_BROKEN\)/);
     expect(run.stdout).toMatch(/^skipped +3 /m);
     expect(run.stdout).toMatch(/^images +0 built, 0 reused$/m);
-    expect((await quarantineRows()).length).toBe(3);
+    // The missing commit is looked for again (a source may have gained it); the verdict is the same.
+    expect(run.stderr).toMatch(/quarantined +real__missing-commit SWERL_TASK_REPO_INCOMPLETE/);
+    expect((await quarantineRows()).length).toBe(4);
   }, 600_000);
 
   it('finds a line without repo_path through --repos and config tasks.repoSources (relative to the config file)', async () => {
