@@ -119,6 +119,24 @@ const NETWORK_ERROR = /Could not resolve host|Connection refused|Connection time
 const COMMIT_NOT_THERE = /not our ref|couldn't find remote ref|no such remote ref|unadvertised object|bad object|did not send all necessary objects/i;
 const NO_REPOSITORY = /does not appear to be a git repository|Repository not found|not found|No such file or directory|returned error: 404/i;
 
+/**
+ * The tag `git describe` finds below `commit` in the source, copied into the mirror: a project
+ * versioned by setuptools_scm (pytest) derives its version from it, as it does in SWE-bench's full
+ * clones; without it the project installs as 0.1.dev and may refuse its own `minversion`. One tag,
+ * not all: the mirror stays the history of the commits asked for. A source without tags leaves the
+ * mirror without (the environment then falls back to the task's version; swebenchEnv.ts).
+ */
+async function fetchNearestTag(mirror: string, from: string, commit: string, repo: string, log: (line: string) => void): Promise<void> {
+  const described = await git(from, ['describe', '--tags', '--abbrev=0', commit]);
+  const tag = described.ok ? described.stdout.trim() : '';
+  if (!tag) return;
+  const ref = `refs/tags/${tag}`;
+  if ((await git(mirror, ['rev-parse', '--verify', '--quiet', ref])).ok) return;
+  const fetched = await git(mirror, ['fetch', '--quiet', '--no-tags', UPLOAD_PACK, from, `+${ref}:${ref}`]);
+  if (fetched.ok) log(`${repo}: tag ${tag} (nearest below ${commit.slice(0, 12)}) copied into the mirror`);
+  else log(`${repo}: tag ${tag} could not be copied into the mirror (${fetched.stderr.split('\n').at(-1)}); the version falls back to the task's`);
+}
+
 export interface RepoMirrorsOptions {
   sources: RepoSource[];
   /** Default $SWERL_HOME/cache/repos (the caller passes it: this module knows no home). */
@@ -239,6 +257,7 @@ export class RepoMirrors {
       foundRepo = true;
       const after = await this.complete(mirror, full);
       if (after.ok) {
+        if (source.kind === 'dir' && !depth1) await fetchNearestTag(mirror, from, full, repo, log);
         await git(mirror, ['update-ref', '-d', 'FETCH_HEAD']);
         return { mirror, commit: after.commit, fetched: true };
       }

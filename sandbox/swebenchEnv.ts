@@ -73,6 +73,12 @@ export interface EnvProvenance {
   wheels?: { key: string; files: number; mode: WheelSet['mode'] };
   prebuilt?: { name: string; how: 'present' | 'loaded' | 'pulled' };
   parser: string | null;
+  /** SETUPTOOLS_SCM_PRETEND_VERSION of the repo layer, and where it came from. */
+  scmVersion?: { version: string; from: 'tag' | 'task version'; tag?: string };
+  /** The repository's own dependencies at environment_setup_commit (in the env layer's wheel dir, installed by the spec's install). */
+  projectWheels?: { key: string; files: number; mode: WheelSet['mode'] };
+  /** The same at the base commit, when it differs (resolved per task image). */
+  taskWheels?: { key: string; files: number; mode: WheelSet['mode'] };
 }
 
 export interface TaskEnvironment {
@@ -148,16 +154,40 @@ async function gitDirOf(repoDir: string): Promise<string> {
 }
 
 /**
- * A wheel of the repository at `commit` built on the host, so that pip resolves the dependencies
- * the spec's `install` will want. Undefined when it does not build here (a compiled extension);
- * the install then finds only what the spec lists.
+ * The spec's `pre_install` steps that only edit files of the tree (sed, with grep as a guard, as
+ * sphinx's `sed -i 's/Jinja2>=2.3/Jinja2<3.0/' setup.py`): the host applies them to its own copy
+ * before reading the repository's dependencies, so the wheels resolved are the ones the edited
+ * setup.py asks for. Anything else (apt-get, pip, scripts) runs only in the image.
  */
-async function projectWheel(gitDir: string, commit: string, scratch: string, log: (l: string) => void): Promise<string | undefined> {
+export function treeEditSteps(preInstall: readonly string[] | undefined): string[] {
+  const editOnly = (step: string): boolean => {
+    // Quoted text (sed's own patterns hold < and >) is not shell syntax: judge what is left.
+    const singleFree = step.replace(/'[^']*'/g, "''");
+    // Double quotes still expand $(...) and backquotes.
+    if (/"[^"]*[$`\\][^"]*"/.test(singleFree)) return false;
+    const bare = singleFree.replace(/"[^"]*"/g, '""');
+    if (/[`$<>]/.test(bare) || bare.replaceAll('||', '').includes('|')) return false;
+    // Files of the tree only: no absolute path, no way out of it.
+    if (/(^|\s)[/~]|\.\./.test(bare)) return false;
+    return bare.split(/&&|\|\||;/).every((part) => /^(sed -i|grep -q) /.test(part.trim()));
+  };
+  return (preInstall ?? []).filter(editOnly);
+}
+
+/**
+ * A wheel of the repository at `commit` built on the host, so that pip resolves the dependencies
+ * the spec's `install` will want; `edits` (treeEditSteps) run in the copy first. Undefined when it
+ * does not build here (a compiled extension); the install then finds only what the spec lists.
+ */
+async function projectWheel(gitDir: string, commit: string, scratch: string, log: (l: string) => void, edits: string[] = []): Promise<string | undefined> {
   const src = join(scratch, 'project');
+  rmSync(src, { recursive: true, force: true });
   mkdirSync(src, { recursive: true });
   try {
     await execFileP('bash', ['-c', `git --git-dir "$0" archive --format=tar "$1" | tar -x -C "$2"`, gitDir, commit, src]);
+    for (const step of edits) await execFileP('bash', ['-c', step], { cwd: src }).catch(() => undefined);
     const out = join(scratch, 'project-wheel');
+    rmSync(out, { recursive: true, force: true });
     await execFileP(process.env.SWERL_HOST_PYTHON ?? 'python3', ['-m', 'pip', 'wheel', '-q', '--no-deps', '-w', out, src], { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 });
     const whl = readdirSync(out).find((f) => f.endsWith('.whl'));
     return whl ? join(out, whl) : undefined;
@@ -173,16 +203,21 @@ export function installExtras(install: string | undefined): string[] {
   return m ? m[1]!.split(',').map((e) => e.trim()).filter(Boolean) : [];
 }
 
+const PEP440_RELEASE = /^\d+(\.\d+)*([.-]?(a|b|rc|dev|post)\d*)*$/;
+
 /**
  * The version setuptools_scm would read from the repository's tags (the image's /repo is fetched
  * without tags, and a project like pytest refuses to run as version 0.1.dev): the nearest tag
- * below the commit in the source, without a leading "v". Undefined when the source has no tag.
+ * below the commit in the source (the repository mirror copies that one tag), without a leading
+ * "v"; when the source has none, the task line's own `version` (SWE-bench's version of the
+ * instance, e.g. "7.0"). Undefined when neither is a PEP 440 release.
  */
-async function scmVersion(gitDir: string, commit: string): Promise<string | undefined> {
+export async function scmVersion(gitDir: string, commit: string, taskVersion: string | undefined): Promise<{ version: string; from: 'tag' | 'task version'; tag?: string } | undefined> {
   const tag = await execFileP('git', ['--git-dir', gitDir, 'describe', '--tags', '--abbrev=0', commit]).then((r) => r.stdout.trim(), () => '');
   const version = tag.replace(/^v/, '');
-  // PEP 440 release (7.0.0), with pre/dev/post parts (2.0rc1, 7.0.0.dev0); anything else is not a version.
-  return /^\d+(\.\d+)*([.-]?(a|b|rc|dev|post)\d*)*$/.test(version) ? version : undefined;
+  if (PEP440_RELEASE.test(version)) return { version, from: 'tag', tag };
+  if (taskVersion && PEP440_RELEASE.test(taskVersion)) return { version: taskVersion, from: 'task version' };
+  return undefined;
 }
 
 /**
@@ -206,6 +241,13 @@ async function buildRequires(gitDir: string, commit: string): Promise<string[]> 
   });
 }
 
+/**
+ * The venv's own tools. setuptools stays below 81, the first release without pkg_resources: code of
+ * the SWE-bench era imports it at run time (sqlfluff 0.7's __init__), and the official conda
+ * environments carry a setuptools that still has it.
+ */
+const VENV_TOOLS = ['pip', 'setuptools<81', 'wheel'];
+
 const ENV_DOCKERFILE = (baseTag: string): string => `FROM ${baseTag}
 COPY wheels/ /opt/swerl/wheels/
 COPY env-requirements.txt /opt/swerl/env-requirements.txt
@@ -213,7 +255,7 @@ COPY env-requirements.txt /opt/swerl/env-requirements.txt
 # eval script's own install step can run as the sandbox user. No network: every file is in wheels/.
 RUN python3 -m venv --without-pip /opt/swerl/venv \\
  && pipwhl=$(ls /opt/swerl/wheels/pip-*.whl | head -n1) \\
- && /opt/swerl/venv/bin/python "$pipwhl/pip" install -q --no-index --find-links /opt/swerl/wheels pip setuptools wheel \\
+ && /opt/swerl/venv/bin/python "$pipwhl/pip" install -q --no-index --find-links /opt/swerl/wheels ${VENV_TOOLS.map((t) => `'${t}'`).join(' ')} \\
  && /opt/swerl/venv/bin/python -m pip install -q --no-index --find-links /opt/swerl/wheels -r /opt/swerl/env-requirements.txt \\
  && chown -R 1000:1000 /opt/swerl/venv
 ENV VIRTUAL_ENV=/opt/swerl/venv PATH=/opt/swerl/venv/bin:/opt/swerl/tools/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PIP_FIND_LINKS=/opt/swerl/wheels PIP_NO_INDEX=1
@@ -222,6 +264,8 @@ ENV VIRTUAL_ENV=/opt/swerl/venv PATH=/opt/swerl/venv/bin:/opt/swerl/tools/bin:/u
 const REPO_DOCKERFILE = (envTag: string, commit: string, version: string | undefined): string => `FROM ${envTag}
 ${version ? `ENV SETUPTOOLS_SCM_PRETEND_VERSION=${version}\n` : ''}COPY --chown=1000:1000 repo/ /repo/
 COPY install.sh /opt/swerl/install.sh
+COPY wheels-task/ /opt/swerl/wheels-task/
+ENV PIP_FIND_LINKS="/opt/swerl/wheels /opt/swerl/wheels-task"
 # Whatever the install leaves in /repo (egg-info, build dirs) is not the agent's work: hidden from git status/diff.
 RUN cd /repo && bash -eux /opt/swerl/install.sh && git ls-files --others --exclude-standard >> .git/info/exclude && chown -R 1000:1000 /repo /opt/swerl/venv
 ENV SWERL_BASE_COMMIT=${commit}
@@ -306,30 +350,52 @@ export async function ensureSwebenchEnvironment(line: SwebenchTaskLine, repoDir:
     const envCommit = line.environment_setup_commit ? await resolveBaseCommit(repoDir, line.environment_setup_commit, id).catch(() => commit) : commit;
 
     // env layer: one per (repo, version, spec hash, suite); the requirements come from the repo at environment_setup_commit.
+    const edits = treeEditSteps(spec.pre_install);
+    const hostMatches = (await hostPythonVersion()) === choice.python;
+    /** The wheels the repository at `at` asks for when the spec installs it with pip (none otherwise, or when it does not build here). */
+    const projectWheelSet = async (at: string): Promise<WheelSet | undefined> => {
+      if (!/pip install/.test(spec.install ?? '')) return undefined;
+      const wheel = await projectWheel(gitDir, at, scratch, log, edits);
+      if (!wheel) return undefined;
+      const set = await resolveWheelSet(home, {
+        requirements: [],
+        localWheels: [wheel],
+        localExtras: installExtras(spec.install),
+        target: { python: choice.python, hostMatches },
+        keyParts: [line.repo, at, 'project', ...edits],
+        findLinks: opts.findLinks,
+        log,
+      });
+      work.wheelsDownloaded += set.downloaded;
+      work.wheelsReused += set.reused;
+      return set;
+    };
     const reqs = await specRequirements(line, spec, gitDir);
     const buildReqs = await buildRequires(gitDir, envCommit);
-    const envKey = shortHash(hashParts(['swerl-swebench-env', '1', baseTag, line.repo, String(line.version), specHash, envCommit, ...reqs, '--', ...buildReqs]));
+    const envKey = shortHash(hashParts(['swerl-swebench-env', '1', baseTag, ...VENV_TOOLS, line.repo, String(line.version), specHash, envCommit, ...reqs, '--', ...buildReqs, ...(edits.length > 0 ? ['--edits', ...edits] : [])]));
     const envTag = `swerl-swebench-env:${envKey}`;
     if (await imageExists(docker, envTag)) {
       work.layersReused.push(envTag);
       log(`${id}: env ${envTag} reused`);
     } else {
-      const wantsProject = /pip install/.test(spec.install ?? '') ? await projectWheel(gitDir, envCommit, scratch, log) : undefined;
-      const host = await hostPythonVersion();
       const set = await resolveWheelSet(home, {
-        requirements: [...reqs, ...buildReqs, 'pip', 'setuptools', 'wheel'],
-        localWheels: wantsProject ? [wantsProject] : [],
-        localExtras: installExtras(spec.install),
-        target: { python: choice.python, hostMatches: host === choice.python },
-        keyParts: [line.repo, envCommit],
+        requirements: [...reqs, ...buildReqs, ...VENV_TOOLS],
+        target: { python: choice.python, hostMatches },
+        keyParts: [line.repo, envCommit, 'spec'],
         findLinks: opts.findLinks,
         log,
       });
       work.wheelsDownloaded += set.downloaded;
       work.wheelsReused += set.reused;
       provenance.wheels = { key: set.key, files: set.files.length, mode: set.mode };
+      // The repository's own dependencies, resolved apart from the spec's list: its install replaces
+      // what it must (sphinx 3.5's edited setup.py wants Jinja2<3.0 where the spec pins 3.0.3, and
+      // SWE-bench's `pip install -e .` downgrades it the same way).
+      const project = await projectWheelSet(envCommit);
+      if (project) provenance.projectWheels = { key: project.key, files: project.files.length, mode: project.mode };
       const ctx = join(scratch, 'env');
       linkWheelSet(home, set, join(ctx, 'wheels'));
+      if (project) linkWheelSet(home, project, join(ctx, 'wheels'));
       writeFileSync(join(ctx, 'env-requirements.txt'), `${reqs.join('\n')}\n`);
       writeFileSync(join(ctx, 'Dockerfile'), ENV_DOCKERFILE(baseTag));
       log(`${id}: building env ${envTag} (${set.files.length} wheel(s), Python ${choice.python})`);
@@ -340,7 +406,9 @@ export async function ensureSwebenchEnvironment(line: SwebenchTaskLine, repoDir:
     // repo layer: the repository at its base commit, installed as the spec says.
     const install = [specAns.repoInstall, ...(spec.pre_install ?? []), spec.install].filter((s): s is string => !!s);
     const installScript = ['source /opt/swerl/venv/bin/activate', ...install].join('\n') + '\n';
-    const version = await scmVersion(gitDir, commit);
+    const scm = await scmVersion(gitDir, commit, line.version === undefined ? undefined : String(line.version));
+    const version = scm?.version;
+    if (scm) provenance.scmVersion = scm;
     const tag = `swerl-swebench-task:${shortHash(hashParts(['swerl-swebench-task', '1', envTag, commit, installScript, version ?? '']))}`;
     if (await imageExists(docker, tag)) {
       work.layersReused.push(tag);
@@ -349,6 +417,15 @@ export async function ensureSwebenchEnvironment(line: SwebenchTaskLine, repoDir:
       const ctx = join(scratch, 'repo');
       await checkoutAtCommit(repoDir, commit, join(ctx, 'repo'), id);
       writeFileSync(join(ctx, 'install.sh'), installScript);
+      // The env layer holds what the repository needed at environment_setup_commit; its base commit
+      // may need more (sqlfluff 0.7 added configparser to setup.py after its 0.6 env commit). SWE-bench
+      // installs those from PyPI in the image; here they are resolved on the host, for this commit only.
+      mkdirSync(join(ctx, 'wheels-task'), { recursive: true });
+      const taskProject = commit !== envCommit ? await projectWheelSet(commit) : undefined;
+      if (taskProject) {
+        provenance.taskWheels = { key: taskProject.key, files: taskProject.files.length, mode: taskProject.mode };
+        linkWheelSet(home, taskProject, join(ctx, 'wheels-task'));
+      }
       writeFileSync(join(ctx, 'Dockerfile'), REPO_DOCKERFILE(envTag, commit, version));
       log(`${id}: building task image ${tag} at ${commit.slice(0, 12)}`);
       try {

@@ -1,26 +1,43 @@
 /**
- * Real SWE-bench instances end to end: for each line of tasks.jsonl, the environment image is
- * built from the official spec (or reused), then the gold patch must score 1 and an empty patch 0
- * under the official eval script and verdict. Prints a table with the time of each step and,
- * when SWERL_REAL_REPORT names a file, writes the measurements there as JSON.
+ * Real SWE-bench instances end to end: for each line of the task file, the repository comes through
+ * the same mirror as `swerl tasks import --repos` (sandbox/repoSources.ts: base commit, its nearest
+ * tag, environment_setup_commit), the environment image is built from the official spec (or
+ * reused), then the gold patch must score 1 and an empty patch 0 under the official eval script
+ * and verdict (computeSwebenchReward: the grading path of import validation and of episodes).
+ * Prints a line per instance as it finishes and a closing table with the time of each step; when
+ * SWERL_REAL_REPORT names a file, the measurements are written there as JSON.
  *
- * Data is not in the repository (fetched code and rows are never committed): the test runs when
- * $SWERL_REAL_TASKS or ../shared/swebench-real holds `tasks.jsonl` and `repos/<owner>__<name>`
- * (a git directory, bare or not, holding each base commit), and is skipped with a message
- * otherwise. Run it with `npm run test:real`.
+ * Data is not in the repository (fetched code and rows are never committed). SWERL_REAL_TASKS
+ * names either a directory holding `tasks.jsonl` (or `all.jsonl`) and `repos/`, or a `.jsonl`
+ * file with `repos/` beside it; `repos/` holds one git directory per repository as
+ * `owner__name` (any layout `tasks import --repos` accepts). Without it (or ../shared/swebench-real)
+ * the file is skipped with a message. SWERL_REAL_ONLY=id,id runs a subset.
+ * Run it with `SWERL_REAL_TASKS=/path npm run test:real`.
  */
 import Docker from 'dockerode';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SandboxLimits } from '../../activities/sandbox';
 import { computeSwebenchReward, type SwebenchRewardResult } from '../../activities/reward/swebench';
+import { swerlHome } from '../../sandbox/images';
+import { RepoMirrors } from '../../sandbox/repoSources';
 import { ensureSwebenchEnvironment, type SwebenchTaskLine, type TaskEnvironment } from '../../sandbox/swebenchEnv';
 
-const candidates = [process.env.SWERL_REAL_TASKS, resolve(__dirname, '../../../shared/swebench-real')].filter((d): d is string => !!d);
-const dataDir = candidates.find((d) => existsSync(join(d, 'tasks.jsonl')));
-const lines: (SwebenchTaskLine & { patch: string })[] = dataDir
-  ? readFileSync(join(dataDir, 'tasks.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as SwebenchTaskLine & { patch: string })
+/** The task file and the repos directory named by SWERL_REAL_TASKS (or the shared default), if present. */
+function realData(): { file: string; repos: string } | undefined {
+  const given = process.env.SWERL_REAL_TASKS;
+  for (const candidate of [given, resolve(__dirname, '../../../shared/swebench-real')]) {
+    if (!candidate || !existsSync(candidate)) continue;
+    if (statSync(candidate).isFile()) return { file: candidate, repos: join(dirname(candidate), 'repos') };
+    const file = ['tasks.jsonl', 'all.jsonl'].map((f) => join(candidate, f)).find((f) => existsSync(f));
+    if (file) return { file, repos: join(candidate, 'repos') };
+  }
+  return undefined;
+}
+const data = realData();
+const lines: (SwebenchTaskLine & { patch: string })[] = data
+  ? readFileSync(data.file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as SwebenchTaskLine & { patch: string })
   : [];
 const only = process.env.SWERL_REAL_ONLY?.split(',').filter(Boolean);
 const selected = only ? lines.filter((l) => only.includes(l.instance_id)) : lines;
@@ -37,9 +54,11 @@ interface Row {
 }
 const rows: Row[] = [];
 
-if (!dataDir) {
-  console.log(`[realSwebench] skipped: no tasks.jsonl in ${candidates.join(' or ') || '$SWERL_REAL_TASKS (unset)'}; see README "Real SWE-bench tasks"`);
+if (!data) {
+  console.log(`[realSwebench] skipped: SWERL_REAL_TASKS is ${process.env.SWERL_REAL_TASKS ? `${process.env.SWERL_REAL_TASKS}, which holds no tasks.jsonl/all.jsonl` : 'unset'} (nor is there ../shared/swebench-real); see README "Real SWE-bench tasks"`);
 }
+const mirrors = data ? new RepoMirrors({ sources: [{ kind: 'dir', dir: data.repos }], cacheDir: join(swerlHome(), 'cache', 'repos') }) : undefined;
+const suiteStarted = Date.now();
 
 function tableRow(r: Row): string {
   const py = r.env ? `${r.env.python ?? 'prebuilt'}${r.env.pythonSubstitutedFor ? ` (for ${r.env.pythonSubstitutedFor})` : ''}` : '-';
@@ -54,20 +73,23 @@ function recordRow(r: Row): void {
 
 const notPassed = (r: SwebenchRewardResult): string[] => r.tests.filter((t) => t.outcome !== 'passed').map((t) => `${t.list}:${t.nodeid}=${t.outcome}`);
 
-describe.skipIf(!dataDir)('real SWE-bench instances (gold 1, empty 0, official verdict)', () => {
+describe.skipIf(!data)('real SWE-bench instances (gold 1, empty 0, official verdict)', () => {
   afterAll(() => {
     console.log('\ninstance | env s | gold | gold s | empty | empty s | python | note');
     for (const r of rows) console.log(tableRow(r));
+    const ok = rows.filter((r) => r.gold?.reward === 1 && r.empty?.reward === 0).length;
+    console.log(`gold 1 and empty 0 on ${ok} of ${rows.length}; ${Math.round((Date.now() - suiteStarted) / 1000)} s in all (${data?.file})`);
   });
 
   for (const line of selected) {
     it(`${line.instance_id}: environment builds, gold scores 1, empty patch 0`, { timeout: 3 * 3600_000 }, async () => {
       const row: Row = { instanceId: line.instance_id, repo: line.repo };
       rows.push(row);
-      const repoDir = join(dataDir!, 'repos', line.repo.replace('/', '__'));
       try {
         let t = Date.now();
-        const env = await ensureSwebenchEnvironment(line, repoDir, { docker, log: (l) => console.log(`[${line.instance_id}] ${l}`) });
+        const { mirror } = await mirrors!.ensureCommit(line.repo, line.base_commit, line.instance_id);
+        if (line.environment_setup_commit) await mirrors!.ensureCommit(line.repo, line.environment_setup_commit, line.instance_id);
+        const env = await ensureSwebenchEnvironment(line, mirror, { docker, log: (l) => console.log(`[${line.instance_id}] ${l}`) });
         row.env = { image: env.image, suite: env.provenance.suite, python: env.provenance.python, pythonSubstitutedFor: env.provenance.pythonSubstitutedFor, wheels: env.provenance.wheels, work: env.work, seconds: Math.round((Date.now() - t) / 1000) };
         const opts = { image: env.image, layout: env.layout, limits, testTimeoutSec: 1800, labels: { run: 'test-real-swebench', episode: line.instance_id } };
         t = Date.now();

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importTasks } from '../../activities/tasks';
 import { ErrorCodes } from '../../core/errors';
 import { candidatePaths, expandUrlTemplate, parseRepoSource, RepoMirrors } from '../../sandbox/repoSources';
+import { scmVersion } from '../../sandbox/swebenchEnv';
 import { checkoutAtCommit } from '../../sandbox/taskRepo';
 
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' };
@@ -72,6 +73,22 @@ describe('directory layouts', () => {
     expect(got.fetched).toBe(true);
     expect(count(got.mirror, got.commit)).toBe(2);
     expect(mirrors.stats.fetches).toBe(1);
+  });
+
+  it("copies the source's nearest tag below the commit into the mirror (setuptools_scm's version), and no later tag", async () => {
+    const dir = join(root, 'layout-tags');
+    const clone = join(dir, 'acme', 'tagged');
+    git(root, 'clone', '-q', upstream, clone);
+    git(clone, '-c', 'user.name=t', '-c', 'user.email=t@t', 'tag', '-a', 'v1.0', '-m', 'release', commits[0]!);
+    git(clone, 'tag', 'v9.0', commits[2]!);
+    const got = await mirrorsOver(dir).ensureCommit('acme/tagged', commits[1]!, 't');
+    expect(git(got.mirror, 'tag', '--list')).toBe('v1.0');
+    expect(await scmVersion(got.mirror, got.commit, '0.5')).toEqual({ version: '1.0', from: 'tag', tag: 'v1.0' });
+    // A source without tags: the task's own version stands in, and the provenance says so.
+    const untagged = await mirrorsOver(join(root, 'layout-nonbare')).ensureCommit('acme/widgets', commits[1]!, 't');
+    expect(git(untagged.mirror, 'tag', '--list')).toBe('');
+    expect(await scmVersion(untagged.mirror, untagged.commit, '0.5')).toEqual({ version: '0.5', from: 'task version' });
+    expect(await scmVersion(untagged.mirror, untagged.commit, undefined)).toBeUndefined();
   });
 
   it('a bare owner__name.git and a bare name.git', async () => {

@@ -84,7 +84,8 @@ describe('swebench bridge (official harness, pinned 4.1.0)', () => {
 });
 
 describe('environment image and grading in Docker', () => {
-  it('builds base/env/repo offline from the wheel cache, and a re-run reuses every layer and wheel', async () => {
+  // Image builds under a loaded machine (load 50 on 2 cores measured ~6 min for this env): a generous bound.
+  it('builds base/env/repo offline from the wheel cache, and a re-run reuses every layer and wheel', { timeout: 1_200_000 }, async () => {
     const lines: string[] = [];
     env = await ensureSwebenchEnvironment(task.line, task.repoDir, { docker, findLinks: [task.wheelsDir], log: (l) => lines.push(l) });
     expect(env.image).toMatch(/^swerl-swebench-task:/);
@@ -169,7 +170,7 @@ describe('grading an agent that attacks or breaks the test run', () => {
 });
 
 describe('the import pipeline and the episode reward use SWE-bench\'s environment', () => {
-  it('imports the line with validation through the swebench environment, and the stored task is graded as SWE-bench grades', async () => {
+  it('imports the line with validation through the swebench environment, and the stored task is graded as SWE-bench grades', { timeout: 1_200_000 }, async () => {
     const file = join(root, 'tasks.jsonl');
     const toy = { ...task.line, instance_id: 'swerl-fixture__calc-toy', version: undefined, environment_setup_commit: undefined, install_config: undefined };
     writeFileSync(file, [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { environmentYmlRequirements, installExtras, requirementLines, suiteForPython } from '../../sandbox/swebenchEnv';
+import { environmentYmlRequirements, installExtras, requirementLines, suiteForPython, treeEditSteps } from '../../sandbox/swebenchEnv';
 
 describe('suiteForPython', () => {
   it('takes the suite of the same Python when there is one', () => {
@@ -31,5 +31,29 @@ describe('installExtras', () => {
     expect(installExtras('pip install -e .[test, docs]')).toEqual(['test', 'docs']);
     expect(installExtras('python -m pip install -e .')).toEqual([]);
     expect(installExtras(undefined)).toEqual([]);
+  });
+});
+
+describe('treeEditSteps (pre_install steps the host applies to its copy before reading dependencies)', () => {
+  it("keeps sed/grep edits of the tree, with patterns that hold < and > (sphinx's pins)", () => {
+    const steps = [
+      "sed -i 's/pytest/pytest -rA/' tox.ini",
+      "sed -i 's/Jinja2>=2.3/Jinja2<3.0/' setup.py",
+      `sed -i "s/'packaging',/'packaging', 'markupsafe<=2.0.1',/" setup.py`,
+      "grep -q 'sphinxcontrib-htmlhelp>=2.0.0' setup.py && sed -i 's/a/b/' setup.py || sed -i 's/c/d/' setup.py",
+    ];
+    expect(treeEditSteps(steps)).toEqual(steps);
+  });
+  it('leaves everything else to the image: installs, redirections, pipes, paths outside the tree', () => {
+    expect(treeEditSteps([
+      'apt-get update && apt-get install -y graphviz',
+      "sed -i 's/a/b/' x > y",
+      "cat x | sed -i 's/a/b/' y",
+      "sed -i 's/a/b/' /etc/hosts",
+      "sed -i 's/a/b/' ../setup.py",
+      "sed -i \"s/a/$(id)/\" setup.py",
+      'python -m pip install numpy',
+    ])).toEqual([]);
+    expect(treeEditSteps(undefined)).toEqual([]);
   });
 });
