@@ -35,6 +35,8 @@ const ASTROID = {
 };
 const grade = (diff: string): ReturnType<typeof computeSwebenchReward> =>
   computeSwebenchReward(docker, task.line, diff, { image: env.image, layout: env.layout, limits, testTimeoutSec: 600, labels: { run: 'test-swebench', episode: task.line.instance_id } });
+/** One grade is ~15 s on a quiet machine; 200-300 s were measured at load average 55 on 2 cores. */
+const GRADE_TIMEOUT = { timeout: 900_000 };
 const markers = (body: string): string => `+ : '>>>>> Start Test Output'\n${body}\n+ : '>>>>> End Test Output'\n`;
 
 beforeAll(() => {
@@ -103,7 +105,7 @@ describe('environment image and grading in Docker', () => {
     expect(again.work).toEqual({ layersBuilt: [], layersReused: [expect.stringMatching(/^swerl-swebench-env:/), env.image], wheelsDownloaded: 0, wheelsReused: 0 });
   });
 
-  it('gold patch scores 1, with every listed id found as the official parser writes it', async () => {
+  it('gold patch scores 1, with every listed id found as the official parser writes it', GRADE_TIMEOUT, async () => {
     const r = await grade(task.line.patch);
     expect(r.reason).toBe('resolved');
     expect(r.reward).toBe(1);
@@ -117,7 +119,7 @@ describe('environment image and grading in Docker', () => {
     expect(r.swebench.appliedWith).toBe('git apply --verbose');
   });
 
-  it('empty patch scores 0: FAIL_TO_PASS fails under the official verdict', async () => {
+  it('empty patch scores 0: FAIL_TO_PASS fails under the official verdict', GRADE_TIMEOUT, async () => {
     const empty = await grade('');
     expect(empty).toMatchObject({ reward: 0, reason: 'tests_failed', patchApplied: true });
     expect(empty.tests.find((t) => t.list === 'FAIL_TO_PASS')?.outcome).toBe('failed');
@@ -137,7 +139,7 @@ function agentDiff(files: Record<string, string>): string {
 const CALC = "from swerl_tinydep import offset\n\n\ndef add(a, b):\n    if b < 0:\n        return a - b  # the bug\n    return a + b + offset()\n";
 
 describe('grading an agent that attacks or breaks the test run', () => {
-  it('a patch that forges the test log (where the grader used to read it) still gets the true verdict: 0', async () => {
+  it('a patch that forges the test log (where the grader used to read it) still gets the true verdict: 0', GRADE_TIMEOUT, async () => {
     // Runs when the tests import calc, as the sandbox user, at the end of pytest: rewrites the log
     // file the grader once read (/tmp/swerl-reward/eval.log) with every listed test passing.
     const forger = [
@@ -161,7 +163,7 @@ describe('grading an agent that attacks or breaks the test run', () => {
     expect(r.tests.find((t) => t.list === 'FAIL_TO_PASS')?.outcome).toBe('failed');
   });
 
-  it('a patch that breaks collection (a syntax error in the module the tests import) scores 0 with a reason, not a crash', async () => {
+  it('a patch that breaks collection (a syntax error in the module the tests import) scores 0 with a reason, not a crash', GRADE_TIMEOUT, async () => {
     const r = await grade(agentDiff({ 'calc/__init__.py': CALC.replace('def add(a, b):', 'def add(a, b)') }));
     expect(r).toMatchObject({ reward: 0, reason: 'tests_failed', patchApplied: true });
     expect(r.outputTail).toContain('SyntaxError');
