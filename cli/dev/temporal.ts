@@ -19,6 +19,14 @@ export function temporalFiles(s: StackSettings): { dir: string; db: string; log:
   return { dir, db: path.join(dir, 'temporal.db'), log: path.join(dir, 'temporal.log'), pidFile: path.join(dir, 'temporal.pid') };
 }
 
+/**
+ * SQLite in WAL mode with synchronous=NORMAL: a commit no longer waits for fsyncs of a rollback
+ * journal and the database (measured on the 2-core host at load 35: one signal, i.e. one history
+ * write, p50 19–29 ms with the defaults, 2.4–4.1 ms with these). A killed server loses nothing (the
+ * WAL is in the file system); only an OS crash may lose the last commits, which the dev stack accepts.
+ */
+const SQLITE_PRAGMAS = ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'];
+
 /** The real temporal binary; a pyenv shim is resolved so the pid we record is the server itself. */
 function temporalBinary(): string {
   const found = findOnPath('temporal', [pythonScriptsDir() ?? '']);
@@ -72,7 +80,7 @@ export const temporal: Component = {
     const child = spawnDetached(
       bin,
       ['server', 'start-dev', '--db-filename', files.db, '--ip', '127.0.0.1', '--port', String(s.temporalPort),
-        '--ui-port', String(s.temporalUiPort), '--namespace', s.temporalNamespace, '--log-level', 'warn'],
+        '--ui-port', String(s.temporalUiPort), '--namespace', s.temporalNamespace, '--log-level', 'warn', ...SQLITE_PRAGMAS],
       { logFile: files.log, cwd: files.dir },
     );
     if (child.pid > 0) fs.writeFileSync(files.pidFile, `${child.pid}\n`);
