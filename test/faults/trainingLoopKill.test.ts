@@ -11,7 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { episodes, taskStatEvents, taskStats } from '../../db/schema';
+import { agentTurnOf } from '../../core/transcript';
+import { episodes, taskStatEvents, taskStats, turns } from '../../db/schema';
 import { statusQuery } from '../../workflows/definitions';
 import { killComponent, startComponent, testEndpoints } from '../harness/stack';
 import { EASY, HARD, MIXED, loopConfig, loopWorld, waitFor, type LoopWorld } from '../integration/trainingLoopSetup';
@@ -53,6 +54,28 @@ function sigkill(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     process.kill(-child.pid!, 'SIGKILL');
   });
+}
+
+/**
+ * From the policy servers' own counters: every call was for an agent turn that is persisted, and
+ * with `once` every persisted turn of the run was sampled exactly once (nothing re-sampled).
+ */
+async function expectTurnsSampled(runId: string, opts: { once: boolean }): Promise<void> {
+  const persisted = await w.db.db
+    .select({ episodeId: turns.episodeId, idx: turns.idx })
+    .from(turns)
+    .innerJoin(episodes, eq(episodes.id, turns.episodeId))
+    .where(and(eq(episodes.runId, runId), eq(turns.role, 'assistant')));
+  const keys = persisted.map((t) => `${t.episodeId}:${agentTurnOf(t.idx)}`).sort();
+  const episodeIds = new Set(persisted.map((t) => t.episodeId));
+  const calls = w.policyCalls();
+  const mine = Object.keys(calls).filter((k) => episodeIds.has(k.slice(0, k.lastIndexOf(':'))));
+  expect(keys.length).toBeGreaterThan(0);
+  expect(mine.sort(), 'policy calls for turns that were never persisted').toEqual(keys);
+  if (opts.once) {
+    const twice = keys.filter((k) => calls[k]!.length !== 1);
+    expect(twice, `turns sampled more than once: ${twice.map((k) => `${k}×${calls[k]!.length}`).join(', ')}`).toEqual([]);
+  }
 }
 
 async function completedEpisodes(runId: string, iteration?: number): Promise<number> {
@@ -122,6 +145,8 @@ describe('training loop under a killed orchestration worker', () => {
     expect(events?.n).toBe(12);
     const stats = await w.db.db.select().from(taskStats).where(eq(taskStats.runId, runId));
     expect(Object.fromEntries(stats.map((s) => [s.taskId, [s.attempts, s.solves]]))).toEqual({ [EASY]: [4, 4], [MIXED]: [4, 2], [HARD]: [4, 0] });
+    // The orchestration worker holds no turn: its kills made no episode ask the policy twice.
+    await expectTurnsSampled(runId, { once: true });
   }, 10 * 60_000);
 
   it('completes after the Temporal server is SIGKILLed and restarted mid-stage, every step applied once', async () => {
@@ -140,5 +165,8 @@ describe('training loop under a killed orchestration worker', () => {
     for (const r of ledger) expect(w.trainer.applications.get(`${runId}/${r.stage}/${r.iteration}/${r.step}`)).toBe(1);
     const [events] = await w.db.db.select({ n: sql<number>`count(*)::int` }).from(taskStatEvents).where(eq(taskStatEvents.runId, runId));
     expect(events?.n).toBe(12);
+    // A segment whose heartbeats the restart interrupted may ask its turn in flight again; no call
+    // is for a turn that was not persisted in the end.
+    await expectTurnsSampled(runId, { once: false });
   });
 });
