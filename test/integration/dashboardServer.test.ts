@@ -90,6 +90,13 @@ describe('swerl dashboard server', () => {
     expect([unknown.status, unknown.json().error?.code]).toEqual([404, 'SWERL_RUN_NOT_FOUND']);
     const promote = await request(d, 'POST', '/api/runs/nope/promote', { body, headers: json });
     expect([promote.status, promote.json().error?.code]).toEqual([404, 'SWERL_RUN_NOT_FOUND']);
+    for (const path of ['/api/runs/nope/eval', '/api/episodes/nope/rescore', '/api/episodes/nope/fork']) {
+      const crossSite = await request(d, 'POST', path, { body: JSON.stringify({ reason: 'x', atTurn: 0, policyVersion: 'v', checkpointId: 'c' }), headers: { ...json, origin: 'http://evil.example' } });
+      expect([crossSite.status, crossSite.json().error?.code], path).toEqual([403, 'SWERL_DASHBOARD_FORBIDDEN']);
+    }
+    // A fork takes a turn and a checkpoint, nothing that names a command, a file or an endpoint.
+    const shelly = await request(d, 'POST', '/api/episodes/nope/fork', { body: JSON.stringify({ atTurn: 0, policyVersion: 'v', command: 'sh' }), headers: json });
+    expect([shelly.status, shelly.json().error?.code]).toEqual([400, 'SWERL_DASHBOARD_BAD_REQUEST']);
   });
 
   it('needs the token for actions when one is set', async () => {
@@ -112,6 +119,11 @@ describe('swerl dashboard server', () => {
     expect((await request(open0, 'GET', '/api/runs')).status).toBe(200);
     const refused = await request(open0, 'POST', '/api/runs/nope/resume', { body, headers: json });
     expect([refused.status, refused.json().error?.code]).toEqual([403, 'SWERL_DASHBOARD_FORBIDDEN']);
+    // Every mutation, the episode operations and the eval included, is refused before it is looked at.
+    for (const path of ['/api/runs/nope/eval', '/api/episodes/nope/rescore', '/api/episodes/nope/fork']) {
+      const r = await request(open0, 'POST', path, { body, headers: json });
+      expect([r.status, r.json().error?.code], path).toEqual([403, 'SWERL_DASHBOARD_FORBIDDEN']);
+    }
 
     const guarded = await dashboard({ host: '0.0.0.0', token: 't0ken' });
     expect((await request(guarded, 'POST', '/api/runs/nope/resume', { body, headers: json })).status).toBe(401);
