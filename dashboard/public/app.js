@@ -225,8 +225,10 @@
   /** Who/reason inputs and a result line shared by an action form; `send(body)` posts and describes the answer. */
   function actionForm(testid) {
     const result = el('div', { class: 'result', 'data-testid': `${testid}-result` });
-    const reason = el('input', { name: 'reason', size: 40, placeholder: 'why (recorded with the action)' });
-    const who = el('input', { name: 'who', size: 12, value: config.operator || '' });
+    // The run's own actions keep the plain names; the other forms' inputs are named after their form.
+    const name = (n) => (testid === 'action' ? n : `${testid}-${n}`);
+    const reason = el('input', { name: name('reason'), size: 40, placeholder: 'why (recorded with the action)' });
+    const who = el('input', { name: name('who'), size: 12, value: config.operator || '' });
     async function send(label, path, extra, describe) {
       result.className = 'result';
       result.textContent = `${label}…`;
