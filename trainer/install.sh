@@ -44,7 +44,7 @@ if [[ ! -x .venv/bin/python ]]; then
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
 # pip is a no-op when the pins are already satisfied.
-.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-worker.txt
 .venv/bin/python - <<'PY'
 import json, torch, temporalio, safetensors
 print(json.dumps({"trainer_python": __import__("sys").executable, "torch": torch.__version__,

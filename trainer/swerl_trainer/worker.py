@@ -37,6 +37,7 @@ from . import checkpoint as ckpt
 from . import pg_batch
 from .errors import CHECKPOINT_NOT_FOUND, POLICY_UNAVAILABLE, TRAINER_FAILED, TrainerFault
 from .ledger import Ledger
+from .metrics import serve_metrics, timed_step
 from .steps import run_step
 
 log = logging.getLogger("swerl_trainer.worker")
@@ -102,7 +103,7 @@ class TrainerActivities:
 
         def go() -> dict[str, Any]:
             with _Heartbeat(interval) as hb:
-                return run_step(self.root, kind, inp, hb.progress)
+                return timed_step(kind, lambda progress: run_step(self.root, kind, inp, progress), hb.progress)
 
         return _as_temporal(go)
 
@@ -166,6 +167,9 @@ async def serve(args: argparse.Namespace) -> None:
     overrides = {"max_seq_len": args.max_seq_len} if args.max_seq_len else {}
     base = ckpt.create_base(root, args.init_base, preset=args.preset, seed=args.seed, **overrides)
     log.info("checkpoints at %s; base policy %s at %s", root, args.init_base, base)
+    if args.metrics_port is not None:
+        _, port = serve_metrics(args.metrics_port, args.metrics_host)
+        log.info("prometheus metrics on http://%s:%d/metrics", args.metrics_host, port)
     client = await _connect(args.address, args.namespace)
     acts = TrainerActivities(root, args.policy_url)
     stop = asyncio.Event()
@@ -202,6 +206,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-seq-len", type=int, default=None, help="context of that base (default: the preset's)")
     p.add_argument("--max-concurrent", type=int, default=4, help="activity slots (training steps still run one at a time)")
+    p.add_argument("--metrics-port", type=int, default=int(os.environ["SWERL_TRAINER_METRICS_PORT"]) if os.environ.get("SWERL_TRAINER_METRICS_PORT") else None,
+                   help="serve Prometheus metrics on GET /metrics at this port (default $SWERL_TRAINER_METRICS_PORT; off when unset)")
+    p.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics endpoint binds to")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
