@@ -137,18 +137,20 @@ async def _wait_for_training(handle, deadline_sec: float = 180) -> None:
 LONG_STEP_SAMPLES = 96
 
 
-def long_step_input(step: int) -> dict:
+def long_step_input(step: int, samples: int = LONG_STEP_SAMPLES) -> dict:
     """A step long enough to be caught mid-training on an idle machine too (the heartbeat that
     reports phase 'training' is throttled, so a step of a few seconds can finish unseen): one
     sample per micro-batch, many micro-batches, a heartbeat after each."""
-    inp = step_input(step, [trajectory(f"ep-{i}", answer="x" * 200) for i in range(LONG_STEP_SAMPLES)])
+    inp = step_input(step, [trajectory(f"ep-{i}", answer="x" * 200) for i in range(samples)])
     inp["hyper"]["micro_batch_tokens"] = 300
     return inp
 
 
 def test_cancelled_step_stops_between_micro_batches_and_leaves_nothing(trainer):
     address, root, queue = trainer
-    inp = long_step_input(7)
+    # Long enough that the cancel (delivered on the next throttled heartbeat, up to ~1.6 s after
+    # the request) lands mid-step on a fast idle machine too: 96 samples once finished first in CI.
+    inp = long_step_input(7, samples=8 * LONG_STEP_SAMPLES)
 
     async def scenario():
         client = await Client.connect(address)
@@ -168,8 +170,9 @@ def test_cancelled_step_stops_between_micro_batches_and_leaves_nothing(trainer):
     assert isinstance(failure.cause, CancelledError)  # reported as cancelled, not as a failure
     assert not (root / "run-1" / "rft" / "i0000-s0007").exists()
     assert all(r["step"] != 7 for r in Ledger(root).rows("run-1"))
-    # The step lock was released: the same key trains normally afterwards.
-    assert asyncio.run(_call(address, queue, "sft_step", inp))["checkpoint_id"] == "run-1/rft/i0000-s0007"
+    # The step lock was released and no ledger row was left: the same key trains afterwards, even
+    # from a different (short) input, which a recorded row would refuse as a conflict.
+    assert asyncio.run(_call(address, queue, "sft_step", step_input(7)))["checkpoint_id"] == "run-1/rft/i0000-s0007"
 
 
 def test_killed_worker_mid_step_is_retried_and_trains_once(temporal, root):
