@@ -4,9 +4,14 @@
  * state dir, no bridge and no iptables (sandboxes run with --network none). The soak SIGKILLs it
  * and starts it again like a supervisor would; containers do not survive that (no live-restore),
  * which is the point.
+ *
+ * dockerd runs in its own network namespace (`unshare --net`, which execs it, so the pid is
+ * dockerd's): a daemon started with --bridge=none deletes the interface named docker0 on startup
+ * (moby removeDefaultBridgeInterface), and in the host's namespace that is the shared daemon's
+ * bridge, which every reward container then fails to join.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { commandLine, isAlive, livePidFromFile, signalAndWait, spawnDetached, waitGone, waitUntil } from '../dev/process';
@@ -35,6 +40,10 @@ export class PrivateDockerd {
     return path.join(this.dir, 'exec');
   }
 
+  private get dataRoot(): string {
+    return path.join(this.dir, 'data');
+  }
+
   /** The daemon's pid from its own pid file, if that process is alive and is our dockerd. */
   pid(): number | undefined {
     return livePidFromFile(this.pidFile, this.socket, false);
@@ -53,12 +62,16 @@ export class PrivateDockerd {
   async start(timeoutMs = 120_000): Promise<number> {
     const running = this.pid();
     if (running !== undefined && (await this.healthy())) return running;
-    if (running === undefined) rmSync(this.pidFile, { force: true }); // dockerd refuses to start over a stale one
+    if (running === undefined) {
+      rmSync(this.pidFile, { force: true }); // dockerd refuses to start over a stale one
+      await this.forgetDeadContainerd();
+    }
     mkdirSync(this.dir, { recursive: true });
     const child = spawnDetached(
-      '/usr/sbin/dockerd',
+      '/usr/bin/unshare',
       [
-        ...['--data-root', path.join(this.dir, 'data'), '--exec-root', this.execRoot, '--pidfile', this.pidFile, '-H', this.host],
+        ...['--net', '--', '/usr/sbin/dockerd'],
+        ...['--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', this.pidFile, '-H', this.host],
         ...['--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false'],
       ],
       { logFile: this.logFile, cwd: this.dir },
@@ -71,7 +84,7 @@ export class PrivateDockerd {
     return child.pid;
   }
 
-  /** SIGKILLs dockerd (not its containerd: a crashed daemon leaves it behind). Returns the pid killed. */
+  /** SIGKILLs dockerd (its containerd follows it; shims stay). Returns the pid killed. */
   async kill(): Promise<number | undefined> {
     const pid = this.pid();
     if (pid === undefined) return undefined;
@@ -80,7 +93,12 @@ export class PrivateDockerd {
     return pid;
   }
 
-  /** Graceful stop, then SIGKILL for anything still running from our exec root (containerd, shims). */
+  /**
+   * Graceful stop, then SIGKILL for anything still running from our exec root (containerd, shims),
+   * then unmount what the daemon left mounted under its directory: dockerd bind-mounts its data
+   * root onto itself (to make it shared) and a SIGKILLed daemon never undoes that, which leaves a
+   * directory nobody can delete.
+   */
   async stop(): Promise<void> {
     const pid = this.pid();
     if (pid !== undefined) await signalAndWait(pid, 'SIGTERM', { timeoutMs: 60_000, escalate: true });
@@ -92,6 +110,53 @@ export class PrivateDockerd {
       }
     }
     rmSync(this.pidFile, { force: true });
+    this.unmountLeftovers();
+  }
+
+  /** Mount points under our directory, deepest first (from /proc/self/mountinfo). */
+  mountsUnder(): string[] {
+    const prefix = path.resolve(this.dir) + '/';
+    const points = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[4])
+      .filter((p): p is string => p !== undefined)
+      .map((p) => p.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8))))
+      .filter((p) => p.startsWith(prefix));
+    return [...new Set(points)].sort((a, b) => b.length - a.length);
+  }
+
+  private unmountLeftovers(): void {
+    for (const point of this.mountsUnder()) {
+      // lazy: a mount still busy for a moment (a shim exiting) is detached now and freed when idle
+      const res = spawnSync('umount', ['-l', point], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+      if (res.status !== 0 && this.mountsUnder().includes(point)) throw new Error(`could not unmount ${point}: ${res.stderr.trim()}`);
+    }
+  }
+
+  /**
+   * A killed dockerd's containerd dies with it (parent-death signal) but stays a zombie until
+   * init reaps it, which here can take seconds. A new dockerd checks the pid in containerd.pid with
+   * kill(pid, 0), which a zombie passes, so it attaches to a dead containerd and gives up after its
+   * timeout. So wait (bounded) until it has exited, and remove a pid file naming a zombie or no
+   * process so that dockerd starts a new containerd.
+   */
+  private async forgetDeadContainerd(): Promise<void> {
+    const pidFile = path.join(this.execRoot, 'containerd', 'containerd.pid');
+    let pid: string;
+    try {
+      pid = readFileSync(pidFile, 'utf8').trim();
+    } catch {
+      return;
+    }
+    const exited = (): boolean => {
+      try {
+        const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+        return state === 'Z' || state === 'X';
+      } catch {
+        return true; // no such process
+      }
+    };
+    if (await waitUntil(exited, 30_000, 100)) rmSync(pidFile, { force: true });
   }
 
   /** Processes whose command line names our exec root: containerd and shims this daemon started. */
