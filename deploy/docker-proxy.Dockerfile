@@ -1,10 +1,8 @@
-# A filtering proxy in front of the Docker socket (HAProxy from Debian, on the mmdebstrap rootfs
-# named by BASE): the only container of the deployment that mounts the socket. The rules are in
-# docker-proxy/haproxy.cfg.
+# The filtering proxy in front of the Docker socket (deploy/docker-proxy/main.go, a static Go
+# binary) on the mmdebstrap rootfs named by BASE: the only container of the deployment that mounts
+# the socket. It runs as root only because the socket is root's; it serves nothing but the filter.
 ARG BASE
 FROM ${BASE}
-COPY docker-proxy/haproxy.cfg /etc/haproxy/haproxy.cfg
-RUN haproxy -c -f /etc/haproxy/haproxy.cfg
+COPY swerl-docker-proxy /usr/local/bin/swerl-docker-proxy
 EXPOSE 2375
-STOPSIGNAL SIGUSR1
-CMD ["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]
+CMD ["/usr/local/bin/swerl-docker-proxy", "-listen", ":2375", "-socket", "/var/run/docker.sock"]

@@ -15,12 +15,13 @@ import { hashParts, hashTree, shortHash } from '../sandbox/contentHash';
 import { swerlHome } from '../sandbox/images';
 import { ensureRootfsImage, type DebianSuite } from '../sandbox/rootfs';
 import { linkWheelSet, resolveWheelSet } from '../sandbox/wheelCache';
+import { ensureDockerProxy } from './dockerProxy';
 import { ensureTemporalBinaries } from './temporalBinaries';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const DEPLOY_DIR = __dirname;
 /** Bump when the way these images are assembled changes in a way their inputs do not show. */
-const RECIPE_VERSION = '1';
+const RECIPE_VERSION = '2';
 export const CLUSTER_IMAGE_NAMES = ['postgres', 'temporal', 'docker-proxy', 'app', 'trainer'] as const;
 export type ClusterImageName = (typeof CLUSTER_IMAGE_NAMES)[number];
 
@@ -80,12 +81,14 @@ const RECIPES: Record<ClusterImageName, Recipe> = {
     },
   },
   'docker-proxy': {
+    // The temporal image's rootfs (one cached rootfs for both); the proxy is a static Go binary.
     suite: 'bookworm',
-    packages: ['haproxy'],
+    packages: ['ca-certificates', 'tzdata', 'passwd'],
     dockerfile: 'docker-proxy.Dockerfile',
-    async context(ctx) {
-      copyInto(ctx, 'docker-proxy/haproxy.cfg');
-      return { parts: [text(join(DEPLOY_DIR, 'docker-proxy/haproxy.cfg'))] };
+    async context(ctx, log) {
+      const bin = await ensureDockerProxy(log);
+      copyFileSync(bin, join(ctx, 'swerl-docker-proxy'));
+      return { parts: [hashParts([readFileSync(bin)])] };
     },
   },
   app: {

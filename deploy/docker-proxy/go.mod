@@ -1,0 +1,3 @@
+module swerl.local/docker-proxy
+
+go 1.22
