@@ -3,6 +3,8 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { type ComponentStatus, devDown, devStatus, devUp } from './stack';
+import { redactDatabaseUrl } from '../../db/client';
+import { passwordFile } from './pgPassword';
 import { COMPONENTS, type ComponentName } from './settings';
 
 function parseOnly(value: string): ComponentName[] {
@@ -36,7 +38,7 @@ export function registerDevCommands(program: Command): void {
       const endpoints = await devUp({ only: opts.only });
       console.log(formatStatusTable(await devStatus()));
       console.log(`\nTemporal  ${endpoints.temporalAddress} (namespace ${endpoints.temporalNamespace}), UI ${endpoints.temporalUiUrl}`);
-      console.log(`Postgres  ${endpoints.databaseUrl}`);
+      console.log(`Postgres  ${redactDatabaseUrl(endpoints.databaseUrl)} (password in ${passwordFile(endpoints.stateDir)}; the full URL in endpoints.json)`);
       console.log(`Docker    unix://${endpoints.dockerSocket}`);
     });
 

@@ -1,9 +1,11 @@
 /**
  * A private PostgreSQL cluster in the state dir, on 127.0.0.1 only and on a port other than 5432 so
- * it never collides with a system Postgres. Trust auth on loopback is the dev default. When we are
+ * it never collides with a system Postgres. Every connection needs a password (scram-sha-256), also on
+ * loopback: another local user must not read or change a run. The password is made on first use and
+ * kept in `<state>/postgres/password` (0600); the stack's database URL carries it. When we are
  * root the server runs as the `postgres` user (it refuses to run as root).
  */
-import { spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -11,6 +13,7 @@ import { ErrorCodes, StackError } from '../../core/errors';
 import { assertPortsFree, type Component, processStatus, waitHealthy } from './component';
 import { aptInstall } from './install';
 import { isAlive, livePidFromFile, signalAndWait, spawnDetached, waitUntil } from './process';
+import { devDatabaseUrl, devPostgresPassword } from './pgPassword';
 import { type StackSettings } from './settings';
 
 export const DATABASE_NAME = 'swerl';
@@ -20,6 +23,13 @@ export function postgresFiles(s: StackSettings): { dir: string; data: string; so
   const data = path.join(dir, 'data');
   return { dir, data, socketDir: path.join(dir, 'run'), log: path.join(dir, 'postgres.log'), pidFile: path.join(data, 'postmaster.pid') };
 }
+
+/** What pg_hba.conf holds: a password on the socket and on loopback, nothing from elsewhere. */
+const HBA_CONF = `# swerl dev stack: every connection authenticates with the password in ../password.
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+`;
 
 /** Newest Debian PostgreSQL bin dir, installing the `postgresql` package when there is none. */
 function postgresBinDir(): string {
@@ -74,11 +84,21 @@ function initdb(s: StackSettings, bin: string, user: { uid?: number; gid?: numbe
   if (fs.existsSync(path.join(files.data, 'PG_VERSION'))) return;
   // A half-made data dir from an interrupted initdb would make initdb refuse; start over.
   fs.rmSync(files.data, { recursive: true, force: true });
-  const res = spawnSync(
-    path.join(bin, 'initdb'),
-    ['-D', files.data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-locale'],
-    { encoding: 'utf8', cwd: files.dir, uid: user.uid, gid: user.gid },
-  );
+  // initdb reads the password from a file the server user can open: a copy for it alone, removed
+  // at once (the state dir's copy stays its owner's). A pipe on stdin is a socket here, not a file.
+  const pwfile = path.join(files.dir, `.initdb-pw-${process.pid}`);
+  fs.writeFileSync(pwfile, `${devPostgresPassword(s)}\n`, { mode: 0o600 });
+  let res: SpawnSyncReturns<string>;
+  try {
+    if (user.uid !== undefined && user.gid !== undefined) fs.chownSync(pwfile, user.uid, user.gid);
+    res = spawnSync(
+      path.join(bin, 'initdb'),
+      ['-D', files.data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '--encoding=UTF8', '--no-locale'],
+      { encoding: 'utf8', cwd: files.dir, uid: user.uid, gid: user.gid },
+    );
+  } finally {
+    fs.rmSync(pwfile, { force: true });
+  }
   fs.appendFileSync(files.log, `--- initdb\n${res.stdout ?? ''}${res.stderr ?? ''}`);
   if (res.status !== 0) {
     throw new StackError(
@@ -90,7 +110,14 @@ function initdb(s: StackSettings, bin: string, user: { uid?: number; gid?: numbe
 }
 
 async function query<T extends pg.QueryResultRow>(s: StackSettings, database: string, sql: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
-  const client = new pg.Client({ host: '127.0.0.1', port: s.pgPort, user: 'postgres', database, connectionTimeoutMillis: 3000 });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: s.pgPort,
+    user: 'postgres',
+    password: devPostgresPassword(s),
+    database,
+    connectionTimeoutMillis: 3000,
+  });
   await client.connect();
   try {
     return await client.query<T>(sql, params);
@@ -108,6 +135,20 @@ async function ensureDatabase(s: StackSettings): Promise<void> {
     // 42P04 duplicate_database: another process created it between our check and our create.
     if ((err as { code?: string }).code !== '42P04') throw err;
   }
+}
+
+/**
+ * A cluster made before passwords (initdb --auth=trust) is moved over on its next start: the role
+ * gets the password, pg_hba.conf is replaced and reloaded. Idempotent; a no-op on new clusters.
+ */
+async function requirePassword(s: StackSettings, user: { uid?: number; gid?: number }): Promise<void> {
+  const hba = path.join(postgresFiles(s).data, 'pg_hba.conf');
+  if (!/^\s*(local|host)\S*\s.*\btrust\b/m.test(fs.readFileSync(hba, 'utf8'))) return;
+  const pw = devPostgresPassword(s);
+  await query(s, 'postgres', `ALTER ROLE postgres PASSWORD '${pw.replaceAll("'", "''")}'`);
+  fs.writeFileSync(hba, HBA_CONF);
+  if (user.uid !== undefined && user.gid !== undefined) fs.chownSync(hba, user.uid, user.gid);
+  await query(s, 'postgres', 'SELECT pg_reload_conf()');
 }
 
 /**
@@ -130,7 +171,7 @@ async function awaitOldPostmasterReaped(pidFile: string): Promise<void> {
 export const postgres: Component = {
   name: 'postgres',
 
-  url: (s) => `postgres://postgres@127.0.0.1:${s.pgPort}/${DATABASE_NAME}`,
+  url: (s) => devDatabaseUrl(s, DATABASE_NAME),
 
   // postgres maintains postmaster.pid itself and handles a stale one on start, so don't delete it.
   // The postmaster keeps its original command line, which names our data dir.
@@ -158,6 +199,7 @@ export const postgres: Component = {
       { logFile: files.log, cwd: files.dir, uid: user.uid, gid: user.gid },
     );
     await waitHealthy(this, s, { logFile: files.log, exited: child.exited, alive: () => child.pid > 0 && isAlive(child.pid) });
+    await requirePassword(s, user);
     await ensureDatabase(s);
   },
 

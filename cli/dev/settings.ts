@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ErrorCodes } from '../../core/errors';
+import { devDatabaseUrl } from './pgPassword';
 
 export type ComponentName = 'docker' | 'temporal' | 'postgres';
 export const COMPONENTS: readonly ComponentName[] = ['docker', 'temporal', 'postgres'];
@@ -69,7 +70,7 @@ export function endpointsOf(s: StackSettings): StackEndpoints {
     temporalAddress: `127.0.0.1:${s.temporalPort}`,
     temporalUiUrl: `http://127.0.0.1:${s.temporalUiPort}`,
     temporalNamespace: s.temporalNamespace,
-    databaseUrl: `postgres://postgres@127.0.0.1:${s.pgPort}/swerl`,
+    databaseUrl: devDatabaseUrl(s, 'swerl'),
     dockerSocket: s.dockerSocket,
   };
 }

@@ -59,7 +59,8 @@ function writeEndpoints(s: StackSettings): StackEndpoints {
   const endpoints = endpointsOf(s);
   fs.mkdirSync(s.stateDir, { recursive: true });
   const file = endpointsFile(s);
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(endpoints, null, 2)}\n`);
+  // 0600: the database URL carries the password.
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
   fs.renameSync(`${file}.tmp`, file);
   return endpoints;
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { passwordFile } from '../../cli/dev/pgPassword';
 import { devDown, devUp } from '../../cli/dev/stack';
 import { errorCodeOf } from '../../core/errors';
 import { devStatus, killComponent, startComponent, testEndpoints } from '../harness/stack';
@@ -158,6 +159,29 @@ describe('dev stack', () => {
   });
 });
 
+async function withUrl<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** 'ok' when the login succeeds, else the server's SQLSTATE (28P01: wrong password). */
+async function loginCode(port: number, password: string): Promise<string> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'swerl', password, connectionTimeoutMillis: 10_000 });
+  try {
+    await client.connect();
+    return 'ok';
+  } catch (err) {
+    return String((err as { code?: string }).code ?? (err as Error).message);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 describe('dev stack in a private state dir', () => {
   const dirs: string[] = [];
   async function privateEnv(): Promise<NodeJS.ProcessEnv> {
@@ -207,7 +231,13 @@ describe('dev stack in a private state dir', () => {
     const t0 = Date.now();
     const ep = await devUp({ only: ['postgres'], env });
     console.log(`[devStack] fresh postgres (initdb + start) healthy in ${Date.now() - t0} ms`);
-    expect(ep.databaseUrl).toBe(`postgres://postgres@127.0.0.1:${env.SWERL_PG_PORT}/swerl`);
+    // A password on loopback too (issue 18): made here, 0600, carried by the URL and nowhere else.
+    const password = fs.readFileSync(passwordFile(env.SWERL_HOME!), 'utf8').trim();
+    expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(fs.statSync(passwordFile(env.SWERL_HOME!)).mode & 0o777).toBe(0o600);
+    expect(ep.databaseUrl).toBe(`postgres://postgres:${password}@127.0.0.1:${env.SWERL_PG_PORT}/swerl`);
+    expect(fs.statSync(path.join(env.SWERL_HOME!, 'endpoints.json')).mode & 0o777).toBe(0o600);
+    expect(await loginCode(Number(env.SWERL_PG_PORT), 'not-the-password')).toBe('28P01');
     const client = new pg.Client({ connectionString: ep.databaseUrl });
     await client.connect();
     try {
@@ -220,6 +250,23 @@ describe('dev stack in a private state dir', () => {
     await devDown({ only: ['postgres'], env });
     expect((await devStatus({ env })).find((c) => c.name === 'postgres')?.state).toBe('stopped');
     expect(() => process.kill(pid!, 0)).toThrow();
+  });
+
+  it('a Postgres made before passwords (trust) requires the password after its next start', async () => {
+    const env = await privateEnv();
+    const port = Number(env.SWERL_PG_PORT);
+    const ep = await devUp({ only: ['postgres'], env });
+    // Turn it into a cluster as older swerl made it: trust on every connection.
+    const hba = path.join(env.SWERL_HOME!, 'postgres', 'data', 'pg_hba.conf');
+    fs.writeFileSync(hba, 'local all all trust\nhost all all 127.0.0.1/32 trust\n');
+    await withUrl(ep.databaseUrl, (c) => c.query('SELECT pg_reload_conf()'));
+    expect(await loginCode(port, 'not-the-password')).toBe('ok');
+    await devDown({ only: ['postgres'], env });
+    const again = await devUp({ only: ['postgres'], env });
+    expect(again.databaseUrl).toBe(ep.databaseUrl);
+    expect(await loginCode(port, 'not-the-password')).toBe('28P01');
+    expect(await withUrl(again.databaseUrl, async (c) => (await c.query('SELECT current_database() AS db')).rows)).toEqual([{ db: 'swerl' }]);
+    expect(fs.readFileSync(hba, 'utf8')).not.toMatch(/trust/);
   });
 
   it('a stale pid file is cleaned and reported as stopped', async () => {
