@@ -48,6 +48,7 @@ export interface RolloutWorkers {
   connection: NativeConnection;
   /** Runs both workers until one stops or `shutdown()` is called. */
   run(): Promise<void>;
+  /** Stops polling (in-flight activities finish) and removes the pre-warmed pool and strays at once. */
   shutdown(): void;
   close(): Promise<void>;
 }
@@ -83,6 +84,8 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
   const stopReaper = runReaperEvery(docker, opts.reaperIntervalMs ?? 60_000, (err) => log.warn({ err }, 'reaper pass failed'), opts.db);
   const unregisterSandboxes = registerSandboxSource(() => leases.stats());
   const workers = [shared, host];
+  const poolLog = logger().child({ component: 'sandbox-pool', hostQueue });
+  let drained: Promise<unknown> = Promise.resolve();
   return {
     workers,
     hostQueue,
@@ -93,10 +96,16 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
     },
     shutdown: () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      // Idle pool containers serve no activity in flight; left alone they wait for a reaper.
+      drained = leases.drainPool().then(
+        (removed) => poolLog.info({ ...removed }, 'shutdown: pre-warmed pool and strays removed'),
+        (err: unknown) => poolLog.warn({ err }, 'shutdown: draining the sandbox pool failed; close() removes it'),
+      );
     },
     close: async () => {
       stopReaper();
       unregisterSandboxes();
+      await drained;
       await leases.close({ releaseLeases: true });
       if (!opts.connection) await connection.close();
     },

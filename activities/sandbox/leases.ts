@@ -15,7 +15,8 @@ import { ErrorCodes, SandboxError } from '../../core/errors';
 import type { Db } from '../../db/client';
 import { activeLeaseExpiries, extendHeldLease, recordHeldLease, releaseLease } from '../../db/sandboxLeases';
 import { createSandbox } from './sandbox';
-import type { Sandbox, SandboxLimits } from './types';
+import { statusCodeOf } from './exec';
+import { Labels, type Sandbox, type SandboxLimits } from './types';
 
 export interface LeaseManagerOptions {
   maxConcurrent: number;
@@ -85,6 +86,8 @@ export class LeaseManager {
   private readonly waiters: Array<() => void> = [];
   private slotsTaken = 0;
   private closed = false;
+  /** Set by drainPool(): the host is shutting down, so nothing new goes into the pool. */
+  private draining = false;
   /** The last error of a background pool refill, for status output; refills never throw. */
   lastPoolError: Error | undefined;
   /** The last failed ledger write (renewal, release), for status output. */
@@ -228,6 +231,7 @@ export class LeaseManager {
   /** Fills the pool for (image, limits) up to `prewarm` and resolves when it is full. */
   async prewarm(spec: Omit<AcquireSpec, 'labels'>): Promise<void> {
     const pool = this.poolFor({ ...spec, labels: { run: '', episode: '' } });
+    if (this.draining) return;
     const missing = this.opts.prewarm - pool.ready.length - pool.filling.size;
     for (let i = 0; i < missing; i++) this.addToPool(pool);
     await Promise.all(pool.filling);
@@ -287,7 +291,7 @@ export class LeaseManager {
         await sandbox.destroy().catch(() => undefined);
         throw err;
       });
-      if (this.closed) {
+      if (this.closed || this.draining) {
         await sandbox.destroy();
         return;
       }
@@ -299,7 +303,7 @@ export class LeaseManager {
 
   /** Background refill after a hand-out; errors are kept, never thrown into nobody's hands. */
   private fillPool(spec: AcquireSpec): void {
-    if (this.opts.prewarm <= 0 || this.closed) return;
+    if (this.opts.prewarm <= 0 || this.closed || this.draining) return;
     const pool = this.poolFor(spec);
     const missing = this.opts.prewarm - pool.ready.length - pool.filling.size;
     for (let i = 0; i < missing; i++) {
@@ -307,6 +311,37 @@ export class LeaseManager {
         this.lastPoolError = err;
       });
     }
+  }
+
+  /**
+   * For a host that is shutting down: nothing goes into the pool any more, its pre-warmed
+   * containers are removed now, and so are containers labelled with this manager that it neither
+   * leases nor is creating (strays, e.g. a hand-over that failed half-way). Leases stay: an
+   * activity still in flight while the worker drains may finish on its sandbox; `close()` ends them.
+   * Without this a stopped host's pool waits for another host's reaper, one label TTL (~70 min).
+   */
+  async drainPool(): Promise<{ pooled: number; strays: number }> {
+    this.draining = true;
+    // Containers still starting destroy themselves when they see `draining`.
+    await Promise.allSettled([...this.pools.values()].flatMap((pool) => [...pool.filling]));
+    const pooled: Sandbox[] = [];
+    for (const pool of this.pools.values()) pooled.push(...pool.ready.splice(0).map((p) => p.sandbox));
+    await Promise.all(pooled.map((s) => s.destroy().catch(() => undefined)));
+    const held = new Set([...this.leases.keys(), ...this.pending]);
+    const labelled = await this.docker.listContainers({ all: true, filters: { label: [`${Labels.manager}=${this.id}`] } });
+    const strays = labelled.filter((c) => !held.has(c.Labels?.[Labels.leaseId] ?? ''));
+    await Promise.all(
+      strays.map((c) =>
+        this.docker
+          .getContainer(c.Id)
+          .remove({ force: true, v: true })
+          .catch((err: unknown) => {
+            const code = statusCodeOf(err);
+            if (code !== 404 && code !== 409) throw err; // gone already, or being removed
+          }),
+      ),
+    );
+    return { pooled: pooled.length, strays: strays.length };
   }
 
   /** Destroys pooled containers and (unless told otherwise) leased ones; the manager is unusable after. */
