@@ -57,6 +57,34 @@ describe('the agent against its own sandbox', () => {
     expect((sb as unknown as { serverStarts: number }).serverStarts).toBe(1);
   });
 
+  it("a shell command starts as the agent alone: own session, fds 0-2, no extra groups, default SIGPIPE, the image's environment", async () => {
+    const sb = await newSandbox('exec-steps');
+    // $$ is the command's bash: its session id is its own pid (setsid) and its parent is the server.
+    const r = await sb.exec(
+      [
+        'test "$(ps -o sid= -p $$ | tr -d " ")" = "$$" && echo own-session',
+        'id -u; id -G',
+        'grep -E "^(SigIgn|CapEff)" /proc/self/status',
+        'env | grep -c "^SWERL_SERVER_" || true',
+        'echo "home=$HOME"',
+        'ps -o user=,args= -p $PPID',
+      ].join('; '),
+    );
+    expect(r.exitCode).toBe(0);
+    const lines = r.output.split('\n');
+    expect(lines[0]).toBe('own-session');
+    expect(lines.slice(1, 5)).toEqual(['1000', '1000', 'SigIgn:\t0000000000000000', 'CapEff:\t0000000000000000']);
+    expect(lines[5]).toBe('0');
+    expect(lines[6]).toBe('home=/home/agent');
+    expect(lines[7]).toMatch(/^root +python3 .*swerl_tools\.server/);
+    // A lone command is exec'd by bash itself: $$ is `ls`, holding 0-2 and its directory (3).
+    expect((await sb.exec('ls /proc/$$/fd')).output).toBe('0\n1\n2\n3\n');
+    // A directory the agent cannot enter is not where its command starts (the drop happens after the chdir).
+    const locked = await sb.exec('pwd', { cwd: '/root' });
+    expect(locked.output).toBe('/\n');
+    expect((await sb.exec('pwd', { cwd: '/home/agent' })).output).toBe('/home/agent\n');
+  });
+
   it('kills whatever a command leaves behind, setsid escapees included', async () => {
     const sb = await newSandbox('escapee');
     const r = await sb.exec('setsid sleep 300 > /dev/null 2>&1 < /dev/null & nohup sleep 301 > /dev/null 2>&1 & echo ok');

@@ -264,6 +264,20 @@ describe('shell commands', () => {
     await turn(cmd('cd /repo'));
   });
 
+  it('rewrites the state file only when a command moved the directory', async () => {
+    // Saved by write-then-rename: a rewrite is a new inode.
+    const inode = async () => (await exec('stat -c %i ~/.swerl_state.json')).out.trim();
+    await turn(cmd('cd /repo'));
+    const before = await inode();
+    expect(before).toMatch(/^\d+$/);
+    expect((await turn(cmd('true'))).out).toBe(`Your command ran successfully and did not produce any output.\n${prompt('/repo/src/pkg/fresh.py')}`);
+    expect((await turn(cmd('cd /repo && echo same'))).out).toBe(`same\n${prompt('/repo/src/pkg/fresh.py')}`);
+    expect(await inode()).toBe(before);
+    expect((await turn(cmd('cd src'))).out).toBe(`Your command ran successfully and did not produce any output.\n${prompt('/repo/src/pkg/fresh.py', '/repo/src')}`);
+    expect(await inode()).not.toBe(before);
+    await turn(cmd('cd /repo'));
+  });
+
   it('passes quotes, $, backticks, here-documents and the delimiter through unchanged', async () => {
     const r = await turn(cmd(`echo '$HOME' "a\\\`b" 'it'"'"'s'\ncat <<'EOF'\nSWERL_EOF_0\n$(not run)\nEOF`));
     expect(r.out).toBe(`$HOME a\`b it's\nSWERL_EOF_0\n$(not run)\n${prompt('/repo/src/pkg/fresh.py')}`);

@@ -35,8 +35,8 @@ def main(name, args):
     state = st.enter()
     try:
         if name == "_swerl_run":
-            text, status = run(state, args)
-            return st.finish(st.load(), text, status)
+            text, status, after = run(state, args)
+            return st.finish(after, text, status)
         return st.finish(state, TOOLS[name](state, args))
     except ToolError as e:
         return st.finish(state, str(e), 1)

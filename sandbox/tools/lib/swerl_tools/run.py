@@ -2,11 +2,13 @@
 timeout and an output cap, then save the directory it ended in. Only the directory carries over
 between turns; each command gets a fresh shell."""
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 from . import state as st
 
@@ -67,9 +69,8 @@ def run(state, args):
         # hold the turn hostage.
         proc = subprocess.Popen(["bash", "-c", prelude, "bash"], cwd=state["cwd"], stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        try:
-            status = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        status = wait_exit(proc, timeout)
+        if status is None:
             timed_out = True
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -81,11 +82,12 @@ def run(state, args):
     try:
         with open(cwd_path, "r", encoding="utf-8", errors="surrogateescape") as f:
             cwd = f.read().rstrip("\n")
-        if cwd:
+        if cwd and cwd != fresh["cwd"]:
+            # Written only when the directory moved: nested tools saved their own changes already.
             fresh["cwd"] = cwd
+            st.save(fresh)
     except OSError:
         pass  # killed before the trap ran: the directory stays what it was
-    st.save(fresh)
     shutil.rmtree(tmp, ignore_errors=True)
     text = data.decode("utf-8", "surrogateescape")
     if timed_out:
@@ -93,7 +95,31 @@ def run(state, args):
             "[Command timed out after {} seconds and was killed.]\n".format(timeout)
     elif not text:
         text = NO_OUTPUT if status == 0 else "Your command produced no output and exited with status {}.".format(status)
-    return text, (124 if timed_out else status)
+    return text, (124 if timed_out else status), fresh
+
+
+def wait_exit(proc, timeout):
+    """The command's exit status, or None when it is still running after `timeout` seconds. Waits on
+    a pidfd (woken by the exit itself), not Popen.wait's sleep-and-poll loop."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # Python < 3.9 or a kernel without pidfds
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+    try:
+        deadline = time.monotonic() + timeout
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if poller.poll(max(1, int(remaining * 1000))):
+                return proc.wait()
+    finally:
+        os.close(pidfd)
 
 
 def sh_quote(s):

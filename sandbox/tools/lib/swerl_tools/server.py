@@ -3,8 +3,10 @@ with one attached `docker exec` and spoken to over that exec's stdin/stdout in f
 (4-byte big-endian length, then UTF-8 JSON). It replaces a `docker exec` + shell + Python per command.
 
 Isolation, per command:
-- forked, then setgroups/setgid/setuid to the sandbox user (the kernel drops every capability on that
-  transition; the container has no-new-privileges), in a new session;
+- started in a new session with only fds 0-2, setgroups([])/setgid/setuid to the sandbox user (the
+  kernel drops every capability on that transition; the container has no-new-privileges), SIGPIPE
+  back to default; a shell command does all of that in subprocess's C child (no Python runs in it),
+  a rendered tool command in a forked server;
 - a per-command timeout, after which the command's process group *and every process of the sandbox
   user* are SIGKILLed; the same sweep runs when a command returns, so nothing it started (background
   jobs, `setsid` escapees, fork bombs) outlives its turn and a replay of the episode's commands sees
@@ -23,6 +25,7 @@ Requests: {"id", "op": "exec", "cmd", "user", "cwd"?, "stdin"? (base64), "timeou
 Replies:  {"id", "ok": true, ...} or {"id", "ok": false, "error"}.
 """
 import base64
+import gc
 import grp
 import json
 import os
@@ -32,6 +35,7 @@ import select
 import shlex
 import signal
 import struct
+import subprocess
 import sys
 import time
 import traceback
@@ -40,6 +44,9 @@ TOOLS_BIN = "/opt/swerl/tools/bin"
 READ_CHUNK = 1 << 16
 # After a command: how long the sweep may take to leave no process of the user alive.
 SWEEP_SEC = 10.0
+# ... and how long it waits for the container's init to reap them (a zombie is harmless, but a
+# `pgrep` of the next command would count it).
+REAP_SEC = 2.0
 # The end-of-episode diff: what git may not do in a repository the agent controlled.
 SAFE_GIT = [
     "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "core.untrackedCache=false",
@@ -104,8 +111,8 @@ def resolve_user(spec):
 
 
 def pids_of(uid):
-    """Live (not zombie) processes whose effective uid is `uid`."""
-    found = []
+    """(live, zombie) processes whose effective uid is `uid`."""
+    live, zombies = [], []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -117,18 +124,19 @@ def pids_of(uid):
         except OSError:
             continue
         state = stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3]
-        if state not in (b"Z", b"X"):
-            found.append(int(entry))
-    return found
+        (zombies if state in (b"Z", b"X") else live).append(int(entry))
+    return live, zombies
 
 
 def sweep(uid, deadline):
-    """SIGKILL every process of `uid` until none is left (a fork bomb keeps forking between passes)."""
+    """SIGKILL every process of `uid` until none is left (a fork bomb keeps forking between passes),
+    then wait (bounded) until the init reaped the killed ones: the next command must not see them."""
+    reap_deadline = min(deadline, time.monotonic() + REAP_SEC)
     while True:
-        pids = pids_of(uid)
-        if not pids:
+        live, zombies = pids_of(uid)
+        if not live and (not zombies or time.monotonic() > reap_deadline):
             return True
-        for pid in pids:
+        for pid in live:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -192,12 +200,59 @@ def run_tool_in_child(tool, args, stdin_bytes):
     return status or 0
 
 
+# subprocess drops to the user in its C child (setsid, setgroups, setregid, setreuid, default
+# signals, close fds, exec) since Python 3.9: the command's process never runs Python, so it neither
+# executes bytecode nor copies the server's pages on write before its exec.
+EXEC_IN_C = sys.version_info >= (3, 9)
+
+
+def enterable(path, uid, gid):
+    """Whether `uid` (group `gid`, no supplementary groups) may search every directory of `path`:
+    the command's directory is entered as root before the user drop, so check it as the user would."""
+    parts = os.path.realpath(path).split("/")
+    for i in range(1, len(parts) + 1):
+        try:
+            st = os.stat("/".join(parts[:i]) or "/")
+        except OSError:
+            return False
+        if st.st_uid == uid:
+            bit = 0o100
+        elif st.st_gid == gid:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
+def spawn_exec(req, uid, gid, home, out_w, stdin_fd, argv):
+    """Starts a shell command (or argv) as the sandbox user without a Python child; returns
+    (pid, Popen) or (None, error text) when it could not be started."""
+    cwd = req.get("cwd") or "/repo"
+    if not (os.path.isdir(cwd) and enterable(cwd, uid, gid)):
+        cwd = "/"
+    env = child_env(home, pwd.getpwuid(uid).pw_name if has_pw(uid) else "")
+    args, executable = (argv, None) if argv is not None else (["bash", "-c", req["cmd"]], "/bin/bash")
+    try:
+        proc = subprocess.Popen(
+            args, executable=executable, stdin=stdin_fd, stdout=out_w, stderr=out_w, close_fds=True, cwd=cwd, env=env,
+            start_new_session=True, restore_signals=True, user=uid, group=gid, extra_groups=[],
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, "swerl tool server: cannot start {!r}: {}\n".format(args[0], e)
+    return proc.pid, proc
+
+
 def spawn(req, uid, gid, home, out_w, stdin_fd, argv=None):
-    """Forks the command's process; returns its pid. The child never returns."""
+    """Starts the command's process; returns (pid, Popen or None), or (None, error text). A shell
+    command runs via spawn_exec; a rendered tool command in a forked server, which never returns."""
     tool = None if argv is not None else parse_tool_command(req["cmd"])
+    if tool is None and EXEC_IN_C:
+        return spawn_exec(req, uid, gid, home, out_w, stdin_fd, argv)
     pid = os.fork()
     if pid != 0:
-        return pid
+        return pid, None
     status = 126
     try:
         os.setsid()
@@ -262,10 +317,16 @@ def run_command(req, argv=None):
     out_r, out_w = os.pipe()
     stdin_fd = stdin_fd_for(stdin_data)
     try:
-        pid = spawn(req, uid, gid, home, out_w, stdin_fd, argv)
+        pid, proc = spawn(req, uid, gid, home, out_w, stdin_fd, argv)
+    except BaseException:
+        os.close(out_r)
+        raise
     finally:
         os.close(out_w)
         os.close(stdin_fd)
+    if pid is None:
+        os.close(out_r)
+        return 126, proc.encode("utf-8", "replace")[:limit], 0, False
     kept = bytearray()
     dropped = 0
     timed_out = False
@@ -326,6 +387,9 @@ def run_command(req, argv=None):
         code = 128 + os.WTERMSIG(status)
     else:
         code = os.WEXITSTATUS(status)
+    if proc is not None:
+        # Reaped here: the Popen must not wait on (or, by a reused pid, reap) anything later.
+        proc.returncode = code
     return code, bytes(kept), dropped, timed_out
 
 
@@ -473,6 +537,10 @@ def main():
     # Nothing but frames may reach the host on fd 1: anything printed by mistake goes to stderr.
     out = os.dup(1)
     os.dup2(2, 1)
+    # Everything loaded so far stays out of the collector: a forked tool child then copies fewer
+    # pages on write (the collector would touch every tracked object's header).
+    gc.collect()
+    gc.freeze()
     write_frame(out, {"id": 0, "ok": True, "ready": True, "pid": os.getpid()})
     while True:
         req = read_frame(inp)
