@@ -4,6 +4,7 @@ import { loadRunConfig } from '../config/load';
 import { createDb, redactDatabaseUrl } from '../db/client';
 import { migrateDatabase } from '../db/migrate';
 import { resolveEndpoints } from '../workers/endpoints';
+import { temporalConnectOptions } from '../workers/temporalTls';
 import { NativeConnection } from '@temporalio/worker';
 import { installTemporalLogging, logger } from '../workers/logging';
 import { createRolloutWorkers } from '../workers/rollout';
@@ -30,7 +31,7 @@ async function runWorker(opts: { role: WorkerRole; config: string; hostId?: stri
   const config = loadRunConfig(opts.config);
   await migrateDatabase(endpoints.databaseUrl);
   const db = createDb(endpoints.databaseUrl);
-  const connection = await NativeConnection.connect({ address: endpoints.temporalAddress });
+  const connection = await NativeConnection.connect(temporalConnectOptions(endpoints));
   const tracing = tracingFromEnv();
   if (tracing) log.info({ endpoint: tracing.endpoint }, 'exporting OpenTelemetry traces');
   const runs: Promise<void>[] = [];

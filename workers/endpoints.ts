@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
+import { type TemporalTlsFiles, temporalConnectOptions, temporalTlsFromEnv } from './temporalTls';
 import { endpointsFile, endpointsOf, stackSettings, type StackEndpoints } from '../cli/dev/settings';
 
 export interface Endpoints {
@@ -12,6 +13,8 @@ export interface Endpoints {
   temporalNamespace: string;
   databaseUrl: string;
   temporalUiUrl?: string;
+  /** TLS to Temporal, from SWERL_TEMPORAL_TLS_* (workers/temporalTls.ts); absent = plaintext. */
+  temporalTls?: TemporalTlsFiles;
 }
 
 export function resolveEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
@@ -25,10 +28,15 @@ export function resolveEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoint
     temporalNamespace: env.SWERL_TEMPORAL_NAMESPACE || fromStack.temporalNamespace,
     databaseUrl: env.SWERL_DATABASE_URL || fromStack.databaseUrl,
     temporalUiUrl: fromStack.temporalUiUrl,
+    ...withTls(temporalTlsFromEnv(env)),
   };
 }
 
+function withTls(tls: TemporalTlsFiles | undefined): { temporalTls?: TemporalTlsFiles } {
+  return tls ? { temporalTls: tls } : {};
+}
+
 export async function connectClient(endpoints: Endpoints): Promise<Client> {
-  const connection = await Connection.connect({ address: endpoints.temporalAddress });
+  const connection = await Connection.connect(temporalConnectOptions(endpoints));
   return new Client({ connection, namespace: endpoints.temporalNamespace });
 }

@@ -12,6 +12,7 @@ import { TaskQueues } from '../core/taskQueues';
 import type { Endpoints } from './endpoints';
 import { workerInterceptors, workerSinks } from './interceptors';
 import { activeTracing, WORKFLOW_TRACING_MODULE } from './tracing';
+import { temporalConnectOptions } from './temporalTls';
 
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.ts');
 
@@ -55,7 +56,7 @@ export interface OrchestrationWorkerOptions {
 }
 
 export async function createOrchestrationWorker(opts: OrchestrationWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.endpoints.temporalAddress }));
+  const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectOptions(opts.endpoints)));
   const worker = await Worker.create({
     connection,
     namespace: opts.endpoints.temporalNamespace,

@@ -21,6 +21,7 @@ import type { Endpoints } from './endpoints';
 import { logger } from './logging';
 import { workerInterceptors } from './interceptors';
 import { registerSandboxSource } from './metrics';
+import { temporalConnectOptions } from './temporalTls';
 
 export function hostQueueOf(hostId: string): string {
   return `${TaskQueues.rollout}-host-${hostId}`;
@@ -54,7 +55,7 @@ export interface RolloutWorkers {
 }
 
 export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<RolloutWorkers> {
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.endpoints.temporalAddress }));
+  const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectOptions(opts.endpoints)));
   const docker = new Docker();
   const leases = new LeaseManager(docker, {
     maxConcurrent: opts.sandbox.maxConcurrent,

@@ -4,6 +4,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { type ComponentStatus, devDown, devStatus, devUp } from './stack';
 import { redactDatabaseUrl } from '../../db/client';
+import { makeTemporalCerts } from './certs';
 import { passwordFile } from './pgPassword';
 import { COMPONENTS, type ComponentName } from './settings';
 
@@ -49,6 +50,16 @@ export function registerDevCommands(program: Command): void {
     .action(async (opts: { only?: ComponentName[] }) => {
       await devDown({ only: opts.only });
       console.log(formatStatusTable(await devStatus()));
+    });
+
+  dev
+    .command('certs <dir>')
+    .description('make a self-signed CA and server + client certificates for TLS to Temporal (SWERL_TEMPORAL_TLS_*)')
+    .option('--san <names>', 'extra comma-separated server names or IPs (e.g. the frontend host)', (v: string) => v.split(',').filter(Boolean))
+    .action((dir: string, opts: { san?: string[] }) => {
+      const c = makeTemporalCerts(dir, { sans: opts.san });
+      console.log(`CA ${c.ca}; server ${c.serverCert} + ${c.serverKey}; client ${c.clientCert} + ${c.clientKey}`);
+      console.log(`export SWERL_TEMPORAL_TLS_CA=${c.ca} SWERL_TEMPORAL_TLS_CERT=${c.clientCert} SWERL_TEMPORAL_TLS_KEY=${c.clientKey}`);
     });
 
   dev

@@ -37,6 +37,8 @@ export interface TrainerWorkerOptions {
   maxSeqLen?: number;
   /** torch CPU threads: 1 leaves a core to the sandboxes and makes a step long enough to catch. */
   threads?: number;
+  /** Extra environment for the worker process (e.g. SWERL_TEMPORAL_TLS_*). */
+  env?: Record<string, string>;
 }
 
 export interface TrainerWorker {
@@ -89,7 +91,7 @@ export function trainerWorker(name: string, opts: TrainerWorkerOptions): Trainer
     logFile,
     async start() {
       if (running()) throw new Error(`trainer worker ${name} is already running (pid ${child!.pid})`);
-      const proc = spawn(TRAINER_PYTHON, args, { cwd: TRAINER_DIR, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+      const proc = spawn(TRAINER_PYTHON, args, { cwd: TRAINER_DIR, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1', ...opts.env } });
       child = proc;
       exited = new Promise((resolve) => proc.once('exit', () => resolve()));
       log.write(`--- start ${new Date().toISOString()}: ${TRAINER_PYTHON} ${args.join(' ')}\n`);

@@ -25,11 +25,12 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.service import TLSConfig
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
@@ -149,10 +150,46 @@ class TrainerActivities:
         return [self.sft_step, self.rl_step, self.trainer_ledger, self.load_policy]
 
 
+_TLS_VARS = ("SWERL_TEMPORAL_TLS_CA", "SWERL_TEMPORAL_TLS_CERT", "SWERL_TEMPORAL_TLS_KEY", "SWERL_TEMPORAL_TLS_SERVER_NAME")
+
+
+def temporal_tls_from_env(env: Mapping[str, str] = os.environ) -> TLSConfig | bool:
+    """TLS to Temporal from the same SWERL_TEMPORAL_TLS_* variables as the TypeScript workers
+    (workers/temporalTls.ts): a CA file, a client certificate + key (mTLS), a server name, or
+    SWERL_TEMPORAL_TLS=1 alone for system roots. False = plaintext. Unreadable files and a
+    certificate without its key are configuration errors, never a silent plaintext."""
+    ca, cert, key, name = (env.get(v) or None for v in _TLS_VARS)
+    enabled = env.get("SWERL_TEMPORAL_TLS") or None
+    if enabled not in (None, "0", "1", "false", "true"):
+        raise ValueError(f"SWERL_TEMPORAL_TLS={enabled}: expected 1/true or 0/false")
+    if bool(cert) != bool(key):
+        raise ValueError("SWERL_TEMPORAL_TLS_CERT and SWERL_TEMPORAL_TLS_KEY go together")
+    if enabled in ("0", "false"):
+        if ca or cert or name:
+            raise ValueError("SWERL_TEMPORAL_TLS=0 but TLS files are set")
+        return False
+    if not (ca or cert or name or enabled in ("1", "true")):
+        return False
+
+    def read(var: str, path: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as e:
+            raise ValueError(f"{var}={path}: {e}") from e
+
+    return TLSConfig(
+        server_root_ca_cert=read("SWERL_TEMPORAL_TLS_CA", ca) if ca else None,
+        client_cert=read("SWERL_TEMPORAL_TLS_CERT", cert) if cert else None,
+        client_private_key=read("SWERL_TEMPORAL_TLS_KEY", key) if key else None,
+        domain=name,
+    )
+
+
 async def _connect(address: str, namespace: str, attempts: int = 30) -> Client:
+    tls = temporal_tls_from_env()
     for i in range(attempts):
         try:
-            return await Client.connect(address, namespace=namespace)
+            return await Client.connect(address, namespace=namespace, tls=tls)
         except RuntimeError as e:  # the server may still be starting
             if i == attempts - 1:
                 raise
