@@ -27,8 +27,15 @@ export interface TemporalBinaries {
   files: Record<string, string>;
 }
 
-/** Builds whatever of the server's binaries is missing from the cache; returns their paths. */
+/** Builds whatever of the server's binaries is missing from the cache; returns their paths (and the temporal CLI's). */
 export async function ensureTemporalBinaries(log: (line: string) => void = () => undefined, version = TEMPORAL_SERVER_VERSION): Promise<TemporalBinaries> {
+  const files = await ensureTemporalServerBinaries(log, version);
+  files.temporal = temporalCli();
+  return { version, files };
+}
+
+/** `temporal-server` and `temporal-sql-tool` (name → path), built into the cache the first time. */
+export async function ensureTemporalServerBinaries(log: (line: string) => void = () => undefined, version = TEMPORAL_SERVER_VERSION): Promise<Record<string, string>> {
   const bin = join(toolCacheRoot(), `temporal-server-${version}`, 'bin');
   const missing = PACKAGES.filter((p) => !existsSync(join(bin, p.built)));
   if (missing.length > 0) {
@@ -50,8 +57,7 @@ export async function ensureTemporalBinaries(log: (line: string) => void = () =>
   }
   const files: Record<string, string> = {};
   for (const p of PACKAGES) files[p.name] = join(bin, p.built);
-  files.temporal = temporalCli();
-  return { version, files };
+  return files;
 }
 
 function isElf(file: string): boolean {

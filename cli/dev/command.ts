@@ -1,7 +1,7 @@
 /**
  * `swerl dev up | down | status`. Registered by cli/main.ts; all behaviour lives in stack.ts.
  */
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type ComponentStatus, devDown, devStatus, devUp } from './stack';
 import { redactDatabaseUrl } from '../../db/client';
 import { makeTemporalCerts } from './certs';
@@ -29,15 +29,20 @@ export function formatStatusTable(rows: ComponentStatus[]): string {
 }
 
 export function registerDevCommands(program: Command): void {
-  const dev = program.command('dev').description('local dev stack: Docker, Temporal dev server, Postgres (state in $SWERL_HOME or .swerl/)');
+  const dev = program.command('dev').description('local dev stack: Docker, Temporal (dev server, or the real server with --temporal server), Postgres (state in $SWERL_HOME or .swerl/)');
 
   dev
     .command('up')
     .description('start the stack (idempotent: running components are reused) and write <stateDir>/endpoints.json')
     .option('--only <components>', 'comma-separated subset: docker,temporal,postgres', parseOnly)
-    .action(async (opts: { only?: ComponentName[] }) => {
-      const endpoints = await devUp({ only: opts.only });
-      console.log(formatStatusTable(await devStatus()));
+    .addOption(
+      new Option('--temporal <kind>', 'dev: `temporal server start-dev` on SQLite; server: the real temporal-server v1.32.2 on the stack\'s Postgres (built from its Go module and cached the first time, ~15 min)')
+        .choices(['dev', 'server']),
+    )
+    .action(async (opts: { only?: ComponentName[]; temporal?: 'dev' | 'server' }) => {
+      const env = opts.temporal ? { ...process.env, SWERL_TEMPORAL_KIND: opts.temporal } : process.env;
+      const endpoints = await devUp({ only: opts.only, env });
+      console.log(formatStatusTable(await devStatus({ env })));
       console.log(`\nTemporal  ${endpoints.temporalAddress} (namespace ${endpoints.temporalNamespace}), UI ${endpoints.temporalUiUrl}`);
       console.log(`Postgres  ${redactDatabaseUrl(endpoints.databaseUrl)} (password in ${passwordFile(endpoints.stateDir)}; the full URL in endpoints.json)`);
       console.log(`Docker    unix://${endpoints.dockerSocket}`);

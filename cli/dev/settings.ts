@@ -3,6 +3,7 @@
  * environment so that tests (and a second developer on the same machine) can run a private stack
  * beside the shared one by setting SWERL_HOME and the port variables.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ErrorCodes } from '../../core/errors';
@@ -11,8 +12,12 @@ import { devDatabaseUrl } from './pgPassword';
 export type ComponentName = 'docker' | 'temporal' | 'postgres';
 export const COMPONENTS: readonly ComponentName[] = ['docker', 'temporal', 'postgres'];
 
+/** `dev`: `temporal server start-dev` on SQLite (the default); `server`: the real temporal-server on the stack's Postgres. */
+export type TemporalKind = 'dev' | 'server';
+
 export interface StackSettings {
   stateDir: string;
+  temporalKind: TemporalKind;
   temporalPort: number;
   temporalUiPort: number;
   pgPort: number;
@@ -51,10 +56,33 @@ function dockerSocketFrom(env: NodeJS.ProcessEnv): string {
   return '/var/run/docker.sock';
 }
 
+/** Where `dev up` records which Temporal it started, so later commands on the stack use the same one. */
+export function temporalKindFile(stateDir: string): string {
+  return path.join(stateDir, 'temporal-kind');
+}
+
+/** SWERL_TEMPORAL_KIND when set, else what `dev up` recorded in the state dir, else the dev server. */
+function temporalKindOf(env: NodeJS.ProcessEnv, stateDir: string): TemporalKind {
+  let raw = env.SWERL_TEMPORAL_KIND;
+  if (raw === undefined || raw === '') {
+    try {
+      raw = fs.readFileSync(temporalKindFile(stateDir), 'utf8').trim();
+    } catch {
+      raw = 'dev';
+    }
+  }
+  if (raw !== 'dev' && raw !== 'server') {
+    throw new ConfigError(ErrorCodes.CONFIG_INVALID, `SWERL_TEMPORAL_KIND=${raw} is not dev or server`, { variable: 'SWERL_TEMPORAL_KIND', value: raw });
+  }
+  return raw;
+}
+
 export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
   const timeout = Number(env.SWERL_STACK_START_TIMEOUT_MS ?? '');
+  const stateDir = path.resolve(env.SWERL_HOME || path.join(REPO_ROOT, '.swerl'));
   return {
-    stateDir: path.resolve(env.SWERL_HOME || path.join(REPO_ROOT, '.swerl')),
+    stateDir,
+    temporalKind: temporalKindOf(env, stateDir),
     temporalPort: portFrom(env, 'SWERL_TEMPORAL_PORT', 7233),
     temporalUiPort: portFrom(env, 'SWERL_TEMPORAL_UI_PORT', 8233),
     pgPort: portFrom(env, 'SWERL_PG_PORT', 5433),

@@ -22,8 +22,10 @@ import {
   type StackEndpoints,
   type StackSettings,
   stackSettings,
+  temporalKindFile,
 } from './settings';
 import { temporal } from './temporal';
+import { temporalServer } from './temporalServer';
 import { waitGone, waitUntil } from './process';
 
 export { stackSettings, endpointsOf, endpointsFile, type StackEndpoints, type StackSettings, type ComponentName };
@@ -35,10 +37,16 @@ export interface StackOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const BY_NAME: Record<ComponentName, Component> = { docker, temporal, postgres };
+function byName(name: ComponentName, s: StackSettings): Component {
+  if (name === 'temporal') return s.temporalKind === 'server' ? temporalServer : temporal;
+  return name === 'docker' ? docker : postgres;
+}
 
-function selected(only?: ComponentName[]): Component[] {
-  return COMPONENTS.filter((n) => !only || only.includes(n)).map((n) => BY_NAME[n]);
+/** In start order: the real Temporal server keeps its state in the stack's Postgres, so it comes after it. */
+function selected(s: StackSettings, only?: ComponentName[]): Component[] {
+  const names = COMPONENTS.filter((n) => !only || only.includes(n));
+  if (s.temporalKind === 'server') names.sort((a, b) => Number(a === 'temporal') - Number(b === 'temporal'));
+  return names.map((n) => byName(n, s));
 }
 
 /** Make one component running and healthy; the caller holds the stack lock. */
@@ -69,7 +77,20 @@ export async function devUp(opts: StackOptions = {}): Promise<StackEndpoints> {
   const s = stackSettings(opts.env);
   fs.mkdirSync(s.stateDir, { recursive: true });
   return withStackLock(s.stateDir, async () => {
-    for (const c of selected(opts.only)) await ensureRunning(c, s);
+    if (!opts.only || opts.only.includes('temporal')) {
+      // The other kind still running on the frontend port would be reported as a foreign holder; say which.
+      const other = s.temporalKind === 'server' ? temporal : temporalServer;
+      const pid = other.ownPid(s);
+      if (pid !== undefined) {
+        throw new StackError(
+          ErrorCodes.STACK_PORT_IN_USE,
+          `this stack runs the Temporal ${s.temporalKind === 'server' ? 'dev server' : 'server'} (pid ${pid}); \`swerl dev down --only temporal\` first to switch to the ${s.temporalKind === 'server' ? 'real server' : 'dev server'}`,
+          { component: 'temporal', pid },
+        );
+      }
+      fs.writeFileSync(temporalKindFile(s.stateDir), `${s.temporalKind}\n`);
+    }
+    for (const c of selected(s, opts.only)) await ensureRunning(c, s);
     return writeEndpoints(s);
   });
 }
@@ -78,20 +99,24 @@ export async function devDown(opts: StackOptions = {}): Promise<void> {
   const s = stackSettings(opts.env);
   if (!fs.existsSync(s.stateDir)) return;
   await withStackLock(s.stateDir, async () => {
-    // Reverse order: Temporal and Postgres before the Docker daemon they may be used beside.
-    for (const c of selected(opts.only).reverse()) await c.stop(s);
+    // Reverse order: Temporal before the Postgres it may keep its state in, both before Docker.
+    for (const c of selected(s, opts.only).reverse()) {
+      await c.stop(s);
+      // Either kind of Temporal this stack started, whichever the settings name.
+      if (c.name === 'temporal') await (c === temporal ? temporalServer : temporal).stop(s);
+    }
   });
 }
 
 export async function devStatus(opts: Pick<StackOptions, 'env'> = {}): Promise<ComponentStatus[]> {
   const s = stackSettings(opts.env);
-  return Promise.all(COMPONENTS.map((n) => BY_NAME[n].status(s)));
+  return Promise.all(COMPONENTS.map((n) => byName(n, s).status(s)));
 }
 
 /** For fault tests: signal the component's main process and wait until it (and its children) are gone. */
 export async function killComponent(name: 'temporal' | 'postgres', signal: NodeJS.Signals, opts: Pick<StackOptions, 'env'> = {}): Promise<void> {
   const s = stackSettings(opts.env);
-  const c = BY_NAME[name];
+  const c = byName(name, s);
   await withStackLock(s.stateDir, async () => {
     const pid = c.ownPid(s);
     if (pid === undefined) {
@@ -116,7 +141,7 @@ export async function startComponent(name: ComponentName, opts: Pick<StackOption
   const s = stackSettings(opts.env);
   fs.mkdirSync(s.stateDir, { recursive: true });
   await withStackLock(s.stateDir, async () => {
-    await ensureRunning(BY_NAME[name], s);
+    await ensureRunning(byName(name, s), s);
     writeEndpoints(s);
   });
 }
