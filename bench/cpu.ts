@@ -1,7 +1,9 @@
 /**
- * CPU seconds of the processes a turn goes through, from /proc (Linux): this process (the workers
- * run in it; for mini-swe-agent, its Python processes, which this process waits for), the Temporal dev server, Postgres (the postmaster and its backends) and dockerd.
- * dockerd is shared with everything else on the host, so its figure is an upper bound.
+ * CPU seconds of the processes a turn goes through, from /proc and cgroups (Linux): this process
+ * (the workers run in it; its own time only, not its reaped children's), the Temporal dev server,
+ * Postgres (the postmaster and its backends), dockerd (shared with the host: an upper bound), the
+ * bench's own containers (their cgroups: sandboxes, reward containers, mini-swe-agent's), and
+ * mini-swe-agent's processes (its Python driver and the docker CLIs it waited for).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -9,13 +11,15 @@ import path from 'node:path';
 
 const TICKS_PER_SEC = 100;
 
-function procTimes(pid: number): { cpu: number; ppid: number } | undefined {
+/** `cpu` counts the process and the children it reaped; `own` the process alone. */
+function procTimes(pid: number): { cpu: number; own: number; ppid: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is state (field 3); utime/stime are fields 14/15, cutime/cstime 16/17.
-    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-    return { cpu: ticks / TICKS_PER_SEC, ppid: Number(fields[1]) };
+    const own = Number(fields[11]) + Number(fields[12]);
+    const ticks = own + Number(fields[13]) + Number(fields[14]);
+    return { cpu: ticks / TICKS_PER_SEC, own: own / TICKS_PER_SEC, ppid: Number(fields[1]) };
   } catch {
     return undefined;
   }
@@ -65,23 +69,127 @@ function dockerdPid(): number | undefined {
   );
 }
 
-export type CpuSample = Record<'worker' | 'temporal' | 'postgres' | 'dockerd', number>;
+export const CPU_KEYS = ['worker', 'temporal', 'postgres', 'dockerd', 'sandbox', 'mini'] as const;
+export type CpuSample = Record<(typeof CPU_KEYS)[number], number>;
 
-export function cpuSampler(stateDir: string): () => CpuSample {
+export interface CpuSources {
+  /** CPU seconds of the bench's containers so far (containerCpu). */
+  sandbox?: () => number;
+  /** CPU seconds of tracked child processes so far (processCpu). */
+  mini?: () => number;
+}
+
+export function cpuSampler(stateDir: string, sources: CpuSources = {}): () => CpuSample {
   const temporalPid = pidFrom(path.join(stateDir, 'temporal', 'temporal.pid'));
   const postgresPid = pidFrom(path.join(stateDir, 'postgres', 'data', 'postmaster.pid'));
   const dockerd = dockerdPid();
   return () => {
     return {
-      // This process and the children it waited for (mini-swe-agent's Python and its docker CLIs).
-      worker: procTimes(process.pid)?.cpu ?? Number.NaN,
+      // This process alone: mini-swe-agent's processes, once reaped, would land here twice.
+      worker: procTimes(process.pid)?.own ?? Number.NaN,
       temporal: temporalPid ? (procTimes(temporalPid)?.cpu ?? 0) : Number.NaN,
       postgres: postgresPid ? (procTimes(postgresPid)?.cpu ?? 0) + childrenCpu(postgresPid) : Number.NaN,
       dockerd: dockerd ? (procTimes(dockerd)?.cpu ?? Number.NaN) : Number.NaN,
+      sandbox: sources.sandbox?.() ?? 0,
+      mini: sources.mini?.() ?? 0,
     };
   };
 }
 
 export function cpuDelta(a: CpuSample, b: CpuSample): CpuSample {
-  return { worker: b.worker - a.worker, temporal: b.temporal - a.temporal, postgres: b.postgres - a.postgres, dockerd: b.dockerd - a.dockerd };
+  return Object.fromEntries(CPU_KEYS.map((k) => [k, b[k] - a[k]])) as CpuSample;
+}
+
+/**
+ * CPU seconds of child processes registered with `track(pid)` (their own time and their reaped
+ * children's), summed; a process that exited keeps its last reading (what it used between that
+ * reading and its exit is not seen: at most one sampling period).
+ */
+export function processCpu(): { track(pid: number): void; read(): number } {
+  const last = new Map<number, number>();
+  return {
+    track(pid) {
+      last.set(pid, 0);
+    },
+    read() {
+      let total = 0;
+      for (const [pid, v] of last) {
+        const t = procTimes(pid)?.cpu;
+        const now = t === undefined ? v : Math.max(v, t);
+        last.set(pid, now);
+        total += now;
+      }
+      return total;
+    },
+  };
+}
+
+/** Where the daemon keeps each container's cgroup: v1 cpuacct (ns) or v2 cpu.stat (usec); cgroupfs or systemd driver. */
+const CGROUP_LAYOUTS: { dir: string; file: (id: string) => string; id: (entry: string) => string | undefined; parse: (text: string) => number }[] = [
+  ...['/sys/fs/cgroup/cpuacct/docker', '/sys/fs/cgroup/cpu,cpuacct/docker'].map((dir) => ({
+    dir,
+    file: (id: string) => path.join(dir, id, 'cpuacct.usage'),
+    id: (e: string) => (/^[0-9a-f]{64}$/.test(e) ? e : undefined),
+    parse: (t: string) => Number(t.trim()) / 1e9,
+  })),
+  ...['/sys/fs/cgroup/cpuacct/system.slice', '/sys/fs/cgroup/cpu,cpuacct/system.slice'].map((dir) => ({
+    dir,
+    file: (id: string) => path.join(dir, `docker-${id}.scope`, 'cpuacct.usage'),
+    id: (e: string) => /^docker-([0-9a-f]{64})\.scope$/.exec(e)?.[1],
+    parse: (t: string) => Number(t.trim()) / 1e9,
+  })),
+  ...[
+    { dir: '/sys/fs/cgroup/docker', name: (id: string) => id, re: /^([0-9a-f]{64})$/ },
+    { dir: '/sys/fs/cgroup/system.slice', name: (id: string) => `docker-${id}.scope`, re: /^docker-([0-9a-f]{64})\.scope$/ },
+  ].map(({ dir, name, re }) => ({
+    dir,
+    file: (id: string) => path.join(dir, name(id), 'cpu.stat'),
+    id: (e: string) => re.exec(e)?.[1],
+    parse: (t: string) => Number(/^usage_usec (\d+)$/m.exec(t)?.[1] ?? Number.NaN) / 1e6,
+  })),
+];
+
+/**
+ * CPU seconds used so far by the containers `ours(labels)` accepts, read from their cgroups (no
+ * Docker API call per sample: labels come from the daemon's config.v2.json under `dockerRoot`, read
+ * once per container). A removed container keeps its last reading (what it used after that reading
+ * is not seen: at most one sampling period).
+ */
+export function containerCpu(dockerRoot: string, ours: (labels: Record<string, string>) => boolean): () => number {
+  const verdict = new Map<string, boolean>();
+  const last = new Map<string, number>();
+  return () => {
+    for (const layout of CGROUP_LAYOUTS) {
+      let entries: string[];
+      try {
+        entries = readdirSync(layout.dir);
+      } catch {
+        continue;
+      }
+      for (const entry of entries) {
+        const id = layout.id(entry);
+        if (!id) continue;
+        let mine = verdict.get(id);
+        if (mine === undefined) {
+          try {
+            const config = JSON.parse(readFileSync(path.join(dockerRoot, 'containers', id, 'config.v2.json'), 'utf8')) as { Config?: { Labels?: Record<string, string> } };
+            mine = ours(config.Config?.Labels ?? {});
+          } catch {
+            continue; // not written yet: ask again next time
+          }
+          verdict.set(id, mine);
+        }
+        if (!mine) continue;
+        try {
+          const v = layout.parse(readFileSync(layout.file(id), 'utf8'));
+          if (Number.isFinite(v)) last.set(id, Math.max(last.get(id) ?? 0, v));
+        } catch {
+          // removed between readdir and read
+        }
+      }
+    }
+    let total = 0;
+    for (const v of last.values()) total += v;
+    return total;
+  };
 }

@@ -141,7 +141,7 @@ export async function startBenchWorkers(stack: StackEndpoints, db: Db, queue: st
   };
 }
 
-export async function startAndWait(client: Client, taskQueue: string, input: Parameters<typeof episode>[0]): Promise<void> {
+export async function startAndWait(client: Client, taskQueue: string, input: Parameters<typeof episode>[0]): Promise<Awaited<ReturnType<typeof episode>>> {
   const handle = await client.workflow.start<typeof episode>('episode', { workflowId: episodeWorkflowId(input.episodeId), taskQueue, args: [input] });
-  await handle.result();
+  return handle.result();
 }

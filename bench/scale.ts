@@ -1,19 +1,24 @@
 /**
  * `npm run bench -- scale`: what a turn costs, side by side in one run, at 1, 4 and 16 episodes in
- * flight with a trivial tool (`true`) and the same scripted policy server:
+ * flight with a trivial tool (`true`) and the same scripted policy server. Each system runs whole
+ * episodes inside the measured run: its sandbox's start, the turns, and the same reward (the task's
+ * tests on the episode's patch in a clean container, computeReward as the episode's gradePatch).
  *   bare     an in-process loop: policy call with the growing transcript, parse, the command on
  *            the sandbox's tool server; nothing durable;
  *   swerl    the durable episode workflow (Temporal, Postgres turn rows, segments of turns);
  *   mini     mini-swe-agent (PyPI, pinned) driving the same policy server through litellm's
  *            OpenAI-compatible model on the same task image (skipped, with the reason, when its
  *            venv cannot be set up).
- * Per system and concurrency: per-turn p50/p95, turns/s, and CPU seconds per turn of this process
- * (the workers), the Temporal server, Postgres and dockerd (shared with the host: an upper bound).
- * The JSON report is also written to bench/reports/scale-<date>.json.
+ * Per system and concurrency, all three alike: per-turn p50/p95; turns/s and CPU ms per turn over the
+ * window in which turns ended (first turn end to last, all episodes of the level); CPU of this process
+ * (the workers), the Temporal server, Postgres, dockerd (shared with the host: an upper bound), the
+ * run's own containers (cgroups) and mini-swe-agent's processes; and the whole run's wall and CPU.
+ * The JSON report is also written to bench/reports/scale-<ISO time>.json.
  */
 import { randomUUID } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { asc, inArray } from 'drizzle-orm';
@@ -24,10 +29,12 @@ import { turns as turnsTable } from '../db/schema';
 import { complete, type ChatMessage } from '../activities/policy/client';
 import { startScriptedPolicyServer } from '../activities/policy/scriptedServer';
 import { createScriptBook, loopScript } from '../activities/policy/scripts';
-import { createSandbox, type Sandbox } from '../activities/sandbox';
+import { computeReward } from '../activities/reward';
+import { createSandbox, Labels, type Sandbox } from '../activities/sandbox';
 import { ensureTaskImage } from '../sandbox/images';
 import { buildEpisodeInput, episodeWorkflowId } from '../workflows/episodeInput';
-import { cpuDelta, cpuSampler, type CpuSample } from './cpu';
+import { containerCpu, cpuSampler, processCpu } from './cpu';
+import { cpuSum, reportFileName, summarise, type EpisodeRun, type LevelResult, type SystemRun } from './scaleSummary';
 import { turnPhaseSeconds } from '../workers/metrics';
 import { countsIn, cpuTimeline, openProfile, type CountAndMs } from './turnProfile';
 import { benchSetup, startAndWait, startBenchWorkers } from './episode';
@@ -39,36 +46,8 @@ const LEVELS = (process.env.SWERL_BENCH_SCALE_LEVELS ?? '1,4,16').split(',').map
 const TURNS = Number(process.env.SWERL_BENCH_SCALE_TURNS ?? 30);
 /** Which systems to run (default all three); e.g. `SWERL_BENCH_SCALE_SYSTEMS=bare,swerl` while tuning. */
 const SYSTEMS = new Set((process.env.SWERL_BENCH_SCALE_SYSTEMS ?? 'bare,swerl,mini').split(','));
-
-interface LevelResult {
-  system: string;
-  inFlight: number;
-  turns: number;
-  turnP50Ms: number;
-  turnP95Ms: number;
-  turnsPerSec: number;
-  cpuPerTurnMs: CpuSample;
-  /** Per-turn p50 of the policy's HTTP round trip and of the command's tool-server round trip. */
-  policyHttpP50Ms?: number;
-  toolExecP50Ms?: number;
-  /** swerl only: where a turn's time and calls go (see turnProfile.ts). */
-  profile?: SwerlProfile;
-}
-
-interface SwerlProfile {
-  /** CPU ms per turn over the window where turns were committed (sandbox start and reward excluded). */
-  cpuPerTurnInWindowMs: CpuSample;
-  /** Postgres statements and Docker API requests per turn in that window, by kind (count, ms). */
-  pgPerTurn: Record<string, CountAndMs>;
-  dockerPerTurn: Record<string, CountAndMs>;
-  /** Mean ms per turn of runTurns' phases (swerl_turn_phase_seconds): policy = prompt and HTTP call; tool = the command (rows commit in the background). */
-  phaseMeanMs: Record<string, number>;
-  /** Per episode, everything (start, sandbox, turns, reward): statements, Docker requests, history. */
-  pgStatementsPerEpisode: number;
-  dockerRequestsPerEpisode: number;
-  historyEventsPerEpisode: number;
-  activitiesPerEpisode: Record<string, number>;
-}
+/** CPU timeline period: a window at 1 in flight is well under a second. */
+const SAMPLE_MS = 100;
 
 function perTurnOf(c: Record<string, CountAndMs>, turns: number): Record<string, CountAndMs> {
   const out: Record<string, CountAndMs> = {};
@@ -77,26 +56,15 @@ function perTurnOf(c: Record<string, CountAndMs>, turns: number): Record<string,
 }
 
 const totalN = (c: Record<string, CountAndMs>): number => Object.values(c).reduce((a, v) => a + v.n, 0);
-
-function summarise(system: string, inFlight: number, perTurn: number[], wallMs: number, cpu: CpuSample): LevelResult {
-  const n = perTurn.length;
-  const per = (x: number) => round1((x * 1000) / Math.max(1, n));
-  return {
-    system,
-    inFlight,
-    turns: n,
-    turnP50Ms: round1(percentile(perTurn, 50)),
-    turnP95Ms: round1(percentile(perTurn, 95)),
-    turnsPerSec: round1(n / (wallMs / 1000)),
-    cpuPerTurnMs: { worker: per(cpu.worker), temporal: per(cpu.temporal), postgres: per(cpu.postgres), dockerd: per(cpu.dockerd) },
-  };
-}
-
 export async function benchScale(): Promise<Record<string, number>> {
   const { stack, db, config, imported } = await benchSetup();
-  const sample = cpuSampler(stack.stateDir);
+  const docker = new Docker();
   const task0 = imported.accepted[0]!;
   const runId = `bench-scale-${randomUUID().slice(0, 8)}`;
+  // CPU of this run's own containers only (sandboxes, reward containers, mini-swe-agent's), by label.
+  const sandboxCpu = containerCpu((await docker.info()).DockerRootDir as string, (labels) => labels[Labels.run] === runId);
+  const miniCpu = processCpu();
+  const sample = cpuSampler(stack.stateDir, { sandbox: sandboxCpu, mini: miniCpu.read });
   await upsertRun(db.db, { id: runId, workflowId: `bench-${runId}`, name: 'bench', config: {} });
   const policy = await startScriptedPolicyServer({
     port: 0,
@@ -108,109 +76,113 @@ export async function benchScale(): Promise<Record<string, number>> {
   const { client } = workers;
   const stage = { ...config.stages.find((s) => s.kind === 'rl')!, maxTurns: TURNS, lengthPenalty: { enabled: false, freeTurns: 1 } };
   const image = await ensureTaskImage({ instanceId: task0.instanceId, repoDir: task0.repoDir, baseCommit: task0.baseCommit });
-  const docker = new Docker();
+  // The reward every system's episodes get: the task's tests on the episode's patch in a clean container, as gradePatch does.
+  const score = async (patch: string, episode: string): Promise<number> => {
+    const r = await computeReward(docker, task0, patch, {
+      image,
+      limits: config.sandbox,
+      testTimeoutSec: config.timeouts.rewardSec,
+      labels: { run: runId, episode },
+      leaseTtlSec: config.timeouts.rewardSec + 120,
+    });
+    return r.reward;
+  };
   const results: LevelResult[] = [];
   const notes: string[] = [];
   let sampleIdx = 0;
   const profile = openProfile();
-  const timeline = cpuTimeline(sample);
+  const timeline = cpuTimeline(sample, SAMPLE_MS);
+  const loadAtStart: Record<string, number[]> = {};
 
   try {
     for (const n of LEVELS) {
-      // (a) bare: n loops, each with its own sandbox; sandboxes are started before the clock.
+      // (a) bare: n in-process loops, each starting its own sandbox, running its turns, scoring its patch.
       if (SYSTEMS.has('bare')) {
-        const sandboxes: Sandbox[] = await Promise.all(
-          Array.from({ length: n }, (_, i) => createSandbox(docker, { image, limits: config.sandbox, labels: { run: runId, episode: `bare-${n}-${i}` }, leaseTtlSec: 900 })),
+        loadAtStart[`bare_${n}`] = loadavg();
+        const phases = { policy: [] as number[], tool: [] as number[] };
+        const runStart = Date.now();
+        const episodes = await Promise.all(
+          Array.from({ length: n }, async (_, i): Promise<EpisodeRun> => {
+            const sb = await createSandbox(docker, { image, limits: config.sandbox, labels: { run: runId, episode: `bare-${n}-${i}` }, leaseTtlSec: 900 });
+            try {
+              const turns = await bareLoop(sb, policy.url, task0, config, phases);
+              const patch = await sb.gitDiff();
+              return { ...turns, reward: await score(patch, `bare-${n}-${i}-reward`) };
+            } finally {
+              await sb.destroy().catch(() => undefined);
+            }
+          }),
         );
-        try {
-          await Promise.all(sandboxes.map((sb) => sb.exec('true')));
-          const perTurn: number[] = [];
-          const phases = { policy: [] as number[], tool: [] as number[] };
-          const c0 = sample();
-          const t0 = performance.now();
-          await Promise.all(sandboxes.map((sb) => bareLoop(sb, policy.url, task0, config, perTurn, phases)));
-          const bare = summarise('bare', n, perTurn, performance.now() - t0, cpuDelta(c0, sample()));
-          bare.policyHttpP50Ms = round1(percentile(phases.policy, 50));
-          bare.toolExecP50Ms = round1(percentile(phases.tool, 50));
-          results.push(bare);
-        } finally {
-          await Promise.all(sandboxes.map((sb) => sb.destroy().catch(() => undefined)));
-      }
+        const bare = summarise('bare', n, { episodes, runStart, runEnd: Date.now() }, timeline);
+        bare.policyHttpP50Ms = round1(percentile(phases.policy, 50));
+        bare.toolExecP50Ms = round1(percentile(phases.tool, 50));
+        results.push(bare);
       }
 
-      // (b) swerl: n durable episodes; turns timed from their rows (sandbox start and reward excluded).
+      // (b) swerl: n durable episodes (sandbox, turns, reward inside the workflow); turns from their rows.
       if (SYSTEMS.has('swerl')) {
+        loadAtStart[`swerl_${n}`] = loadavg();
         const inputs = Array.from({ length: n }, () => ({
           ...buildEpisodeInput(config, stage, { runId, iteration: 0, taskId: task0.instanceId, sampleIdx: sampleIdx++ }, { url: policy.url, policyVersion: 'bench' }),
           rolloutQueue: `${queue}-rollout`,
         }));
-        const c0 = sample();
         const phases0 = await phaseSums();
         const runStart = Date.now();
-        await Promise.all(inputs.map((input) => startAndWait(client, queue, input)));
+        const outcomes = await Promise.all(inputs.map((input) => startAndWait(client, queue, input)));
         const runEnd = Date.now();
-        const c1 = sample();
         const phases1 = await phaseSums();
         const rows = await db.db
           .select({ episodeId: turnsTable.episodeId, idx: turnsTable.idx, role: turnsTable.role, createdAt: turnsTable.createdAt, durationMs: turnsTable.durationMs })
           .from(turnsTable)
           .where(inArray(turnsTable.episodeId, inputs.map((i) => i.episodeId)))
           .orderBy(asc(turnsTable.episodeId), asc(turnsTable.idx));
-        const perTurn: number[] = [];
-        let first = Number.POSITIVE_INFINITY;
-        let last = 0;
-        for (const input of inputs) {
-          const mine = rows.filter((r) => r.episodeId === input.episodeId && r.idx >= 2);
-          const obs = mine.filter((r) => r.role === 'tool').map((r) => r.createdAt.getTime());
+        const episodes = inputs.map((input, i): EpisodeRun => {
+          const mine = rows.filter((r) => r.episodeId === input.episodeId);
           // A turn ends when its observation is committed; the first turn's start is the instance prompt's commit.
-          const startAt = rows.find((r) => r.episodeId === input.episodeId && r.idx === 1)!.createdAt.getTime();
-          obs.forEach((t, i) => perTurn.push(t - (i === 0 ? startAt : obs[i - 1]!)));
-          first = Math.min(first, obs[0] ?? first);
-          last = Math.max(last, obs.at(-1) ?? 0);
-      }
-      // Throughput over the window where turns were being committed (the first turn of each is excluded).
-      const windowTurns = perTurn.length - inputs.length;
-      const durable = summarise('swerl', n, perTurn, Math.max(1, last - first), cpuDelta(c0, c1));
-      durable.turnsPerSec = round1(windowTurns / Math.max(0.001, (last - first) / 1000));
-      durable.policyHttpP50Ms = round1(percentile(rows.filter((r) => r.role === 'assistant').map((r) => r.durationMs ?? 0), 50));
-      durable.toolExecP50Ms = round1(percentile(rows.filter((r) => r.role === 'tool').map((r) => r.durationMs ?? 0), 50));
-      // CPU per turn over the whole run includes sandbox start and reward: say so, do not hide it;
-      // the profile has it over the turn window too.
-      const inWindow = countsIn(profile.events, first, last);
-      const whole = countsIn(profile.events, runStart, runEnd);
-      const activities: Record<string, number> = {};
-      let events = 0;
-      for (const input of inputs) {
-        const history = await client.workflow.getHandle(episodeWorkflowId(input.episodeId)).fetchHistory();
-        for (const e of history.events ?? []) {
-          events += 1;
-          const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
-          if (type) activities[type] = (activities[type] ?? 0) + 1 / inputs.length;
+          const turnEnds = mine.filter((r) => r.idx >= 2 && r.role === 'tool').map((r) => r.createdAt.getTime());
+          const startAt = mine.find((r) => r.idx === 1)!.createdAt.getTime();
+          return { turnEnds, perTurnMs: turnEnds.map((t, j) => t - (j === 0 ? startAt : turnEnds[j - 1]!)), reward: outcomes[i]!.reward };
+        });
+        const durable = summarise('swerl', n, { episodes, runStart, runEnd }, timeline);
+        durable.policyHttpP50Ms = round1(percentile(rows.filter((r) => r.role === 'assistant').map((r) => r.durationMs ?? 0), 50));
+        durable.toolExecP50Ms = round1(percentile(rows.filter((r) => r.role === 'tool').map((r) => r.durationMs ?? 0), 50));
+        const ends = episodes.flatMap((e) => e.turnEnds);
+        const inWindow = countsIn(profile.events, Math.min(...ends), Math.max(...ends));
+        const whole = countsIn(profile.events, runStart, runEnd);
+        const activities: Record<string, number> = {};
+        let events = 0;
+        for (const input of inputs) {
+          const history = await client.workflow.getHandle(episodeWorkflowId(input.episodeId)).fetchHistory();
+          for (const e of history.events ?? []) {
+            events += 1;
+            const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+            if (type) activities[type] = (activities[type] ?? 0) + 1 / inputs.length;
+          }
         }
-      }
-      const cpuWin = timeline.between(first, last);
-      const perWin = (x: number) => round1((x * 1000) / Math.max(1, windowTurns));
-      durable.profile = {
-        cpuPerTurnInWindowMs: { worker: perWin(cpuWin.worker), temporal: perWin(cpuWin.temporal), postgres: perWin(cpuWin.postgres), dockerd: perWin(cpuWin.dockerd) },
-        phaseMeanMs: Object.fromEntries(
-          Object.keys(phases1).map((k) => [k, round1(((phases1[k]!.sum - (phases0[k]?.sum ?? 0)) * 1000) / Math.max(1, phases1[k]!.count - (phases0[k]?.count ?? 0)))]),
-        ),
-        pgPerTurn: perTurnOf(inWindow.pg, windowTurns),
-        dockerPerTurn: perTurnOf(inWindow.docker, windowTurns),
-        pgStatementsPerEpisode: round1(totalN(whole.pg) / inputs.length),
-        dockerRequestsPerEpisode: round1(totalN(whole.docker) / inputs.length),
-        historyEventsPerEpisode: round1(events / inputs.length),
-        activitiesPerEpisode: Object.fromEntries(Object.entries(activities).map(([k, v]) => [k, round1(v)])),
-      };
-      results.push(durable);
+        durable.profile = {
+          phaseMeanMs: Object.fromEntries(
+            Object.keys(phases1).map((k) => [k, round1(((phases1[k]!.sum - (phases0[k]?.sum ?? 0)) * 1000) / Math.max(1, phases1[k]!.count - (phases0[k]?.count ?? 0)))]),
+          ),
+          pgPerTurn: perTurnOf(inWindow.pg, durable.window.turns),
+          dockerPerTurn: perTurnOf(inWindow.docker, durable.window.turns),
+          pgStatementsPerEpisode: round1(totalN(whole.pg) / inputs.length),
+          dockerRequestsPerEpisode: round1(totalN(whole.docker) / inputs.length),
+          historyEventsPerEpisode: round1(events / inputs.length),
+          activitiesPerEpisode: Object.fromEntries(Object.entries(activities).map(([k, v]) => [k, round1(v)])),
+        };
+        results.push(durable);
       }
 
-      // (c) mini-swe-agent on the same policy server and image.
+      // (c) mini-swe-agent on the same policy server and image; its patch scored like the others'.
       if (!SYSTEMS.has('mini')) continue;
-      const mini = await benchMini(n, image, policy.url, task0.problemStatement, sample).catch((err: Error) => {
-        notes.push(`mini-swe-agent at ${n} in flight: ${err.message.slice(0, 300)}`);
-        return undefined;
-      });
+      loadAtStart[`mini_${n}`] = loadavg();
+      const mini = await benchMini(n, image, policy.url, task0.problemStatement, runId, miniCpu.track, score).then(
+        (run) => summarise('mini', n, run, timeline),
+        (err: Error) => {
+          notes.push(`mini-swe-agent at ${n} in flight: ${err.message.slice(0, 300)}`);
+          return undefined;
+        },
+      );
       if (mini) results.push(mini);
     }
   } finally {
@@ -228,6 +200,10 @@ export async function benchScale(): Promise<Record<string, number>> {
     flat[`${k}_turn_p95_ms`] = r.turnP95Ms;
     flat[`${k}_turns_per_sec`] = r.turnsPerSec;
     for (const [proc, ms] of Object.entries(r.cpuPerTurnMs)) flat[`${k}_cpu_${proc}_ms_per_turn`] = ms;
+    flat[`${k}_cpu_all_ms_per_turn`] = round1(cpuSum(r.cpuPerTurnMs));
+    flat[`${k}_whole_run_s`] = r.wholeRun.wallSec;
+    flat[`${k}_whole_run_cpu_s`] = Math.round(cpuSum(r.wholeRun.cpuSec) * 1000) / 1000;
+    flat[`${k}_reward_mean`] = Math.round((r.rewards.reduce((a, b) => a + b, 0) / Math.max(1, r.rewards.length)) * 1000) / 1000;
   }
   for (const n of LEVELS) {
     const bare = results.find((r) => r.system === 'bare' && r.inFlight === n);
@@ -236,11 +212,27 @@ export async function benchScale(): Promise<Record<string, number>> {
   }
   const dir = path.join(ROOT, 'bench', 'reports');
   mkdirSync(dir, { recursive: true });
-  const report = { at: new Date().toISOString(), command: 'npm run bench -- scale', loadavg: (await import('node:os')).loadavg(), levels: LEVELS, turnsPerEpisode: TURNS, results, notes };
-  writeFileSync(path.join(dir, `scale-${report.at.slice(0, 10)}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  const at = new Date();
+  const report = {
+    at: at.toISOString(),
+    command: 'npm run bench -- scale',
+    loadavg: loadavg(),
+    loadavgAtStart: loadAtStart,
+    levels: LEVELS,
+    turnsPerEpisode: TURNS,
+    cpuSampleMs: SAMPLE_MS,
+    results,
+    notes,
+  };
+  // A timestamped name: two runs on one day never overwrite each other.
+  const file = path.join(dir, reportFileName(at));
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  console.error(`[bench scale] report: ${path.relative(ROOT, file)}`);
   for (const note of notes) console.error(`[bench scale] ${note}`);
   return flat;
 }
+
+const loadavg = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
 
 /** Sum and count of swerl_turn_phase_seconds per phase, from this process's registry. */
 async function phaseSums(): Promise<Record<string, { sum: number; count: number }>> {
@@ -254,19 +246,20 @@ async function phaseSums(): Promise<Record<string, { sum: number; count: number 
   return out;
 }
 
-/** One bare episode: the transcript grows like the durable one's (assistant text + observation per turn). */
+/** One bare episode's turns: the transcript grows like the durable one's (assistant text + observation per turn). */
 async function bareLoop(
   sb: Sandbox,
   url: string,
   task: { instanceId: string; problemStatement: string },
   config: ReturnType<typeof loadRunConfig>,
-  perTurn: number[],
   phases: { policy: number[]; tool: number[] },
-): Promise<void> {
+): Promise<Omit<EpisodeRun, 'reward'>> {
   const messages: ChatMessage[] = [
     { role: 'system', content: 'bench' },
     { role: 'user', content: task.problemStatement },
   ];
+  const perTurnMs: number[] = [];
+  const turnEnds: number[] = [];
   for (let t = 0; t < TURNS; t++) {
     const start = performance.now();
     const out = await complete({ url, model: 'bench', messages, decoding: config.policy.decoding, timeoutMs: 60_000, headers: { 'x-swerl-task': task.instanceId } });
@@ -277,8 +270,10 @@ async function bareLoop(
     phases.policy.push(out.completion.latencyMs);
     phases.tool.push(obs.durationMs);
     messages.push({ role: 'assistant', content: out.completion.text }, { role: 'user', content: obs.output });
-    perTurn.push(performance.now() - start);
+    perTurnMs.push(performance.now() - start);
+    turnEnds.push(Date.now());
   }
+  return { perTurnMs, turnEnds };
 }
 
 /** The pinned mini-swe-agent in a cached venv under $SWERL_HOME (never in the repository). */
@@ -294,27 +289,49 @@ function miniPython(stateDir: string): string {
   return python;
 }
 
-async function benchMini(n: number, image: string, url: string, problem: string, sample: () => CpuSample): Promise<LevelResult> {
+async function benchMini(
+  n: number,
+  image: string,
+  url: string,
+  problem: string,
+  runId: string,
+  track: (pid: number) => void,
+  score: (patch: string, episode: string) => Promise<number>,
+): Promise<SystemRun> {
   const stateDir = process.env.SWERL_HOME ?? path.join(ROOT, '.swerl');
   const python = miniPython(stateDir);
-  const c0 = sample();
-  const t0 = performance.now();
-  const outs = await Promise.all(Array.from({ length: n }, (_, i) => runMini(python, image, url, problem, i)));
-  const wall = performance.now() - t0;
-  const perTurn = outs.flatMap((o) => o.perTurnMs);
-  const r = summarise('mini', n, perTurn, wall, cpuDelta(c0, sample()));
-  // Throughput over the turns only (container start excluded), like the others.
-  r.turnsPerSec = round1(perTurn.length / (Math.max(...outs.map((o) => o.loopMs)) / 1000));
-  return r;
+  const runStart = Date.now();
+  const episodes = await Promise.all(
+    Array.from({ length: n }, async (_, i): Promise<EpisodeRun> => {
+      const out = await runMini(python, image, url, problem, runId, i, track);
+      return { perTurnMs: out.perTurnMs, turnEnds: out.turnEnds, reward: await score(out.patch, `mini-${n}-${i}-reward`) };
+    }),
+  );
+  return { episodes, runStart, runEnd: Date.now() };
 }
 
-function runMini(python: string, image: string, url: string, problem: string, i: number): Promise<{ perTurnMs: number[]; loopMs: number }> {
+interface MiniOut {
+  perTurnMs: number[];
+  turnEnds: number[];
+  patch: string;
+}
+
+function runMini(python: string, image: string, url: string, problem: string, runId: string, i: number, track: (pid: number) => void): Promise<MiniOut> {
   const script = path.join(__dirname, 'mini_driver.py');
   return new Promise((resolve, reject) => {
     const child = spawn(python, [script], {
-      env: { ...process.env, MINI_IMAGE: image, MINI_API_BASE: `${url}/v1`, MINI_TURNS: String(TURNS), MINI_TASK: problem, MINI_NAME: `swerl-bench-mini-${process.pid}-${i}` },
+      env: {
+        ...process.env,
+        MINI_IMAGE: image,
+        MINI_API_BASE: `${url}/v1`,
+        MINI_TURNS: String(TURNS),
+        MINI_TASK: problem,
+        MINI_NAME: `swerl-bench-mini-${process.pid}-${i}`,
+        MINI_RUN_LABEL: `${Labels.run}=${runId}`,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (child.pid) track(child.pid);
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -323,7 +340,7 @@ function runMini(python: string, image: string, url: string, problem: string, i:
     child.on('exit', (code) => {
       const line = out.split('\n').find((l) => l.startsWith('{'));
       if (code !== 0 || !line) reject(new Error(`mini driver exited ${code}: ${err.slice(-1500)}`));
-      else resolve(JSON.parse(line) as { perTurnMs: number[]; loopMs: number });
+      else resolve(JSON.parse(line) as MiniOut);
     });
   });
 }

@@ -8,7 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import pg from 'pg';
-import type { CpuSample } from './cpu';
+import { CPU_KEYS, cpuDelta, type CpuSample } from './cpu';
 
 export interface CountAndMs {
   n: number;
@@ -114,7 +114,7 @@ export function countsIn(events: readonly ProfileEvent[], t0: number, t1: number
 
 /**
  * CPU samples every `everyMs`, so CPU can be read over any window afterwards (linear between
- * samples). The sampler's own CPU (it reads /proc) is measured and subtracted from `worker`.
+ * samples). The sampler's own CPU (it reads /proc and cgroups) is measured and subtracted from `worker`.
  */
 export function cpuTimeline(sample: () => CpuSample, everyMs = 500): { between(t0: number, t1: number): CpuSample; stop(): void } {
   const points: { t: number; cpu: CpuSample }[] = [];
@@ -134,15 +134,12 @@ export function cpuTimeline(sample: () => CpuSample, everyMs = 500): { between(t
     const a = points[i - 1]!;
     const b = points[i]!;
     const f = (t - a.t) / Math.max(1, b.t - a.t);
-    const lerp = (k: keyof CpuSample) => a.cpu[k] + f * (b.cpu[k] - a.cpu[k]);
-    return { worker: lerp('worker'), temporal: lerp('temporal'), postgres: lerp('postgres'), dockerd: lerp('dockerd') };
+    return Object.fromEntries(CPU_KEYS.map((k) => [k, a.cpu[k] + f * (b.cpu[k] - a.cpu[k])])) as CpuSample;
   };
   return {
     between(t0, t1) {
       take();
-      const a = at(t0);
-      const b = at(t1);
-      return { worker: b.worker - a.worker, temporal: b.temporal - a.temporal, postgres: b.postgres - a.postgres, dockerd: b.dockerd - a.dockerd };
+      return cpuDelta(at(t0), at(t1));
     },
     stop: () => clearInterval(timer),
   };
