@@ -41,6 +41,14 @@ async function benchTrainer(): Promise<Record<string, number>> {
   return runTrainerBench('.venv', [], 'trainer');
 }
 
+/**
+ * The same for the learning demo's model (`make demo`: the native `learn` preset, cli/learnPolicy.ts)
+ * on transcripts of the demo's size, with the 2 torch threads the demo's pre-training uses.
+ */
+async function benchTrainerDemo(): Promise<Record<string, number>> {
+  return runTrainerBench('.venv', ['--preset', 'learn', '--samples', '16', '--turns', '3', '--turn-bytes', '200', '--threads', '2'], 'trainer_demo');
+}
+
 /** The same for a Hugging Face policy (Qwen2 config, size `small`, save_pretrained checkpoints), in the HF venv (`trainer/install.sh --hf`). */
 async function benchTrainerHf(): Promise<Record<string, number>> {
   return runTrainerBench('.venv-hf', ['--hf', 'qwen2', '--hf-size', 'small'], 'trainer_hf');
@@ -51,6 +59,7 @@ const BENCHES: Record<string, Bench> = {
   reward: () => benchReward(),
   episode: () => benchEpisode(),
   trainer: benchTrainer,
+  'trainer-demo': benchTrainerDemo,
   'trainer-hf': benchTrainerHf,
   scale: () => benchScale(),
   fanout: () => benchFanout(),
