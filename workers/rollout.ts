@@ -40,6 +40,8 @@ export interface RolloutWorkerOptions {
   sharedQueue?: string;
   connection?: NativeConnection;
   reaperIntervalMs?: number;
+  /** The Docker daemon of this host (default: DOCKER_HOST or the local socket). */
+  docker?: Docker;
 }
 
 export interface RolloutWorkers {
@@ -56,7 +58,7 @@ export interface RolloutWorkers {
 
 export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<RolloutWorkers> {
   const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectOptions(opts.endpoints)));
-  const docker = new Docker();
+  const docker = opts.docker ?? new Docker();
   const leases = new LeaseManager(docker, {
     maxConcurrent: opts.sandbox.maxConcurrent,
     prewarm: opts.sandbox.prewarm,

@@ -9,12 +9,13 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, asc, eq } from 'drizzle-orm';
 import { NONCE_PATTERN } from '../../activities/policy/scriptedServer';
-import { createScriptBook, goldActions, renderReply, scriptFromActions, type Script } from '../../activities/policy/scripts';
+import { createScriptBook } from '../../activities/policy/scripts';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { assistantIdx, observationIdx } from '../../core/transcript';
 import { episodes, turns } from '../../db/schema';
 import { episodeWorkflowId } from '../../workflows/episodeInput';
 import type { EpisodeResult } from '../../workflows/episode';
+import { EFFECTS, SLOW_TURN, nonceOf, slowGold } from '../harness/countedEpisode';
 import { recordHistoryFixture } from '../harness/historyFixtures';
 import { rolloutHarness, type RolloutHarness } from '../harness/rollout';
 import { Labels } from '../../activities/sandbox';
@@ -25,36 +26,6 @@ import { workerProcess, type WorkerProcess } from '../harness/workerProcess';
 let h: RolloutHarness;
 let worker: WorkerProcess;
 const POLICY_DELAY_MS = 700;
-
-/**
- * Gold patch preceded by two shell commands with side effects, the second slow so that a tool
- * execution can be interrupted after an earlier command already changed the sandbox. Each appends
- * a line to an untracked file (which the submitted diff carries) so its runs are counted, and
- * every reply carries the server's per-call nonce, so a re-sampled turn, a command run twice in
- * one sandbox, or one missing from a rebuilt sandbox is visible.
- */
-const EFFECTS = '.swerl-effects';
-const SLOW_TURN = 1;
-function slowGold(patch: string): Script {
-  const gold = scriptFromActions('gold', goldActions(patch));
-  return {
-    name: 'slow-then-gold',
-    length: (gold.length ?? 0) + 2,
-    reply: (turn) =>
-      turn === 0
-        ? renderReply('First I note where I am ({{nonce}}).', `echo 0:{{nonce}} >> /repo/${EFFECTS}`)
-        : turn === SLOW_TURN
-          ? renderReply('Let me wait for the build first ({{nonce}}).', `echo ${SLOW_TURN}:{{nonce}} >> /repo/${EFFECTS} && sleep 4 && echo built`)
-          : `({{nonce}}) ${gold.reply(turn - 2)}`,
-  };
-}
-
-/** The per-call nonce a persisted assistant text carries. */
-function nonceOf(text: string): string {
-  const m = text.match(NONCE_PATTERN);
-  if (!m) throw new Error(`no nonce in ${JSON.stringify(text.slice(0, 200))}`);
-  return m[0];
-}
 
 /**
  * From the policy server's own counters: every persisted turn is the answer of the last call made
@@ -85,7 +56,7 @@ function expectNothingTwice(run: { episodeId: string; assistant: string[]; patch
 
 beforeAll(async () => {
   h = await rolloutHarness('faults', (tasks) =>
-    createScriptBook(tasks.map((t) => ({ instanceId: t.instanceId, problemStatement: t.problemStatement, script: slowGold(t.goldPatch) }))),
+    createScriptBook(tasks.map((t) => ({ instanceId: t.instanceId, problemStatement: t.problemStatement, script: slowGold(t.goldPatch, 4) }))),
     // Every policy call takes this long, which leaves a window to kill the worker mid-call.
     { behaviour: { delayMs: POLICY_DELAY_MS, samplePerCall: { seed: 15 } } },
   );

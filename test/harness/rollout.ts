@@ -4,6 +4,7 @@
  * and a scripted policy server.
  */
 import path from 'node:path';
+import type Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { loadRunConfig } from '../../config/load';
@@ -28,7 +29,8 @@ export interface RolloutHarness extends OrchestrationHarness {
   hostId: string;
   rollout: RolloutWorkers | undefined;
   policy: ScriptedPolicyServer;
-  startRollout(): Promise<RolloutWorkers>;
+  /** `docker`: the host's daemon, for a test that runs the sandboxes on a private one. */
+  startRollout(opts?: { docker?: Docker }): Promise<RolloutWorkers>;
   stopRollout(): Promise<void>;
   episodeInput(taskId: string, overrides?: { sampleIdx?: number; maxTurns?: number; contextTokens?: number }): EpisodeInput;
   startEpisode(input: EpisodeInput): Promise<WorkflowHandle<typeof episode>>;
@@ -65,9 +67,9 @@ export async function rolloutHarness(
     get rollout() {
       return running?.workers;
     },
-    async startRollout() {
+    async startRollout(opts = {}) {
       if (running) throw new Error('rollout worker already running');
-      const workers = await createRolloutWorkers({ endpoints: testEndpoints(), db: base.db.db, sandbox: config.sandbox, hostId, sharedQueue, reaperIntervalMs: 5_000 });
+      const workers = await createRolloutWorkers({ endpoints: testEndpoints(), db: base.db.db, sandbox: config.sandbox, hostId, sharedQueue, reaperIntervalMs: 5_000, docker: opts.docker });
       running = { workers, done: workers.run() };
       return workers;
     },
