@@ -6,6 +6,8 @@
  * as the compose deployment's temporal-schema job does (deploy/temporal/setup-schema.sh), and the
  * namespace is registered once the frontend answers. The dev server stays the default.
  *
+ * It connects as the stack's `postgres` role with the stack's password (cli/dev/pgPassword.ts).
+ *
  * Ports: the frontend on SWERL_TEMPORAL_PORT (P); history, matching and worker gRPC on P+1..P+3;
  * their membership ports on P+4..P+7; the frontend's HTTP API on P+8. Everything on 127.0.0.1.
  */
@@ -18,6 +20,7 @@ import YAML from 'yaml';
 import { ensureTemporalServerBinaries } from '../../deploy/temporalBinaries';
 import { ErrorCodes, StackError } from '../../core/errors';
 import { assertPortsFree, type Component, isHealthy, processStatus, waitHealthy } from './component';
+import { devPostgresPassword } from './pgPassword';
 import { DATABASE_NAME, postgres } from './postgres';
 import { livePidFromFile, signalAndWait, spawnDetached, waitUntil } from './process';
 import { type StackSettings } from './settings';
@@ -64,7 +67,7 @@ export function serverConfig(s: StackSettings, dynamicConfigFile: string): unkno
       connectAddr: `127.0.0.1:${s.pgPort}`,
       connectProtocol: 'tcp',
       user: 'postgres',
-      password: '',
+      password: devPostgresPassword(s),
       maxConns,
       maxIdleConns: maxConns,
       maxConnLifetime: '1h',
@@ -98,9 +101,10 @@ export function serverConfig(s: StackSettings, dynamicConfigFile: string): unkno
   };
 }
 
-function runTool(bin: string, args: string[], timeoutMs: number, logFile: string): Promise<{ ok: boolean; output: string }> {
+function runTool(bin: string, args: string[], password: string, timeoutMs: number, logFile: string): Promise<{ ok: boolean; output: string }> {
   return new Promise((resolve) => {
-    execFile(bin, args, { timeout: timeoutMs, env: { ...process.env, SQL_PASSWORD: '' }, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
+    // The password goes in the environment (SQL_PASSWORD), never on the command line.
+    execFile(bin, args, { timeout: timeoutMs, env: { ...process.env, SQL_PASSWORD: password }, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
       const output = `${stdout}${stderr}`;
       fs.appendFileSync(logFile, `--- temporal-sql-tool ${args.join(' ')}\n${output}${err ? `(${err.message})\n` : ''}`);
       resolve({ ok: !err, output });
@@ -112,11 +116,12 @@ function runTool(bin: string, args: string[], timeoutMs: number, logFile: string
 async function setupSchema(s: StackSettings, sqlTool: string, logFile: string): Promise<void> {
   const deadline = Date.now() + s.startTimeoutMs;
   const common = ['--plugin', 'postgres12', '--ep', '127.0.0.1', '-p', String(s.pgPort), '-u', 'postgres'];
+  const password = devPostgresPassword(s);
   for (const db of DATABASES) {
     // Fails when the database exists: that is the normal case after the first start.
-    await runTool(sqlTool, [...common, '--db', db.name, 'create-database'], Math.max(1000, deadline - Date.now()), logFile);
+    await runTool(sqlTool, [...common, '--db', db.name, 'create-database'], password, Math.max(1000, deadline - Date.now()), logFile);
     for (const step of [['setup-schema', '-v', '0.0'], ['update-schema', '--schema-name', db.schema]]) {
-      const r = await runTool(sqlTool, [...common, '--db', db.name, ...step], Math.max(1000, deadline - Date.now()), logFile);
+      const r = await runTool(sqlTool, [...common, '--db', db.name, ...step], password, Math.max(1000, deadline - Date.now()), logFile);
       if (!r.ok) {
         throw new StackError(ErrorCodes.STACK_START_FAILED, `temporal-server: temporal-sql-tool ${step[0]} of ${db.name} failed:\n${r.output.trim().slice(-2000)}`, {
           component: 'temporal',
@@ -199,7 +204,10 @@ export const temporalServer: Component = {
     const bins = await ensureTemporalServerBinaries((line) => console.error(`[temporal-server] ${line}`));
     await setupSchema(s, bins['temporal-sql-tool']!, files.log);
     fs.writeFileSync(files.dynamicConfig, YAML.stringify({ 'limit.maxIDLength': [{ value: 255, constraints: {} }] }));
-    fs.writeFileSync(files.config, YAML.stringify(serverConfig(s, files.dynamicConfig)));
+    // It holds the stack's Postgres password: readable by us alone, like <state>/postgres/password.
+    fs.rmSync(`${files.config}.tmp`, { force: true });
+    fs.writeFileSync(`${files.config}.tmp`, YAML.stringify(serverConfig(s, files.dynamicConfig)), { mode: 0o600 });
+    fs.renameSync(`${files.config}.tmp`, files.config);
     const child = spawnDetached(bins['temporal-server']!, ['--config-file', files.config, '--allow-no-auth', 'start'], { logFile: files.log, cwd: files.dir });
     if (child.pid > 0) fs.writeFileSync(files.pidFile, `${child.pid}\n`);
     let exitReason: string | undefined;
