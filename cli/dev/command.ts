@@ -22,7 +22,7 @@ function parseOnly(value: string): ComponentName[] {
 export function formatStatusTable(rows: ComponentStatus[]): string {
   const cells = [
     ['COMPONENT', 'STATE', 'PID', 'URL', 'DETAIL'],
-    ...rows.map((r) => [r.name, r.state, r.pid === undefined ? '-' : String(r.pid), r.url, r.detail ?? '']),
+    ...rows.map((r) => [r.name, r.state, r.pid === undefined ? '-' : String(r.pid), r.url.startsWith('postgres://') ? redactDatabaseUrl(r.url) : r.url, r.detail ?? '']),
   ];
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
   return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
