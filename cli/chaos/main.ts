@@ -31,6 +31,8 @@ export function formatReport(r: SoakReport): string {
     lines.push(`  ${d.section} ${d.key} ${d.field}: reference ${JSON.stringify(d.reference)} vs chaos ${JSON.stringify(d.chaos)}`);
   }
   lines.push(`leaked containers: ${r.leaks.chaos} (disturbed world), ${r.leaks.reference} (reference); orphans reaped within ${num(r.leaks.orphansReapedWithinSec, 0)} s`);
+  const shims = r.leaks.strayShims;
+  if (shims) lines.push(`stray containerd shims: ${shims.found} found, ${shims.deleted} deleted by ctr, ${shims.killed} killed, ${shims.left} left`);
   lines.push(`verdict: ${r.verdict.toUpperCase()}${r.reasons.length ? ` — ${r.reasons.join('; ')}` : ''}`);
   return lines.join('\n');
 }

@@ -16,6 +16,19 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { commandLine, isAlive, livePidFromFile, signalAndWait, spawnDetached, waitGone, waitUntil } from '../dev/process';
 
+/** What the leak check did about containerd shims whose container `docker ps -a` does not list. */
+export interface ShimCleanup {
+  found: number;
+  /** Gone after `ctr tasks delete --force` (what an operator tries first). */
+  deleted: number;
+  /** Gone only after SIGKILL of the shim. */
+  killed: number;
+  /** Still running after both. */
+  left: number;
+  /** Container ids the stray shims served. */
+  containerIds: string[];
+}
+
 export class PrivateDockerd {
   readonly dir: string;
   readonly socket: string;
@@ -142,21 +155,55 @@ export class PrivateDockerd {
    */
   private async forgetDeadContainerd(): Promise<void> {
     const pidFile = path.join(this.execRoot, 'containerd', 'containerd.pid');
-    let pid: string;
+    let pid: number;
     try {
-      pid = readFileSync(pidFile, 'utf8').trim();
+      pid = Number(readFileSync(pidFile, 'utf8').trim());
     } catch {
       return;
     }
-    const exited = (): boolean => {
-      try {
-        const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-        return state === 'Z' || state === 'X';
-      } catch {
-        return true; // no such process
-      }
-    };
+    const exited = (): boolean => !Number.isInteger(pid) || pid <= 0 || !isAlive(pid); // a zombie counts as exited here, not for dockerd
     if (await waitUntil(exited, 30_000, 100)) rmSync(pidFile, { force: true });
+  }
+
+  /** containerd shims of this daemon's containerd, with the container id each one serves. */
+  shims(): Array<{ pid: number; containerId: string }> {
+    const found: Array<{ pid: number; containerId: string }> = [];
+    for (const pid of this.ownProcesses()) {
+      const argv = commandLine(pid);
+      if (!argv.includes('containerd-shim')) continue;
+      const id = /-id\s+([0-9a-f]{64})/.exec(argv)?.[1];
+      if (id) found.push({ pid, containerId: id });
+    }
+    return found;
+  }
+
+  /**
+   * dockerd killed while it creates a container can leave a shim (and the container's process)
+   * running for a container dockerd never recorded: `docker ps -a` does not list it, the reaper
+   * cannot see it, and it holds memory until the host reboots. Finds those and cleans them as an
+   * operator would: `ctr tasks delete --force` on the daemon's containerd, then SIGKILL of the shim.
+   */
+  async cleanStrayShims(): Promise<ShimCleanup> {
+    const listed = new Set((await this.docker.listContainers({ all: true })).map((c) => c.Id));
+    const strays = this.shims().filter((s) => !listed.has(s.containerId));
+    const gone = (pid: number) => waitGone(pid, { timeoutMs: 10_000 });
+    const result: ShimCleanup = { found: strays.length, deleted: 0, killed: 0, left: 0, containerIds: strays.map((s) => s.containerId) };
+    const address = path.join(this.execRoot, 'containerd', 'containerd.sock');
+    for (const stray of strays) {
+      spawnSync('ctr', ['--address', address, '--namespace', 'moby', 'tasks', 'delete', '--force', stray.containerId], { stdio: 'ignore', timeout: 30_000 });
+      if (await gone(stray.pid)) {
+        result.deleted += 1;
+        continue;
+      }
+      try {
+        process.kill(stray.pid, 'SIGKILL');
+      } catch {
+        // exited meanwhile
+      }
+      if (await gone(stray.pid)) result.killed += 1;
+      else result.left += 1;
+    }
+    return result;
   }
 
   /** Processes whose command line names our exec root: containerd and shims this daemon started. */

@@ -25,7 +25,7 @@ import { REPO_ROOT } from '../dev/settings';
 import { countsInScope, diffOutcomes, EXCLUDED, type Difference } from './compare';
 import { killAndRestore, trackRecovery, type KillContext, type KillRecord } from './kills';
 import { readOutcome } from './outcome';
-import { PrivateDockerd } from './privateDocker';
+import { PrivateDockerd, type ShimCleanup } from './privateDocker';
 import { killPlan, type ChaosComponent } from './schedule';
 import type { UnplannedExit } from './supervisor';
 import { World } from './world';
@@ -67,7 +67,8 @@ export interface SoakReport {
     differenceCount: number;
     differences: Difference[];
   };
-  leaks: { chaos: number; reference: number; orphansReapedWithinSec: number | null };
+  /** `strayShims`: shims of containers the private dockerd does not list (dockerd killed mid-create), cleaned at the end. */
+  leaks: { chaos: number; reference: number; orphansReapedWithinSec: number | null; strayShims: ShimCleanup };
   verdict: 'pass' | 'fail';
   reasons: string[];
 }
@@ -307,7 +308,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       chaos: await managedContainers(dockerd.docker, `${Labels.managed}=true`),
       reference: await managedContainers(new Docker(), `${Labels.run}=${runId}`),
       orphansReapedWithinSec,
+      strayShims: await dockerd.cleanStrayShims(),
     };
+    log(`stray shims: ${JSON.stringify(leaks.strayShims)}`);
 
     // ---- compare
     const [refOutcome, chaosOutcome] = await Promise.all([
@@ -323,6 +326,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     if (differences.length > 0) reasons.push(`${differences.length} difference(s) between the disturbed run and the reference`);
     if (Object.keys(byComponent).length < opts.minKinds) reasons.push(`only ${Object.keys(byComponent).length} kind(s) of component killed, fewer than --min-kinds ${opts.minKinds}`);
     if (leaks.chaos > 0 || leaks.reference > 0) reasons.push(`leaked containers: ${leaks.chaos} on the private dockerd, ${leaks.reference} of the reference`);
+    if (leaks.strayShims.left > 0) reasons.push(`${leaks.strayShims.left} stray containerd shim(s) still running after ctr tasks delete and SIGKILL`);
     report = {
       command: `npm run chaos -- --minutes ${opts.minutes} --seed ${opts.seed}`,
       runId,

@@ -3,8 +3,11 @@
  * network: a daemon with --bridge=none in the host's namespace deletes the shared daemon's docker0
  * on startup, and every reward container then fails with "could not find bridge docker0". Start,
  * SIGKILL, restart and stop keep docker0's ifindex, and stop leaves nothing mounted under its dir.
+ * A shim left for a container the daemon never recorded (dockerd killed mid-create) is found by the
+ * chaos soak's leak check and cleaned.
  */
-import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -50,5 +53,29 @@ describe('PrivateDockerd', () => {
     expect(dockerd.mountsUnder()).toEqual([]);
     rmSync(dir, { recursive: true, force: true }); // throws EBUSY if a mount were left
   });
-});
 
+  it('finds and cleans a shim whose container docker ps -a does not list', async () => {
+    await dockerd.start();
+    // A tiny image (sleep and its libraries) so that nothing large is copied into the daemon.
+    const tag = 'swerl-test-sleep:1';
+    const files = ['usr/bin/sleep', 'lib/x86_64-linux-gnu/libc.so.6', 'lib64/ld-linux-x86-64.so.2'].filter((f) => existsSync(`/${f}`));
+    const made = spawnSync('bash', ['-o', 'pipefail', '-c', 'tar -ch -C / "${@:2}" | docker -H "$1" import - ' + tag, '_', dockerd.host, ...files], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const container = await dockerd.docker.createContainer({ Image: tag, Cmd: ['/usr/bin/sleep', '600'], HostConfig: { NetworkMode: 'none' } });
+    await container.start();
+    expect(dockerd.shims().map((s) => s.containerId)).toContain(container.id);
+    expect(await dockerd.cleanStrayShims()).toMatchObject({ found: 0, left: 0 });
+
+    // What a kill in the middle of a create leaves: containerd has the task, dockerd has no record.
+    await dockerd.kill();
+    rmSync(path.join(dir, 'data', 'containers', container.id), { recursive: true, force: true });
+    await dockerd.start();
+    expect((await dockerd.docker.listContainers({ all: true })).map((c) => c.Id)).not.toContain(container.id);
+    expect(dockerd.shims().map((s) => s.containerId)).toContain(container.id);
+
+    const cleaned = await dockerd.cleanStrayShims();
+    expect(cleaned).toMatchObject({ found: 1, left: 0, containerIds: [container.id] });
+    expect(cleaned.deleted + cleaned.killed).toBe(1);
+    expect(dockerd.shims().map((s) => s.containerId)).not.toContain(container.id);
+  });
+});
