@@ -7,6 +7,7 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, type SwerlError } from '../../core/errors';
 import { createSandbox, type Sandbox, type SandboxLimits } from '../../activities/sandbox';
+import { parseAction, renderActionCommand } from '../../core/actions';
 import { ensureBaseImage } from '../../sandbox/images';
 
 const docker = new Docker();
@@ -117,6 +118,80 @@ describe('the agent against its own sandbox', () => {
     }
     expect(out).toBe('two\n');
     expect((sb as unknown as { serverStarts: number }).serverStarts).toBe(2);
+  });
+});
+
+describe('a shell action run by the server itself', () => {
+  // The same actions, rendered as the episode renders them, in two sandboxes: through the server's
+  // own shell action, and through the `_swerl_run` executable (a leading space makes the server run
+  // the line with bash instead of recognising it). Observations, exit codes and state must match.
+  const actions = [
+    'true',
+    'pwd',
+    'cd src',
+    'pwd; export FOO=1',
+    'echo "[$FOO]"',
+    'cd /tmp && exit 3',
+    'cd /nonexistent',
+    'cd ~ && echo -n partial',
+    'echo err >&2; echo out',
+    '(exit 0)',
+    'for i in $(seq 1 20000); do echo "line $i"; done',
+    'cat <<EOF\nhello $HOME\nEOF',
+    'cd /repo && open a.py 1',
+    'echo "$SWERL_IN_RUN $PAGER $GIT_PAGER"; env | grep -c "^SWERL_STATE_FILE="',
+    'sleep 300 & echo background',
+    'kill -9 $$',
+    'sleep 30',
+    'printf "caf\\xc3\\xa9 \\xff\\n"',
+    'pgrep -u 1000 -c sleep || true',
+  ];
+  const opts = { timeoutSec: 2, outputLimitBytes: 8192 };
+
+  it('gives the observation, exit status and state of the _swerl_run executable', async () => {
+    const [served, forked] = await Promise.all([repoSandbox('action-served'), repoSandbox('action-forked')]);
+    for (const sb of [served, forked]) {
+      expect((await sb.exec('mkdir -p /repo/src && printf "x = 1\\ny = 2\\n" > /repo/a.py && echo ok')).output).toBe('ok\n');
+    }
+    for (const body of actions) {
+      const parsed = parseAction(`step\n\`\`\`\n${body}\n\`\`\``);
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      const cmd = renderActionCommand(parsed.action, opts);
+      const a = await served.exec(cmd);
+      const b = await forked.exec(` ${cmd}`);
+      expect({ body, output: a.output, exitCode: a.exitCode, timedOut: a.timedOut }).toEqual({ body, output: b.output, exitCode: b.exitCode, timedOut: b.timedOut });
+    }
+    const stateOf = (sb: Sandbox) => sb.exec('cat ~/.swerl_state.json; echo; stat -c "%U %a" ~/.swerl_state.json; ls -a ~ | grep "^\\.swerl_state\\." | grep -vc "^\\.swerl_state\\.json$" || true');
+    const [sa, sf] = [await stateOf(served), await stateOf(forked)];
+    expect(sa.output).toBe(sf.output);
+    expect(sa.output).toContain('"open_file": "/repo/a.py"');
+    expect(sa.output).toContain('agent 600\n0\n');
+  });
+
+  it('never reads or writes the state through a link the agent planted', async () => {
+    const sb = await repoSandbox('action-symlink');
+    const run = async (body: string) => {
+      const parsed = parseAction(`step\n\`\`\`\n${body}\n\`\`\``);
+      if (!parsed.ok) throw new Error(parsed.error.message);
+      return sb.exec(renderActionCommand(parsed.action, opts));
+    };
+    // The state file replaced by a link to a root-only file: root neither reads it nor writes through it.
+    expect((await run('rm -f ~/.swerl_state.json && ln -s /etc/shadow ~/.swerl_state.json && cd /tmp')).exitCode).toBe(0);
+    const after = await run('pwd');
+    expect(after.output).toBe('/tmp\n(Open file: n/a) (Current directory: /tmp) bash-$');
+    const shadow = await sb.exec('ls -l ~/.swerl_state.json | cut -c1; id -u', { user: '1000:1000' });
+    expect(shadow.output).toBe('-\n1000\n');
+    const rootView = await docker.getContainer(sb.containerId).exec({ Cmd: ['sh', '-c', 'head -c 5 /etc/shadow; echo; stat -c %U /etc/shadow'], User: '0:0', AttachStdout: true, AttachStderr: true });
+    const stream = await rootView.start({});
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve) => {
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => resolve());
+      stream.on('close', () => resolve());
+    });
+    const seen = Buffer.concat(chunks).toString('latin1');
+    expect(seen).toContain('root:');
+    expect(seen).toMatch(/root\n$/);
   });
 });
 

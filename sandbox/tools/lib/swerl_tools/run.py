@@ -15,9 +15,10 @@ from . import state as st
 NO_OUTPUT = "Your command ran successfully and did not produce any output."
 
 
-def parse_flags(args):
-    timeout = int(os.environ.get("SWERL_TIMEOUT_SEC", "120") or 120)
-    limit = int(os.environ.get("SWERL_OUTPUT_LIMIT", "65536") or 65536)
+def parse_flags(args, env=None):
+    env = os.environ if env is None else env
+    timeout = int(env.get("SWERL_TIMEOUT_SEC", "120") or 120)
+    limit = int(env.get("SWERL_OUTPUT_LIMIT", "65536") or 65536)
     i = 0
     while i < len(args):
         if args[i] == "--timeout" and i + 1 < len(args):
@@ -41,8 +42,26 @@ def read_capped(path, limit):
         head = f.read(half)
         f.seek(size - half)
         tail = f.read(half)
+    return capped(head, tail, size, limit)
+
+
+def capped(head, tail, size, limit):
+    """What read_capped returns for an output of `size` bytes over `limit`, from its first and last
+    limit // 2 bytes (the tool server keeps those of a stream)."""
+    half = limit // 2
     note = "\n[... {} bytes of output omitted; {} bytes in total ...]\n".format(size - 2 * half, size)
-    return head + note.encode() + tail
+    return head[:half] + note.encode() + tail[max(0, len(tail) - half):]
+
+
+def observation(data, status, timed_out, timeout):
+    """The text of a finished command: its output and, when it said nothing, or was killed, why."""
+    text = data.decode("utf-8", "surrogateescape")
+    if timed_out:
+        text += ("" if not text or text.endswith("\n") else "\n") + \
+            "[Command timed out after {} seconds and was killed.]\n".format(timeout)
+    elif not text:
+        text = NO_OUTPUT if status == 0 else "Your command produced no output and exited with status {}.".format(status)
+    return text
 
 
 def run(state, args):
@@ -89,13 +108,7 @@ def run(state, args):
     except OSError:
         pass  # killed before the trap ran: the directory stays what it was
     shutil.rmtree(tmp, ignore_errors=True)
-    text = data.decode("utf-8", "surrogateescape")
-    if timed_out:
-        text += ("" if not text or text.endswith("\n") else "\n") + \
-            "[Command timed out after {} seconds and was killed.]\n".format(timeout)
-    elif not text:
-        text = NO_OUTPUT if status == 0 else "Your command produced no output and exited with status {}.".format(status)
-    return text, (124 if timed_out else status), fresh
+    return observation(data, status, timed_out, timeout), (124 if timed_out else status), fresh
 
 
 def wait_exit(proc, timeout):

@@ -17,7 +17,9 @@ Isolation, per command:
   the host; the container itself has no network.
 The server runs as root and the agent as another uid, so the agent cannot signal it (nor the
 container's PID 1). Rendered tool commands (`/opt/swerl/tools/bin/<tool> ...`) run in the forked child
-by calling the tool's Python function directly: no shell and no new interpreter per call.
+by calling the tool's Python function directly: no shell and no new interpreter per call. A rendered
+`_swerl_run` (the agent's shell action) has no Python child at all: the server keeps its state file
+with the agent's file rights (setfsuid) and starts bash from subprocess's C child (shell_action).
 
 Requests: {"id", "op": "exec", "cmd", "user", "cwd"?, "stdin"? (base64), "timeout", "limit"}
           {"id", "op": "diff", "user", "base"?, "exclude": [...], "maxBytes", "maxFileBytes", "timeout"}
@@ -25,6 +27,7 @@ Requests: {"id", "op": "exec", "cmd", "user", "cwd"?, "stdin"? (base64), "timeou
 Replies:  {"id", "ok": true, ...} or {"id", "ok": false, "error"}.
 """
 import base64
+import fcntl
 import gc
 import grp
 import json
@@ -34,6 +37,7 @@ import re
 import select
 import shlex
 import signal
+import stat as stat_mod
 import struct
 import subprocess
 import sys
@@ -206,6 +210,40 @@ def run_tool_in_child(tool, args, stdin_bytes):
 EXEC_IN_C = sys.version_info >= (3, 9)
 
 
+def _libc():
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc if hasattr(libc, "setfsuid") and hasattr(libc, "setfsgid") else None
+    except (ImportError, OSError):
+        return None
+
+
+LIBC = _libc()
+
+
+class AgentFs:
+    """File access as the agent (setfsuid/setfsgid: the server keeps its uid, and has no DAC
+    capability anyway): the state file is read and written, and a command's directory entered, with
+    exactly the agent's rights. Single-threaded server: nothing else runs meanwhile."""
+
+    def __init__(self, uid, gid):
+        self.uid, self.gid = uid, gid
+
+    def __enter__(self):
+        LIBC.setfsgid(self.gid)
+        LIBC.setfsuid(self.uid)
+        if LIBC.setfsuid(self.uid) != self.uid or LIBC.setfsgid(self.gid) != self.gid:
+            self.__exit__()
+            raise OSError("setfsuid/setfsgid to {}:{} failed".format(self.uid, self.gid))
+        return self
+
+    def __exit__(self, *exc):
+        LIBC.setfsuid(0)
+        LIBC.setfsgid(0)
+        return False
+
+
 def enterable(path, uid, gid):
     """Whether `uid` (group `gid`, no supplementary groups) may search every directory of `path`:
     the command's directory is entered as root before the user drop, so check it as the user would."""
@@ -226,27 +264,44 @@ def enterable(path, uid, gid):
     return True
 
 
-def spawn_exec(req, uid, gid, home, out_w, stdin_fd, argv):
-    """Starts a shell command (or argv) as the sandbox user without a Python child; returns
-    (pid, Popen) or (None, error text) when it could not be started."""
-    cwd = req.get("cwd") or "/repo"
-    if not (os.path.isdir(cwd) and enterable(cwd, uid, gid)):
-        cwd = "/"
-    env = child_env(home, pwd.getpwuid(uid).pw_name if has_pw(uid) else "")
-    args, executable = (argv, None) if argv is not None else (["bash", "-c", req["cmd"]], "/bin/bash")
+def spawn_exec(req, uid, gid, home, out_w, stdin_fd, argv, launch=None):
+    """Starts a shell command (or argv, or a prepared `launch`: argv, env, cwd, pass_fds) as the
+    sandbox user without a Python child; returns (pid, Popen) or (None, error text)."""
+    if launch is not None:
+        args, executable, env, cwd, pass_fds = launch["argv"], "/bin/bash", launch["env"], launch["cwd"], launch["pass_fds"]
+    else:
+        cwd = req.get("cwd") or "/repo"
+        env = child_env(home, pwd.getpwuid(uid).pw_name if has_pw(uid) else "")
+        args, executable = (argv, None) if argv is not None else (["bash", "-c", req["cmd"]], "/bin/bash")
+        pass_fds = ()
     try:
-        proc = subprocess.Popen(
-            args, executable=executable, stdin=stdin_fd, stdout=out_w, stderr=out_w, close_fds=True, cwd=cwd, env=env,
-            start_new_session=True, restore_signals=True, user=uid, group=gid, extra_groups=[],
-        )
+        # The child enters the directory before it drops to the user: with the agent's file rights
+        # (inherited fsuid) where the server can set them, so it enters exactly what the agent may.
+        with AgentFs(uid, gid) if LIBC is not None else NoFs():
+            if launch is None and not (os.path.isdir(cwd) and enterable(cwd, uid, gid)):
+                cwd = "/"
+            proc = subprocess.Popen(
+                args, executable=executable, stdin=stdin_fd, stdout=out_w, stderr=out_w, close_fds=True, cwd=cwd, env=env,
+                start_new_session=True, restore_signals=True, user=uid, group=gid, extra_groups=[], pass_fds=pass_fds,
+            )
     except (OSError, subprocess.SubprocessError) as e:
         return None, "swerl tool server: cannot start {!r}: {}\n".format(args[0], e)
     return proc.pid, proc
 
 
-def spawn(req, uid, gid, home, out_w, stdin_fd, argv=None):
+class NoFs:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def spawn(req, uid, gid, home, out_w, stdin_fd, argv=None, launch=None):
     """Starts the command's process; returns (pid, Popen or None), or (None, error text). A shell
     command runs via spawn_exec; a rendered tool command in a forked server, which never returns."""
+    if launch is not None:
+        return spawn_exec(req, uid, gid, home, out_w, stdin_fd, None, launch)
     tool = None if argv is not None else parse_tool_command(req["cmd"])
     if tool is None and EXEC_IN_C:
         return spawn_exec(req, uid, gid, home, out_w, stdin_fd, argv)
@@ -306,8 +361,44 @@ def stdin_fd_for(data):
     return fd
 
 
+class Capture:
+    """The first `head` bytes of a stream, and its last `tail` bytes after those, and its size."""
+
+    def __init__(self, head, tail=0):
+        self.head_max, self.tail_max = head, tail
+        self.head, self.tail, self.total = bytearray(), bytearray(), 0
+
+    def feed(self, chunk):
+        self.total += len(chunk)
+        room = self.head_max - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if self.tail_max and chunk:
+            self.tail += chunk
+            if len(self.tail) > self.tail_max:
+                del self.tail[:len(self.tail) - self.tail_max]
+
+    @property
+    def dropped(self):
+        return self.total - len(self.head)
+
+
 def run_command(req, argv=None):
     """Runs one command to completion; returns (exit code, kept bytes, dropped count, timed out)."""
+    status, cap, timed_out = run_process(req, argv)
+    if isinstance(status, str):
+        return 126, status.encode("utf-8", "replace")[:int(req["limit"])], 0, False
+    return exit_code(status), bytes(cap.head), cap.dropped, timed_out
+
+
+def exit_code(status):
+    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def run_process(req, argv=None, launch=None, tail=0):
+    """Runs one command to completion; returns (wait status, Capture of its output, timed out), or
+    (error text, None, False) when it could not start."""
     uid, gid, home = resolve_user(req["user"])
     timeout = float(req["timeout"])
     limit = int(req["limit"])
@@ -317,7 +408,7 @@ def run_command(req, argv=None):
     out_r, out_w = os.pipe()
     stdin_fd = stdin_fd_for(stdin_data)
     try:
-        pid, proc = spawn(req, uid, gid, home, out_w, stdin_fd, argv)
+        pid, proc = spawn(req, uid, gid, home, out_w, stdin_fd, argv, launch)
     except BaseException:
         os.close(out_r)
         raise
@@ -326,9 +417,8 @@ def run_command(req, argv=None):
         os.close(stdin_fd)
     if pid is None:
         os.close(out_r)
-        return 126, proc.encode("utf-8", "replace")[:limit], 0, False
-    kept = bytearray()
-    dropped = 0
+        return proc, None, False
+    cap = Capture(limit, tail)
     timed_out = False
     status = None
     deadline = time.monotonic() + timeout
@@ -353,10 +443,7 @@ def run_command(req, argv=None):
                 if not chunk:
                     eof = True
                 else:
-                    room = limit - len(kept)
-                    if room > 0:
-                        kept += chunk[:room]
-                    dropped += max(0, len(chunk) - max(room, 0))
+                    cap.feed(chunk)
             if pidfd is None or pidfd in ready or eof:
                 done, st = os.waitpid(pid, 0 if (pidfd is not None and pidfd in ready) else os.WNOHANG)
                 if done:
@@ -375,22 +462,15 @@ def run_command(req, argv=None):
             chunk = os.read(out_r, READ_CHUNK)
             if not chunk:
                 break
-            room = limit - len(kept)
-            if room > 0:
-                kept += chunk[:room]
-            dropped += max(0, len(chunk) - max(room, 0))
+            cap.feed(chunk)
     finally:
         os.close(out_r)
         if pidfd is not None:
             os.close(pidfd)
-    if os.WIFSIGNALED(status):
-        code = 128 + os.WTERMSIG(status)
-    else:
-        code = os.WEXITSTATUS(status)
     if proc is not None:
         # Reaped here: the Popen must not wait on (or, by a reused pid, reap) anything later.
-        proc.returncode = code
-    return code, bytes(kept), dropped, timed_out
+        proc.returncode = exit_code(status)
+    return status, cap, timed_out
 
 
 SEQ_DIR = "/run/swerl"
@@ -417,8 +497,178 @@ def record_seq(seq):
 def op_exec(req):
     if req.get("seq") is not None:
         record_seq(req["seq"])
-    code, kept, dropped, timed_out = run_command(req)
+    tool = parse_tool_command(req["cmd"]) if EXEC_IN_C else None
+    shell = shell_action(req, tool[1], tool[2] or b"") if tool is not None and tool[0] == "_swerl_run" else None
+    code, kept, dropped, timed_out = shell if shell is not None else run_command(req)
     return {"exitCode": code, "output": base64.b64encode(kept).decode("ascii"), "dropped": dropped, "timedOut": timed_out}
+
+
+# ---------------------------------------------------------------------------- a shell action
+
+# The agent's command read from an inherited descriptor (no temporary file, no size limit of argv or
+# the environment) and eval'd like `_swerl_run` does; the EXIT trap reports the final directory on a
+# pipe. The script's descriptor is closed before the command runs; the pipe's sits high (>= 90).
+RUN_PRELUDE = ("trap 'pwd >&{cwd}' EXIT; IFS= read -r -d '' -u {script} __swerl_cmd; exec {script}<&-; "
+               'eval "unset __swerl_cmd; $__swerl_cmd"')
+CWD_FD_MIN = 90
+STATE_MAX = 1 << 20
+
+
+def agent_may_write(path, uid, gid):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    bit = 0o200 if st.st_uid == uid else 0o020 if st.st_gid == gid else 0o002
+    return bool(st.st_mode & bit)
+
+
+def state_path_of(env, uid, gid):
+    """Where the agent's tools keep their state (state._state_file, as the agent would choose it)."""
+    if env.get("SWERL_STATE_FILE"):
+        return env["SWERL_STATE_FILE"]
+    home = env.get("HOME") or ""
+    if home and home != "/" and os.path.isdir(home) and agent_may_write(home, uid, gid):
+        return os.path.join(home, ".swerl_state.json")
+    return "/tmp/.swerl_state.json"
+
+
+def read_state(path, uid, default_cwd):
+    """state.load, with the agent's file rights (AgentFs): only a regular file of the agent's, never through a symlink."""
+    state = {"open_file": None, "first_line": 1, "cwd": None, "base_commit": None}
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if stat_mod.S_ISREG(st.st_mode) and st.st_uid == uid and st.st_size <= STATE_MAX:
+                saved = json.loads(os.read(fd, STATE_MAX + 1).decode("utf-8"))
+                if isinstance(saved, dict):
+                    state.update({k: saved[k] for k in state if k in saved})
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
+        pass  # first call of the episode, or a state file the agent clobbered: start fresh
+    if not isinstance(state["cwd"], str) or not state["cwd"]:
+        state["cwd"] = default_cwd
+    if not isinstance(state["first_line"], int) or state["first_line"] < 1:
+        state["first_line"] = 1
+    return state
+
+
+def write_state(path, state, uid, gid):
+    """state.save, with the agent's file rights (AgentFs): a new file, renamed over the old entry
+    (never written through whatever the agent put at `path`). Best effort: a full disk keeps the old state."""
+    tmp = os.path.join(os.path.dirname(path) or "/", ".swerl_state.{}".format(os.urandom(6).hex()))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        data = json.dumps(state).encode("utf-8", "surrogateescape")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.close(fd)
+        fd = None
+        os.rename(tmp, path)
+    except OSError:
+        if fd is not None:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def head_commit(req, repo):
+    code, out, _, _ = run_command({"user": req["user"], "timeout": 30, "limit": 4096, "cwd": "/"},
+                                  ["sh", "-c", 'exec git -c safe.directory=* -C "$0" rev-parse HEAD 2>/dev/null', repo])
+    return out.decode("utf-8", "replace").strip() if code == 0 else ""
+
+
+def shell_action(req, args, command):
+    """A rendered `_swerl_run` (the agent's shell command) run by the server itself: the same
+    observation, exit status and state file as the executable's (run.py), without a forked Python
+    child: the state is read and written here, bash is started by subprocess's C child. Returns what
+    run_command returns, or None to leave the command to the forked tool (flags it does not know)."""
+    from . import run as run_tool
+    from . import state as st
+    if LIBC is None:
+        return None
+    uid, gid, home = resolve_user(req["user"])
+    env = child_env(home, pwd.getpwuid(uid).pw_name if has_pw(uid) else "")
+    try:
+        inner_timeout, inner_limit = run_tool.parse_flags(args, env)
+    except ValueError:
+        return None
+    repo = env.get("SWERL_REPO", "/repo")
+    default_cwd = repo if os.path.isdir(repo) else (env.get("HOME") or "/")
+    with AgentFs(uid, gid):
+        path = state_path_of(env, uid, gid)
+        state = read_state(path, uid, default_cwd)
+    dirty = False
+    if state["base_commit"] is None:
+        state["base_commit"] = head_commit(req, repo)
+        dirty = True
+    with AgentFs(uid, gid):
+        if not (os.path.isdir(state["cwd"]) and enterable(state["cwd"], uid, gid)):
+            state["cwd"] = default_cwd
+            dirty = True
+        if dirty:
+            write_state(path, state, uid, gid)
+    run_env = dict(env, SWERL_IN_RUN="1", SWERL_STATE_FILE=path)
+    run_env.setdefault("PAGER", "cat")
+    run_env.setdefault("GIT_PAGER", "cat")
+    script_fd = stdin_fd_for(command)
+    pipe_r, pipe_w = os.pipe()
+    cwd_w = fcntl.fcntl(pipe_w, fcntl.F_DUPFD_CLOEXEC, CWD_FD_MIN)
+    os.close(pipe_w)
+    os.set_blocking(pipe_r, False)
+    outer_timeout = float(req["timeout"])
+    launch = {"argv": ["bash", "-c", RUN_PRELUDE.format(cwd=cwd_w, script=script_fd), "bash"], "env": run_env,
+              "cwd": state["cwd"], "pass_fds": (script_fd, cwd_w)}
+    half = inner_limit // 2
+    try:
+        status, cap, timed_out = run_process(
+            {"user": req["user"], "timeout": min(inner_timeout, outer_timeout), "limit": inner_limit},
+            launch=launch, tail=half)
+        # Everything of the agent's is gone (swept): what the trap wrote is in the pipe.
+        reported = b""
+        while True:
+            try:
+                chunk = os.read(pipe_r, READ_CHUNK)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            reported += chunk
+    finally:
+        os.close(script_fd)
+        os.close(cwd_w)
+        os.close(pipe_r)
+    if isinstance(status, str):
+        return 126, status.encode("utf-8", "replace")[:int(req["limit"])], 0, False
+    # Popen's return code, as the executable reported it: negative for a signal.
+    py_status = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    if cap.total <= inner_limit:
+        data = bytes(cap.head)
+    else:
+        data = run_tool.capped(bytes(cap.head), (bytes(cap.head) + bytes(cap.tail))[-half:] if half else b"", cap.total, inner_limit)
+    lines = reported.decode("utf-8", "surrogateescape").rstrip("\n").split("\n")
+    cwd = lines[-1] if lines else ""
+    with AgentFs(uid, gid):
+        fresh = read_state(path, uid, default_cwd)  # nested tools (open, edit, ...) may have changed it meanwhile
+        if cwd and cwd != fresh["cwd"]:
+            fresh["cwd"] = cwd
+            write_state(path, fresh, uid, gid)
+    text = run_tool.observation(data, py_status, timed_out, inner_timeout)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    text += st.prompt_line(fresh)
+    out = text.encode("utf-8", "surrogateescape")
+    limit = int(req["limit"])
+    code = (124 if timed_out else py_status) & 0xFF
+    return code, out[:limit], max(0, len(out) - limit), timed_out and outer_timeout <= inner_timeout
 
 
 # ---------------------------------------------------------------------------- the end-of-episode diff
