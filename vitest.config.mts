@@ -27,6 +27,18 @@ export default defineConfig({
         },
       },
       {
+        // Several rollout host processes on the real Temporal server (`npm run test:hosts`, which brings
+        // that server up), not in scripts/test.sh: its first run builds the server from its Go module.
+        test: {
+          name: 'hosts',
+          include: ['test/hosts/**/*.test.ts'],
+          testTimeout: 30 * 60_000,
+          hookTimeout: 10 * 60_000,
+          globalSetup: ['test/harness/globalSetup.ts'],
+          fileParallelism: false,
+        },
+      },
+      {
         // The operator console in real Chromium against a live run: `npm run test:console`, not in scripts/test.sh.
         test: {
           name: 'console',

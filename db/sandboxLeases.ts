@@ -4,10 +4,10 @@
  * transaction-scoped advisory lock, so two workers racing for the last slot cannot both win.
  * Lease ids come from the caller (derived from the episode), so a retried acquire is a no-op.
  */
-import { and, eq, gt, inArray, lt, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, lt, ne, sql } from 'drizzle-orm';
 import { ErrorCodes, SandboxError } from '../core/errors';
 import type { Db } from './client';
-import { sandboxLeases } from './schema';
+import { runs, sandboxLeases } from './schema';
 
 export type SandboxLease = typeof sandboxLeases.$inferSelect;
 
@@ -103,10 +103,28 @@ export async function expireLeases(db: Db, host?: string): Promise<SandboxLease[
 
 /**
  * Records a lease a host's lease manager has already granted (its own cap decided), with the
- * expiry its container label carries; a second call for the same id changes nothing.
+ * expiry its container label carries; a second call for the same id changes nothing. The run is
+ * recorded when it is a stored run (sandboxes of ad-hoc tests have none). An episode holds one
+ * sandbox at a time: a new lease supersedes its earlier active ones (a dead host's, or a retried
+ * acquire's), which are marked expired so that a reaper anywhere may remove their containers.
  */
-export async function recordHeldLease(db: Db, lease: { id: string; host: string; image: string; containerId: string; expiresAt: Date }): Promise<void> {
-  await db.insert(sandboxLeases).values({ ...lease, runId: null, episodeId: null }).onConflictDoNothing();
+export async function recordHeldLease(
+  db: Db,
+  lease: { id: string; host: string; image: string; containerId: string; expiresAt: Date; runId?: string; episodeId?: string },
+): Promise<void> {
+  const { runId, episodeId, ...rest } = lease;
+  await db.transaction(async (tx) => {
+    if (episodeId) {
+      await tx
+        .update(sandboxLeases)
+        .set({ status: 'expired', releasedAt: sql`now()` })
+        .where(and(eq(sandboxLeases.episodeId, episodeId), eq(sandboxLeases.status, 'active'), ne(sandboxLeases.id, lease.id)));
+    }
+    await tx
+      .insert(sandboxLeases)
+      .values({ ...rest, runId: runId ? sql`(select ${runs.id} from ${runs} where ${runs.id} = ${runId})` : null, episodeId: episodeId || null })
+      .onConflictDoNothing();
+  });
 }
 
 /** Moves an active lease's expiry to `expiresAt` (a renewal); returns false when the lease is not active. */

@@ -151,7 +151,15 @@ export class LeaseManager {
       const expiresAt = Date.now() + this.opts.leaseTtlSec * 1000;
       if (this.opts.ledger) {
         // Before the lease is handed out: once the holder renews, the stored row is what a reaper elsewhere trusts.
-        await recordHeldLease(this.opts.ledger.db, { id: leaseId, host: this.opts.ledger.host, image: spec.image, containerId: sandbox.containerId, expiresAt: new Date(expiresAt) })
+        await recordHeldLease(this.opts.ledger.db, {
+          id: leaseId,
+          host: this.opts.ledger.host,
+          image: spec.image,
+          containerId: sandbox.containerId,
+          expiresAt: new Date(expiresAt),
+          runId: spec.labels.run,
+          episodeId: spec.labels.episode,
+        })
           .catch(async (err: unknown) => {
             this.pending.delete(leaseId);
             await sandbox!.destroy().catch(() => undefined);
