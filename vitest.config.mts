@@ -39,6 +39,18 @@ export default defineConfig({
         },
       },
       {
+        // The real Temporal server's own mutual TLS (`npm run test:temporal-tls`), not in scripts/test.sh:
+        // the server is built from its Go module the first time. The test runs its own private stack.
+        test: {
+          name: 'temporal-server',
+          include: ['test/temporal-server/**/*.test.ts'],
+          testTimeout: 30 * 60_000,
+          hookTimeout: 30 * 60_000,
+          globalSetup: ['test/harness/globalSetup.ts'],
+          fileParallelism: false,
+        },
+      },
+      {
         // The operator console in real Chromium against a live run: `npm run test:console`, not in scripts/test.sh.
         test: {
           name: 'console',

@@ -28,7 +28,8 @@ export function resolveEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoint
     temporalNamespace: env.SWERL_TEMPORAL_NAMESPACE || fromStack.temporalNamespace,
     databaseUrl: env.SWERL_DATABASE_URL || fromStack.databaseUrl,
     temporalUiUrl: fromStack.temporalUiUrl,
-    ...withTls(temporalTlsFromEnv(env)),
+    // TLS: the environment's, else that of the stack `swerl dev up` made (its real server's).
+    ...withTls(temporalTlsFromEnv(env) ?? fromStack.temporalTls),
   };
 }
 

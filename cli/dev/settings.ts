@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ErrorCodes } from '../../core/errors';
+import type { TemporalTlsFiles } from '../../workers/temporalTls';
 import { devDatabaseUrl } from './pgPassword';
 
 export type ComponentName = 'docker' | 'temporal' | 'postgres';
@@ -18,6 +19,11 @@ export type TemporalKind = 'dev' | 'server';
 export interface StackSettings {
   stateDir: string;
   temporalKind: TemporalKind;
+  /**
+   * The real server only: a directory made by `swerl dev certs` (ca.pem, server.pem/.key,
+   * client.pem/.key); the frontend then requires TLS with client certificates signed by that CA.
+   */
+  temporalServerTlsDir?: string;
   temporalPort: number;
   temporalUiPort: number;
   pgPort: number;
@@ -34,6 +40,8 @@ export interface StackEndpoints {
   temporalNamespace: string;
   databaseUrl: string;
   dockerSocket: string;
+  /** TLS to the stack's Temporal (the real server with SWERL_TEMPORAL_SERVER_TLS_DIR). */
+  temporalTls?: TemporalTlsFiles;
 }
 
 /** The repository root: two levels above cli/dev/. */
@@ -77,12 +85,37 @@ function temporalKindOf(env: NodeJS.ProcessEnv, stateDir: string): TemporalKind 
   return raw;
 }
 
+/** Where `dev up` records the TLS directory of the real server, so later commands on the stack use TLS too. */
+export function temporalTlsDirFile(stateDir: string): string {
+  return path.join(stateDir, 'temporal-tls-dir');
+}
+
+/** SWERL_TEMPORAL_SERVER_TLS_DIR when set, else what `dev up` recorded (an empty file: no TLS). */
+function serverTlsDirOf(env: NodeJS.ProcessEnv, stateDir: string): { temporalServerTlsDir?: string } {
+  let dir = env.SWERL_TEMPORAL_SERVER_TLS_DIR;
+  if (dir === undefined) {
+    try {
+      dir = fs.readFileSync(temporalTlsDirFile(stateDir), 'utf8').trim();
+    } catch {
+      dir = '';
+    }
+  }
+  return dir ? { temporalServerTlsDir: path.resolve(dir) } : {};
+}
+
+/** The client side of the stack's TLS: the CA and the client pair `swerl dev certs` made. */
+export function stackTemporalTls(s: Pick<StackSettings, 'temporalServerTlsDir'>): TemporalTlsFiles | undefined {
+  const dir = s.temporalServerTlsDir;
+  return dir ? { caFile: path.join(dir, 'ca.pem'), certFile: path.join(dir, 'client.pem'), keyFile: path.join(dir, 'client.key') } : undefined;
+}
+
 export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
   const timeout = Number(env.SWERL_STACK_START_TIMEOUT_MS ?? '');
   const stateDir = path.resolve(env.SWERL_HOME || path.join(REPO_ROOT, '.swerl'));
   return {
     stateDir,
     temporalKind: temporalKindOf(env, stateDir),
+    ...serverTlsDirOf(env, stateDir),
     temporalPort: portFrom(env, 'SWERL_TEMPORAL_PORT', 7233),
     temporalUiPort: portFrom(env, 'SWERL_TEMPORAL_UI_PORT', 8233),
     pgPort: portFrom(env, 'SWERL_PG_PORT', 5433),
@@ -100,6 +133,7 @@ export function endpointsOf(s: StackSettings): StackEndpoints {
     temporalNamespace: s.temporalNamespace,
     databaseUrl: devDatabaseUrl(s, 'swerl'),
     dockerSocket: s.dockerSocket,
+    ...(s.temporalServerTlsDir ? { temporalTls: stackTemporalTls(s) } : {}),
   };
 }
 

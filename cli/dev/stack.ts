@@ -9,7 +9,7 @@
  * - <stateDir>/endpoints.json tells other processes where the stack is.
  */
 import fs from 'node:fs';
-import { ErrorCodes, StackError } from '../../core/errors';
+import { ConfigError, ErrorCodes, StackError } from '../../core/errors';
 import { type Component, type ComponentStatus, isHealthy } from './component';
 import { docker } from './docker';
 import { withStackLock } from './lock';
@@ -23,6 +23,7 @@ import {
   type StackSettings,
   stackSettings,
   temporalKindFile,
+  temporalTlsDirFile,
 } from './settings';
 import { temporal } from './temporal';
 import { temporalServer } from './temporalServer';
@@ -88,7 +89,13 @@ export async function devUp(opts: StackOptions = {}): Promise<StackEndpoints> {
           { component: 'temporal', pid },
         );
       }
+      if (s.temporalServerTlsDir && s.temporalKind !== 'server') {
+        throw new ConfigError(ErrorCodes.CONFIG_INVALID, 'SWERL_TEMPORAL_SERVER_TLS_DIR needs the real server (`swerl dev up --temporal server`): the dev server has no TLS', {
+          variable: 'SWERL_TEMPORAL_SERVER_TLS_DIR',
+        });
+      }
       fs.writeFileSync(temporalKindFile(s.stateDir), `${s.temporalKind}\n`);
+      fs.writeFileSync(temporalTlsDirFile(s.stateDir), `${s.temporalServerTlsDir ?? ''}\n`);
     }
     for (const c of selected(s, opts.only)) await ensureRunning(c, s);
     return writeEndpoints(s);

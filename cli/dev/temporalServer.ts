@@ -23,7 +23,8 @@ import { assertPortsFree, type Component, isHealthy, processStatus, waitHealthy 
 import { devPostgresPassword } from './pgPassword';
 import { DATABASE_NAME, postgres } from './postgres';
 import { livePidFromFile, signalAndWait, spawnDetached, waitUntil } from './process';
-import { type StackSettings } from './settings';
+import { type StackSettings, stackTemporalTls } from './settings';
+import { temporalConnectOptions } from '../../workers/temporalTls';
 
 const DATABASES = [
   { name: 'temporal', schema: 'postgresql/v12/temporal' },
@@ -57,6 +58,22 @@ function ports(s: StackSettings): { role: string; port: number }[] {
   ];
 }
 
+/**
+ * Mutual TLS on the frontend with the certificates of `swerl dev certs DIR`: clients must present a
+ * certificate signed by DIR/ca.pem. The server's own clients of the frontend (its system worker)
+ * verify it with the same CA and present the client pair.
+ */
+function frontendTls(dir: string): unknown {
+  const client = { serverName: 'localhost', rootCaFiles: [path.join(dir, 'ca.pem')] };
+  return {
+    frontend: {
+      server: { certFile: path.join(dir, 'server.pem'), keyFile: path.join(dir, 'server.key'), requireClientAuth: true, clientCaFiles: [path.join(dir, 'ca.pem')] },
+      client,
+    },
+    systemWorker: { certFile: path.join(dir, 'client.pem'), keyFile: path.join(dir, 'client.key'), client },
+  };
+}
+
 /** The server's configuration (plain YAML, no template), written into the state dir at each start. */
 export function serverConfig(s: StackSettings, dynamicConfigFile: string): unknown {
   const p = s.temporalPort;
@@ -73,6 +90,7 @@ export function serverConfig(s: StackSettings, dynamicConfigFile: string): unkno
       maxConnLifetime: '1h',
     },
   });
+  const globalMembership = { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } };
   const rpc = (grpcPort: number, membershipPort: number, httpPort?: number) => ({ rpc: { grpcPort, membershipPort, bindOnIP: '127.0.0.1', ...(httpPort ? { httpPort } : {}) } });
   return {
     log: { stdout: true, level: 'warn' },
@@ -82,7 +100,7 @@ export function serverConfig(s: StackSettings, dynamicConfigFile: string): unkno
       numHistoryShards: 4,
       datastores: { default: sql(DATABASES[0].name, 20), visibility: sql(DATABASES[1].name, 10) },
     },
-    global: { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } },
+    global: s.temporalServerTlsDir ? { ...globalMembership, tls: frontendTls(s.temporalServerTlsDir) } : globalMembership,
     services: {
       frontend: rpc(p, p + 4, p + 8),
       history: rpc(p + 1, p + 5),
@@ -132,6 +150,11 @@ async function setupSchema(s: StackSettings, sqlTool: string, logFile: string): 
   }
 }
 
+/** How the stack's own health checks reach the frontend: with the stack's client pair under TLS. */
+function frontendConnectOptions(s: StackSettings): ReturnType<typeof temporalConnectOptions> {
+  return temporalConnectOptions({ temporalAddress: `127.0.0.1:${s.temporalPort}`, temporalTls: stackTemporalTls(s) });
+}
+
 /** Registers the namespace once the frontend answers; bounded by the start timeout. */
 async function registerNamespace(s: StackSettings, exited: () => string | undefined, logFile: string): Promise<void> {
   let last = '';
@@ -140,7 +163,7 @@ async function registerNamespace(s: StackSettings, exited: () => string | undefi
       if (exited() !== undefined) return true;
       let connection: Connection | undefined;
       try {
-        connection = await Connection.connect({ address: `127.0.0.1:${s.temporalPort}`, connectTimeout: '5s' });
+        connection = await Connection.connect({ ...frontendConnectOptions(s), connectTimeout: '5s' });
         await connection.workflowService.getSystemInfo({});
         try {
           await connection.workflowService.describeNamespace({ namespace: s.temporalNamespace });
@@ -178,7 +201,7 @@ export const temporalServer: Component = {
   ownPid: (s) => livePidFromFile(temporalServerFiles(s).pidFile, temporalServerFiles(s).config),
 
   async health(s) {
-    const connection = await Connection.connect({ address: `127.0.0.1:${s.temporalPort}`, connectTimeout: '5s' });
+    const connection = await Connection.connect({ ...frontendConnectOptions(s), connectTimeout: '5s' });
     try {
       await connection.workflowService.getSystemInfo({});
       await connection.workflowService.describeNamespace({ namespace: s.temporalNamespace });
