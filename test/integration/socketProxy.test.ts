@@ -44,7 +44,7 @@ beforeAll(async () => {
   const port = Number(addr.split(':').at(-1));
   base = `http://127.0.0.1:${port}`;
   viaProxy = new Docker({ host: '127.0.0.1', port, protocol: 'http' });
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   proxy?.kill('SIGKILL');
