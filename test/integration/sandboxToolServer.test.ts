@@ -146,7 +146,9 @@ describe('a shell action run by the server itself', () => {
     'printf "caf\\xc3\\xa9 \\xff\\n"',
     'pgrep -u 1000 -c sleep || true',
   ];
-  const opts = { timeoutSec: 2, outputLimitBytes: 8192 };
+  // Generous for every action (a loaded 0.5-CPU sandbox), short only for the one that must time out.
+  const opts = { timeoutSec: 40, outputLimitBytes: 8192 };
+  const timeoutOf = (body: string) => (body === 'sleep 30' ? 2 : opts.timeoutSec);
 
   it('gives the observation, exit status and state of the _swerl_run executable', async () => {
     const [served, forked] = await Promise.all([repoSandbox('action-served'), repoSandbox('action-forked')]);
@@ -156,7 +158,7 @@ describe('a shell action run by the server itself', () => {
     for (const body of actions) {
       const parsed = parseAction(`step\n\`\`\`\n${body}\n\`\`\``);
       if (!parsed.ok) throw new Error(parsed.error.message);
-      const cmd = renderActionCommand(parsed.action, opts);
+      const cmd = renderActionCommand(parsed.action, { ...opts, timeoutSec: timeoutOf(body) });
       const a = await served.exec(cmd);
       const b = await forked.exec(` ${cmd}`);
       expect({ body, output: a.output, exitCode: a.exitCode, timedOut: a.timedOut }).toEqual({ body, output: b.output, exitCode: b.exitCode, timedOut: b.timedOut });
