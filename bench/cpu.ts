@@ -8,6 +8,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import { stackSettings } from '../cli/dev/settings';
+import { temporalServerFiles } from '../cli/dev/temporalServer';
 
 const TICKS_PER_SEC = 100;
 
@@ -80,7 +82,9 @@ export interface CpuSources {
 }
 
 export function cpuSampler(stateDir: string, sources: CpuSources = {}): () => CpuSample {
-  const temporalPid = pidFrom(path.join(stateDir, 'temporal', 'temporal.pid'));
+  // The stack's Temporal: the dev server, or the real server (`swerl dev up --temporal server`).
+  const settings = stackSettings({ ...process.env, SWERL_HOME: stateDir });
+  const temporalPid = pidFrom(settings.temporalKind === 'server' ? temporalServerFiles(settings).pidFile : path.join(stateDir, 'temporal', 'temporal.pid'));
   const postgresPid = pidFrom(path.join(stateDir, 'postgres', 'data', 'postmaster.pid'));
   const dockerd = dockerdPid();
   return () => {
