@@ -19,6 +19,7 @@ import { assistantIdx, observationIdx } from '../../core/transcript';
 import { episodes, turns } from '../../db/schema';
 import { ensureBaseImage, ensureTaskImage } from '../../sandbox/images';
 import { EFFECTS, SLOW_TURN, expectEachTurnOnce, slowGold } from '../harness/countedEpisode';
+import { waitUntil } from '../harness/poll';
 import { rolloutHarness, type RolloutHarness } from '../harness/rollout';
 
 /** Long enough that the kill lands while it runs even on a loaded machine; the wait for it is by rows, not by time. */
@@ -37,13 +38,6 @@ function docker0Index(): number | undefined {
   }
 }
 
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 beforeAll(async () => {
   h = await rolloutHarness('dockerdrestart', (tasks) =>
@@ -92,10 +86,10 @@ describe('dockerd restart mid-episode', () => {
     const handle = await h.startEpisode(input);
 
     // The slow command is running: its assistant row is there, its observation is not.
-    await until('the slow command to start', async () => {
+    await waitUntil('the slow command to start', async () => {
       const rows = await rowsOf(input.episodeId);
       return rows.some((r) => r.idx === assistantIdx(SLOW_TURN)) && !rows.some((r) => r.idx === observationIdx(SLOW_TURN));
-    });
+    }, 180_000);
     const killed = await dockerd.kill();
     expect(killed).toBeGreaterThan(0);
     // The kill landed before the command could finish: no observation for it yet.
@@ -116,7 +110,7 @@ describe('dockerd restart mid-episode', () => {
     });
     expect(rows).toHaveLength(2 + 2 * result.turns);
 
-    await until('no container of the run left on the private daemon', async () => (await containersOfRun()) === 0, 60_000);
+    await waitUntil('no container of the run left on the private daemon', async () => (await containersOfRun()) === 0, 60_000);
     expect(docker0Index(), "the shared daemon's docker0 is untouched").toBe(bridge);
   });
 });

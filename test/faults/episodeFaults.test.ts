@@ -17,6 +17,7 @@ import { episodeWorkflowId } from '../../workflows/episodeInput';
 import type { EpisodeResult } from '../../workflows/episode';
 import { EFFECTS, SLOW_TURN, nonceOf, slowGold } from '../harness/countedEpisode';
 import { recordHistoryFixture } from '../harness/historyFixtures';
+import { waitUntil as poll } from '../harness/poll';
 import { rolloutHarness, type RolloutHarness } from '../harness/rollout';
 import { Labels } from '../../activities/sandbox';
 import { createRolloutWorkers, hostQueueOf } from '../../workers/rollout';
@@ -81,16 +82,10 @@ afterAll(async () => {
   await h?.close();
 });
 
+const waitUntil = (what: string, pred: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> => poll(what, pred, timeoutMs, 50);
+
 async function rowsOf(episodeId: string) {
   return h.db.db.select().from(turns).where(eq(turns.episodeId, episodeId)).orderBy(asc(turns.idx));
-}
-
-async function waitUntil(what: string, pred: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** The episode's sandboxes and its reward harness containers. */

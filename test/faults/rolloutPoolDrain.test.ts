@@ -13,6 +13,7 @@ import { createDb, type DbHandle } from '../../db/client';
 import { ensureBaseImage } from '../../sandbox/images';
 import { createRolloutWorkers, type RolloutWorkers } from '../../workers/rollout';
 import { createTestDatabase, type TestDatabase } from '../harness/db';
+import { waitUntil } from '../harness/poll';
 import { testEndpoints } from '../harness/stack';
 
 const docker = new Docker();
@@ -26,13 +27,6 @@ let rollout: RolloutWorkers | undefined;
 const managed = async (managerId: string): Promise<number> =>
   (await docker.listContainers({ all: true, filters: { label: [`${Labels.manager}=${managerId}`] } })).length;
 
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 beforeAll(async () => {
   testDb = await createTestDatabase('pool_drain');
@@ -67,7 +61,7 @@ describe('rollout worker shutdown', () => {
 
     rollout.shutdown();
     // Before the workers have even finished draining and before close(): only the lease is left.
-    await until('the pool and the stray to be removed', async () => (await managed(leases.id)) === 1);
+    await waitUntil('the pool and the stray to be removed', async () => (await managed(leases.id)) === 1, 120_000);
     expect(leases.stats()).toMatchObject({ leased: 1, pooled: 0 });
     expect((await held.sandbox.exec('echo still')).output).toBe('still\n');
 
