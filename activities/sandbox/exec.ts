@@ -2,7 +2,7 @@
  * Running one raw `docker exec` in a sandbox container with a host-side output cap and deadline
  * (tests and tools; episode commands go through the tool server, toolServer.ts).
  */
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { ErrorCodes, SandboxError } from '../../core/errors';
 import { CappedBuffer, FrameDemuxer, STDERR, STDOUT } from './execStream';
@@ -10,7 +10,8 @@ import { CappedBuffer, FrameDemuxer, STDERR, STDOUT } from './execStream';
 export interface RawExecOptions {
   user: string;
   cwd?: string;
-  stdin?: string | Buffer;
+  /** Written to the command's stdin, then closed; a stream that errors fails the exec. */
+  stdin?: string | Buffer | Readable;
   stdoutCap: number;
   stderrCap: number;
   /** Host-side deadline; when it passes the stream is dropped and `onDeadline` runs. */
@@ -42,6 +43,27 @@ export function goneError(containerId: string, err: unknown): SandboxError {
     { containerId },
     { cause: err },
   );
+}
+
+/** How long a failed operation waits to see its container stop: a kill's exec error can arrive before the state change. */
+const GONE_WAIT_MS = 3_000;
+
+/**
+ * The SWERL_SANDBOX_GONE error for a container that is gone or stopped, polled for up to `waitMs`
+ * after `cause` (an operation on it failed); undefined while it still runs (the failure was
+ * something else) or when the daemon cannot say.
+ */
+export async function containerGone(container: Docker.Container, cause: unknown, waitMs: number = GONE_WAIT_MS): Promise<SandboxError | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const running = await container.inspect().then(
+      (i) => i.State.Running && !i.State.Paused,
+      (e: unknown) => (isGone(e) ? false : undefined),
+    );
+    if (running === false) return goneError(container.id, cause);
+    if (running === undefined || Date.now() >= deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 async function exitCodeOf(exec: Docker.Exec, containerId: string): Promise<number> {
@@ -95,7 +117,15 @@ export async function execRaw(container: Docker.Container, cmd: string[], opts: 
     stream.once('end', () => done());
     stream.once('close', () => done());
     stream.once('error', (err) => done(err));
-    if (withStdin) stream.end(opts.stdin);
+    const stdin = opts.stdin;
+    if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) stream.end(stdin);
+    else if (stdin) {
+      stdin.once('error', (err) => {
+        stream.destroy();
+        done(err);
+      });
+      stdin.pipe(stream);
+    }
   });
 
   if (deadlineHit) {

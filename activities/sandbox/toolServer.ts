@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import { ErrorCodes, SandboxError } from '../../core/errors';
 import { FrameDemuxer, STDERR, STDOUT } from './execStream';
-import { goneError, isGone } from './exec';
+import { containerGone, goneError, isGone } from './exec';
 
 const SERVER_CMD = [
   'python3',
@@ -138,12 +138,9 @@ export class ToolServerClient {
   /** What a broken stream means: the container is gone (rebuild) or only the server died. */
   private async lostError(err: Error): Promise<SandboxError> {
     if (err instanceof SandboxError) return err;
-    const running = await this.container.inspect().then(
-      (i) => i.State.Running && !i.State.Paused,
-      (e: unknown) => (isGone(e) ? false : undefined),
-    );
+    const gone = await containerGone(this.container, err);
+    if (gone) return gone;
     const detail = `${err.message}${this.stderrTail ? `; server stderr: ${this.stderrTail.slice(-2000)}` : ''}`;
-    if (running === false) return goneError(this.container.id, err);
     return new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `tool server stream in ${this.container.id.slice(0, 12)} broke: ${detail}`, { containerId: this.container.id }, { cause: err });
   }
 
