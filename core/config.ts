@@ -47,6 +47,9 @@ export type RetryPolicyConfig = z.infer<typeof RetryPolicySchema>;
 export const SandboxLimitsSchema = z.strictObject({
   cpus: z.number().positive().default(0.5).describe('paper: a pod with 0.5 CPU'),
   memoryMiB: positiveInt.default(2048).describe('paper: 2 GiB'),
+  diskMiB: positiveInt
+    .optional()
+    .describe('writable space per sandbox (read-only root, size-capped tmpfs mounts charged to its memory): ENOSPC inside past it; default memoryMiB / 2'),
   pidsLimit: positiveInt.default(256),
   outputLimitBytes: positiveInt.default(64 * 1024).describe('tool output beyond this is truncated with a marker'),
   commandTimeoutSec: positiveInt.default(120).describe('per tool command, enforced inside the container'),

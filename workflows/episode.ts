@@ -43,7 +43,7 @@ export interface EpisodeInput {
   /** `prompt` is absent for the default SWE-agent prompt, so inputs recorded before it existed are unchanged. */
   limits: { maxTurns: number; contextTokens: number; freeTurns: number; lengthPenalty: boolean; prompt?: PromptStyle };
   /** `maxRebuilds` is absent when it is the default (DEFAULT_MAX_REBUILDS), so recorded inputs are unchanged. */
-  sandbox: { cpus: number; memoryMiB: number; pidsLimit: number; outputLimitBytes: number; commandTimeoutSec: number; user: string; leaseTtlSec: number; maxRebuilds?: number };
+  sandbox: { cpus: number; memoryMiB: number; diskMiB?: number; pidsLimit: number; outputLimitBytes: number; commandTimeoutSec: number; user: string; leaseTtlSec: number; maxRebuilds?: number };
   /** `hostLossSec` is absent when it is the default (DEFAULT_HOST_LOSS_SEC), so recorded inputs are unchanged. */
   timeouts: { policyTurnSec: number; toolExecSec: number; rewardSec: number; heartbeatSec: number; hostLossSec?: number };
   retry: RetryPolicyConfig;

@@ -61,6 +61,8 @@ export function buildEpisodeInput(
     sandbox: {
       cpus: config.sandbox.cpus,
       memoryMiB: config.sandbox.memoryMiB,
+      // Only when set: inputs recorded before the disk quota replay unchanged.
+      ...(config.sandbox.diskMiB !== undefined ? { diskMiB: config.sandbox.diskMiB } : {}),
       pidsLimit: config.sandbox.pidsLimit,
       outputLimitBytes: config.sandbox.outputLimitBytes,
       commandTimeoutSec: config.sandbox.commandTimeoutSec,

@@ -74,7 +74,7 @@ export function liveManager(managerId: string): LeaseManager | undefined {
 
 function poolKey(spec: AcquireSpec): string {
   const l = spec.limits;
-  return JSON.stringify([spec.image, l.cpus, l.memoryMiB, l.pidsLimit, l.outputLimitBytes, l.commandTimeoutSec, l.user]);
+  return JSON.stringify([spec.image, l.cpus, l.memoryMiB, l.pidsLimit, l.outputLimitBytes, l.commandTimeoutSec, l.user, l.diskMiB ?? null]);
 }
 
 export class LeaseManager {

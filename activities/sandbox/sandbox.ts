@@ -7,15 +7,18 @@
  * State lives in the container, so an activity retried on the same host re-attaches by id
  * (attachSandbox) and finds /repo as it was.
  *
- * The root filesystem stays writable on purpose: `snapshot()` is a `docker commit`, and a commit
- * does not include volumes, so /repo must live in the container layer. System paths are protected
- * by ownership instead (the agent is not root and has no capabilities); /tmp is a size-capped tmpfs.
+ * The root filesystem is read-only and every writable path a size-capped tmpfs (writable.ts): the
+ * agent's writes hit ENOSPC inside and never reach the host's disk. `snapshot()` builds an image
+ * from the kept tmpfs trees (a `docker commit` does not include tmpfs mounts).
  */
 import { randomUUID } from 'node:crypto';
+import { posix } from 'node:path';
+import { pack } from 'tar-stream';
 import type Docker from 'dockerode';
 import { ConfigError, ErrorCodes, SandboxError } from '../../core/errors';
 import { truncationMarker } from './execStream';
-import { goneError, isGone, statusCodeOf } from './exec';
+import { containerGone, execRaw, goneError, isGone, statusCodeOf } from './exec';
+import { copyIn, footprints, imageFacts, snapshotPaths, writableMounts, type WritableMount } from './writable';
 import { ToolServerClient } from './toolServer';
 import { Labels, sandboxScope, type ExecOptions, type ExecResult, type Sandbox, type SandboxLimits, type SandboxSpec } from './types';
 
@@ -25,6 +28,9 @@ const HOST_DEADLINE_GRACE_MS = 15_000;
 /** readFile/gitDiff are not tool output (no truncation) but must still not exhaust the host. */
 const MAX_FILE_BYTES = 32 * MiB;
 const FILE_OP_TIMEOUT_SEC = 60;
+/** A snapshot holds the kept trees in memory while its image is built: at most a sandbox's tmpfs budget. */
+const MAX_SNAPSHOT_BYTES = 2048 * MiB;
+const SNAPSHOT_DEADLINE_MS = 600_000;
 
 export interface CreateSandboxExtras {
   /** Lease bookkeeping labels set by the lease manager. */
@@ -34,7 +40,10 @@ export interface CreateSandboxExtras {
 
 /** Only the sandbox's own fields: callers may pass the run config's whole `sandbox` section. */
 function ownLimits(l: SandboxLimits): SandboxLimits {
-  return { cpus: l.cpus, memoryMiB: l.memoryMiB, pidsLimit: l.pidsLimit, outputLimitBytes: l.outputLimitBytes, commandTimeoutSec: l.commandTimeoutSec, user: l.user };
+  return {
+    cpus: l.cpus, memoryMiB: l.memoryMiB, pidsLimit: l.pidsLimit, outputLimitBytes: l.outputLimitBytes, commandTimeoutSec: l.commandTimeoutSec, user: l.user,
+    ...(l.diskMiB !== undefined ? { diskMiB: l.diskMiB } : {}),
+  };
 }
 
 function containerLabels(spec: SandboxSpec, extras: CreateSandboxExtras, now: number): Record<string, string> {
@@ -63,17 +72,29 @@ function startFailed(spec: SandboxSpec, err: unknown): SandboxError {
 
 export async function createSandbox(docker: Docker, spec: SandboxSpec, extras: CreateSandboxExtras = {}): Promise<Sandbox> {
   const { limits } = spec;
+  const name = `swerl-${extras.leaseId ?? randomUUID()}`;
+  const labels = containerLabels(spec, extras, Date.now());
+  let source: Docker.Container | undefined;
+  const dropSource = async (): Promise<void> => {
+    await source?.remove({ force: true, v: true }).catch(() => undefined);
+  };
   let container: Docker.Container;
+  let mounts: WritableMount[];
   try {
+    const image = await imageFacts(docker, spec.image);
+    // Never started: the archive the writable paths are copied from (writable.ts). Labelled like
+    // the sandbox, so a reaper judges a leftover by the same lease.
+    source = await docker.createContainer({ name: `${name}-src`, Image: image.id, Cmd: ['true'], Labels: labels, NetworkDisabled: true, HostConfig: { NetworkMode: 'none' } });
+    mounts = writableMounts(image, await footprints(image, source), limits);
     container = await docker.createContainer({
-      name: `swerl-${extras.leaseId ?? randomUUID()}`,
+      name,
       Image: spec.image,
       // PID 1 (docker-init, then this sleep) and the tool server run as root: the agent's uid can
       // signal neither (`kill -9 -1`, `pkill sleep`). Commands run as limits.user (tool server).
       Cmd: ['sleep', 'infinity'],
       User: '0:0',
       WorkingDir: '/repo',
-      Labels: containerLabels(spec, extras, Date.now()),
+      Labels: labels,
       NetworkDisabled: true,
       HostConfig: {
         NetworkMode: 'none',
@@ -87,21 +108,35 @@ export async function createSandbox(docker: Docker, spec: SandboxSpec, extras: C
         // behind. A command loses all of them at setuid (and no-new-privileges keeps them lost).
         CapAdd: ['SETUID', 'SETGID', 'KILL'],
         SecurityOpt: ['no-new-privileges'],
-        Tmpfs: { '/tmp': `rw,nosuid,nodev,exec,mode=1777,size=${Math.max(64, Math.floor(limits.memoryMiB / 4))}m` },
+        ReadonlyRootfs: true,
+        Tmpfs: Object.fromEntries(mounts.map((m) => [m.path, m.options])),
         Ulimits: [{ Name: 'nofile', Soft: 4096, Hard: 4096 }],
         AutoRemove: false,
       },
     });
   } catch (err) {
+    await dropSource();
     throw startFailed(spec, err);
   }
   try {
     await container.start();
   } catch (err) {
+    await dropSource();
     await container.remove({ force: true }).catch(() => undefined);
     throw startFailed(spec, err);
   }
-  return new DockerSandbox(container, spec.image, ownLimits(limits));
+  try {
+    await copyIn(source, container, mounts, limits.user);
+  } catch (err) {
+    // Killed while its files were copied in (the copy's error can arrive before the state change):
+    // a lost sandbox, rebuilt within sandbox.maxRebuilds; anything else is retried in place.
+    const gone = await containerGone(container, err);
+    await container.remove({ force: true, v: true }).catch(() => undefined);
+    throw gone ?? startFailed(spec, err);
+  } finally {
+    await dropSource();
+  }
+  return new DockerSandbox(docker, container, spec.image, ownLimits(limits));
 }
 
 function parseLimits(containerId: string, raw: string | undefined): SandboxLimits {
@@ -129,7 +164,7 @@ export async function attachSandbox(docker: Docker, containerId: string): Promis
   if (!info.State.Running || info.State.Paused) {
     throw new SandboxError(ErrorCodes.SANDBOX_GONE, `sandbox ${containerId.slice(0, 12)} is ${info.State.Status}, not running`, { containerId, status: info.State.Status });
   }
-  return new DockerSandbox(container, info.Config.Image, parseLimits(containerId, labels[Labels.limits]));
+  return new DockerSandbox(docker, container, info.Config.Image, parseLimits(containerId, labels[Labels.limits]));
 }
 
 function shellQuote(s: string): string {
@@ -150,6 +185,7 @@ class DockerSandbox implements Sandbox {
   private readonly server: ToolServerClient;
 
   constructor(
+    private readonly docker: Docker,
     private readonly container: Docker.Container,
     readonly image: string,
     readonly limits: SandboxLimits,
@@ -251,12 +287,39 @@ class DockerSandbox implements Sandbox {
   }
 
   async snapshot(): Promise<string> {
+    let info: Docker.ContainerInspectInfo;
     try {
-      const res = (await this.container.commit({ repo: 'swerl-snapshot', tag: `${this.containerId.slice(0, 12)}-${Date.now()}`, pause: true })) as { Id: string };
-      return res.Id;
+      info = await this.container.inspect();
     } catch (err) {
       if (isGone(err)) throw goneError(this.containerId, err);
-      throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `docker commit of sandbox ${this.containerId.slice(0, 12)} failed: ${(err as Error).message}`, { containerId: this.containerId }, { cause: err });
+      throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `cannot inspect sandbox ${this.containerId.slice(0, 12)}: ${(err as Error).message}`, { containerId: this.containerId }, { cause: err });
+    }
+    const kept = snapshotPaths(info.HostConfig.Tmpfs ?? {});
+    const context = pack();
+    for (const [i, path] of kept.entries()) {
+      const r = await execRaw(this.container, ['tar', '-c', '-C', posix.dirname(path), posix.basename(path)], {
+        user: this.limits.user, stdoutCap: MAX_SNAPSHOT_BYTES, stderrCap: 16 * 1024, deadlineMs: SNAPSHOT_DEADLINE_MS, onDeadline: async () => undefined,
+      });
+      if (r.exitCode !== 0 || r.stdout.dropped > 0) {
+        throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `cannot archive ${path} of sandbox ${this.containerId.slice(0, 12)} for a snapshot (tar exited ${r.exitCode}, ${r.stdout.dropped} bytes over the cap): ${r.stderr.toBuffer().toString('utf8').trim().slice(-2000)}`, { containerId: this.containerId, path });
+      }
+      context.entry({ name: `tree-${i}.tar` }, r.stdout.toBuffer());
+    }
+    // The image's own files at the kept paths go first: what the agent deleted stays deleted.
+    const dockerfile = [`FROM ${info.Image}`, ...(kept.length > 0 ? [`RUN rm -rf ${kept.join(' ')}`] : []), ...kept.map((p, i) => `ADD tree-${i}.tar ${posix.dirname(p)}/`)];
+    context.entry({ name: 'Dockerfile' }, `${dockerfile.join('\n')}\n`);
+    context.finalize();
+    const tag = `swerl-snapshot:${this.containerId.slice(0, 12)}-${Date.now()}`;
+    try {
+      const progress = await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: tag, rm: true, forcerm: true });
+      const events = await new Promise<Array<{ error?: string }>>((resolve, reject) =>
+        this.docker.modem.followProgress(progress, (err: Error | null, out: Array<{ error?: string }>) => (err ? reject(err) : resolve(out))),
+      );
+      const failed = events.find((e) => e.error);
+      if (failed) throw new Error(failed.error);
+      return (await this.docker.getImage(tag).inspect()).Id;
+    } catch (err) {
+      throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `building the snapshot of sandbox ${this.containerId.slice(0, 12)} failed: ${(err as Error).message}`, { containerId: this.containerId }, { cause: err });
     }
   }
 

@@ -15,6 +15,8 @@ export interface SandboxLimits {
   commandTimeoutSec: number;
   /** uid:gid (or name) that commands run as; the container's own user too. */
   user: string;
+  /** The sandbox's writable space, split among its tmpfs mounts (writable.ts); default memoryMiB / 2. */
+  diskMiB?: number;
 }
 
 export interface ExecResult {

@@ -117,7 +117,8 @@ describe('hostile commands', () => {
     for (const path of ['/etc/evil', '/usr/bin/evil', '/evil', '/opt/swerl/tools/bin/evil', '/root/evil']) {
       const r = await sb.exec(`touch ${path}`);
       expect(r.exitCode, path).not.toBe(0);
-      expect(r.output, path).toMatch(/Permission denied/);
+      // The root filesystem is read-only (the disk quota: activities/sandbox/writable.ts); /root is not the agent's either.
+      expect(r.output, path).toMatch(/Read-only file system|Permission denied/);
     }
     expect((await sb.exec('chmod 777 /etc')).exitCode).not.toBe(0);
     expect((await sb.exec('echo "agent ALL=(ALL) NOPASSWD: ALL" >> /etc/sudoers')).exitCode).not.toBe(0);

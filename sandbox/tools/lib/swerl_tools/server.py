@@ -691,7 +691,7 @@ def op_diff(req):
     workdir, base = lines[0], lines[1] if len(lines) > 1 else ""
     skipped = [line[len("swerl-skipped:"):] for line in lines[2:] if line.startswith("swerl-skipped:")]
     over = [line[len("swerl-overcap:"):] for line in lines[2:] if line.startswith("swerl-overcap:")]
-    if not workdir.startswith("/tmp/.swerl-diff.") or not re.match(r"^[0-9a-f]{40,64}$", base):
+    if not workdir.startswith(("/tmp/.swerl-diff.", "/run/swerl-diff/.swerl-diff.")) or not re.match(r"^[0-9a-f]{40,64}$", base):
         return {"ok": False, "error": "staging the diff printed no work directory and base: {!r}".format(out[:500])}
     if over:
         run_command({"user": req["user"], "timeout": 30, "limit": 4096, "cwd": "/"}, ["rm", "-rf", "--", workdir])
@@ -715,7 +715,15 @@ def op_diff(req):
 STAGE_SCRIPT = r"""
 set -eu
 base="$1"; max_file="$2"; shift 2
-work=$(mktemp -d /tmp/.swerl-diff.XXXXXXXX)
+# Staged in the sandbox's own diff mount (activities/sandbox/writable.ts), emptied first: an agent
+# that filled /tmp, or this mount, cannot make the diff fail. /tmp in a sandbox without one.
+root=/tmp
+if [ -d /run/swerl-diff ] && [ -w /run/swerl-diff ]; then
+  root=/run/swerl-diff
+  chmod -R u+rwX -- "$root" 2>/dev/null || true
+  find "$root" -mindepth 1 -delete 2>/dev/null || true
+fi
+work=$(mktemp -d "$root/.swerl-diff.XXXXXXXX")
 cd /repo
 real_git=$(git {safe} rev-parse --absolute-git-dir)
 if [ -z "$base" ]; then base="${SWERL_BASE_COMMIT:-}"; fi
