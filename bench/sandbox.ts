@@ -2,7 +2,8 @@
  * Sandbox latencies on this Docker host: container start cold (create + start) versus handed out
  * from the pre-warmed pool, each alone and "ready" (until a first `true` has run in it), and the
  * round trip of one tool exec. Samples run one at a time: the numbers are latencies, not
- * throughput. Prints nothing; bench/main.ts reports.
+ * throughput. Prints nothing; bench/main.ts reports. SWERL_BENCH_SANDBOX_IMAGE names another image
+ * (one with a large /repo and a venv shows what copying the writable paths into their tmpfs costs).
  */
 import Docker from 'dockerode';
 import { createSandbox, LeaseManager, type SandboxLimits } from '../activities/sandbox';
@@ -16,7 +17,7 @@ export async function benchSandbox(opts: { startSamples?: number; execSamples?: 
   const execSamples = opts.execSamples ?? 30;
   const docker = new Docker();
   const t0 = performance.now();
-  const image = await ensureBaseImage();
+  const image = process.env.SWERL_BENCH_SANDBOX_IMAGE || (await ensureBaseImage());
   const ensureMs = performance.now() - t0;
   // The paper's pod: 0.5 CPU, 2 GiB.
   const limits: SandboxLimits = { cpus: 0.5, memoryMiB: 2048, pidsLimit: 256, outputLimitBytes: 65536, commandTimeoutSec: 120, user: '1000:1000' };
