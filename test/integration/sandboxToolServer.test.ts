@@ -141,6 +141,10 @@ describe('a shell action run by the server itself', () => {
     'cd /repo && open a.py 1',
     'echo "$SWERL_IN_RUN $PAGER $GIT_PAGER"; env | grep -c "^SWERL_STATE_FILE="',
     'sleep 300 & echo background',
+    // A directory only the agent may enter (the server, root without DAC capabilities, may not).
+    'mkdir -p -m 700 ~/priv && cd ~/priv',
+    'pwd; stat -c %a .',
+    'cd /repo',
     'kill -9 $$',
     'sleep 30',
     'printf "caf\\xc3\\xa9 \\xff\\n"',
@@ -165,7 +169,13 @@ describe('a shell action run by the server itself', () => {
     }
     const stateOf = (sb: Sandbox) => sb.exec('cat ~/.swerl_state.json; echo; stat -c "%U %a" ~/.swerl_state.json; ls -a ~ | grep "^\\.swerl_state\\." | grep -vc "^\\.swerl_state\\.json$" || true');
     const [sa, sf] = [await stateOf(served), await stateOf(forked)];
-    expect(sa.output).toBe(sf.output);
+    // Each recorded its own repository's base commit (the two commits differ in their timestamps).
+    for (const [sb, st] of [[served, sa], [forked, sf]] as const) {
+      const head = (await sb.exec('git -C /repo rev-parse HEAD')).output.trim();
+      expect(st.output).toContain(`"base_commit": "${head}"`);
+    }
+    const noBase = (out: string) => out.replace(/"base_commit": "[0-9a-f]{40}"/, '"base_commit": "<head>"');
+    expect(noBase(sa.output)).toBe(noBase(sf.output));
     expect(sa.output).toContain('"open_file": "/repo/a.py"');
     expect(sa.output).toContain('agent 600\n0\n');
   });
