@@ -32,13 +32,14 @@ async function runWorker(opts: { role: WorkerRole; config: string; hostId?: stri
   await migrateDatabase(endpoints.databaseUrl);
   const db = createDb(endpoints.databaseUrl);
   const connection = await NativeConnection.connect(temporalConnectOptions(endpoints));
+  const shutdownForceSec = shutdownForceSecFrom(process.env);
   const tracing = tracingFromEnv();
   if (tracing) log.info({ endpoint: tracing.endpoint }, 'exporting OpenTelemetry traces');
   const runs: Promise<void>[] = [];
   const stops: Array<() => void> = [];
   const closers: Array<() => Promise<void>> = [];
   if (opts.role !== 'rollout') {
-    const { worker } = await createOrchestrationWorker({ endpoints, db: db.db, connection, taskQueue: process.env.SWERL_ORCHESTRATION_QUEUE });
+    const { worker } = await createOrchestrationWorker({ endpoints, db: db.db, connection, taskQueue: process.env.SWERL_ORCHESTRATION_QUEUE, shutdownForceSec });
     runs.push(worker.run());
     stops.push(() => worker.shutdown());
     log.info({ taskQueue: worker.options.taskQueue }, 'orchestration worker polling');
@@ -51,6 +52,7 @@ async function runWorker(opts: { role: WorkerRole; config: string; hostId?: stri
       sandbox: config.sandbox,
       hostId: opts.hostId,
       sharedQueue: process.env.SWERL_ROLLOUT_QUEUE,
+      shutdownForceSec,
     });
     runs.push(rollout.run());
     stops.push(() => rollout.shutdown());
@@ -67,9 +69,23 @@ async function runWorker(opts: { role: WorkerRole; config: string; hostId?: stri
     closers.push(() => metrics.close());
     log.info({ url: metrics.url }, 'prometheus metrics served');
   }
-  const stop = () => stops.forEach((s) => s());
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  let stopping = false;
+  const stop = () => {
+    // A second signal (tsx relays the one its process group got as well) must not end the process
+    // by the default action halfway through the drain.
+    if (stopping) return;
+    stopping = true;
+    log.info({ shutdownForceSec }, 'shutdown requested: in-flight activities get this long, then are left to Temporal');
+    stops.forEach((s) => s());
+    // The backstop: whatever still holds the process (a stream of an abandoned command) cannot keep
+    // a stopped worker alive; its activities are retried elsewhere after their heartbeat timeout.
+    setTimeout(() => {
+      log.error({ code: ErrorCodes.WORKER_SHUTDOWN_FORCED, shutdownForceSec }, 'shutdown did not finish in time: exiting');
+      process.exit(3);
+    }, (shutdownForceSec + 30) * 1000).unref();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   try {
     await Promise.all(runs);
   } finally {
@@ -78,6 +94,17 @@ async function runWorker(opts: { role: WorkerRole; config: string; hostId?: stri
     await connection.close();
     await db.close();
   }
+}
+
+/** SWERL_WORKER_SHUTDOWN_FORCE_SEC (default 30): how long a SIGTERMed worker waits for in-flight activities. */
+export function shutdownForceSecFrom(env: NodeJS.ProcessEnv): number {
+  const raw = env.SWERL_WORKER_SHUTDOWN_FORCE_SEC;
+  if (raw === undefined || raw === '') return 30;
+  const sec = Number(raw);
+  if (!Number.isFinite(sec) || sec <= 0) {
+    throw new ConfigError(ErrorCodes.CONFIG_INVALID, `SWERL_WORKER_SHUTDOWN_FORCE_SEC=${raw}: expected a positive number of seconds`, { variable: 'SWERL_WORKER_SHUTDOWN_FORCE_SEC' });
+  }
+  return sec;
 }
 
 export function registerRunCommands(program: Command): void {

@@ -77,6 +77,8 @@ export const ErrorCodes = {
   STACK_START_FAILED: 'SWERL_STACK_START_FAILED',
   STACK_NOT_RUNNING: 'SWERL_STACK_NOT_RUNNING',
   STACK_DEPENDENCY_MISSING: 'SWERL_STACK_DEPENDENCY_MISSING',
+  // a SIGTERMed worker whose shutdown outlived SWERL_WORKER_SHUTDOWN_FORCE_SEC (+30 s): it exits, its activities are retried elsewhere
+  WORKER_SHUTDOWN_FORCED: 'SWERL_WORKER_SHUTDOWN_FORCED',
   // operator console (`swerl dashboard`): a mutation without the token, from another origin, or malformed
   DASHBOARD_FORBIDDEN: 'SWERL_DASHBOARD_FORBIDDEN',
   DASHBOARD_BAD_REQUEST: 'SWERL_DASHBOARD_BAD_REQUEST',

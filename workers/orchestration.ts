@@ -53,6 +53,8 @@ export interface OrchestrationWorkerOptions {
   db: Db;
   taskQueue?: string;
   connection?: NativeConnection;
+  /** See RolloutWorkerOptions.shutdownForceSec. */
+  shutdownForceSec?: number;
 }
 
 export async function createOrchestrationWorker(opts: OrchestrationWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
@@ -65,6 +67,7 @@ export async function createOrchestrationWorker(opts: OrchestrationWorkerOptions
     activities: { ...createRunActivities(opts.db), ...createTrainingActivities(opts.db, { databaseUrl: opts.endpoints.databaseUrl }), ...createOperationBookkeeping(opts.db) },
     interceptors: workerInterceptors(),
     sinks: workerSinks(),
+    ...(opts.shutdownForceSec !== undefined ? { shutdownForceTime: `${opts.shutdownForceSec}s` as const } : {}),
   });
   return { worker, connection };
 }

@@ -42,6 +42,12 @@ export interface RolloutWorkerOptions {
   reaperIntervalMs?: number;
   /** The Docker daemon of this host (default: DOCKER_HOST or the local socket). */
   docker?: Docker;
+  /**
+   * How long shutdown may wait for in-flight activities before giving up on them (the SDK's
+   * shutdownForceTime): an agent's command can run for minutes, and a durable turn abandoned here
+   * is retried on another worker after its heartbeat timeout. Unset: wait for them (tests).
+   */
+  shutdownForceSec?: number;
 }
 
 export interface RolloutWorkers {
@@ -68,7 +74,11 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
   });
   const hostQueue = hostQueueOf(opts.hostId ?? defaultHostId());
   const ctx: HostContext = { db: opts.db, docker, leases, hostQueue };
-  const common = { connection, namespace: opts.endpoints.temporalNamespace };
+  const common = {
+    connection,
+    namespace: opts.endpoints.temporalNamespace,
+    ...(opts.shutdownForceSec !== undefined ? { shutdownForceTime: `${opts.shutdownForceSec}s` as const } : {}),
+  };
   const shared = await Worker.create({
     ...common,
     taskQueue: opts.sharedQueue ?? TaskQueues.rollout,
