@@ -27,12 +27,19 @@ it('a run survives SIGKILL of the Temporal server and completes', async () => {
   const runId = `restart-${Date.now()}`;
   const handle = await startRun(h.client, config, runId, h.taskQueue, { executor: 'smoke' });
   await signalRun(h.client, runId, 'pause', 'before the crash', 'ci');
-  const deadline = Date.now() + 30_000;
-  while ((await handle.query(statusQuery)).phase !== 'paused') {
+  // The query says 'paused' as soon as the signal is handled, but the run only blocks at its next
+  // boundary, after it marked its first stage running: reading the state before that raced the
+  // workflow (CI saw 'pending' before the kill, 'running' after). runs.status = 'paused' is written
+  // by the activity that runs right before the run blocks.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const [row] = await h.db.db.select({ status: runs.status }).from(runs).where(eq(runs.id, runId));
+    if ((await handle.query(statusQuery)).phase === 'paused' && row?.status === 'paused') break;
     if (Date.now() > deadline) throw new Error('run did not pause');
     await new Promise((r) => setTimeout(r, 100));
   }
   const beforeKill = await runStatus(h.client, runId);
+  expect(beforeKill.stages[0]?.state).toBe('running');
 
   await killComponent('temporal', 'SIGKILL');
   await startComponent('temporal');
