@@ -54,6 +54,16 @@ export function temporalTlsFromEnv(env: NodeJS.ProcessEnv = process.env): Tempor
   return any || enabled === '1' || enabled === 'true' ? files : undefined;
 }
 
+/** The environment that configures another process (a worker, the Python trainer) for these files. */
+export function temporalTlsEnv(files: TemporalTlsFiles): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, name] of Object.entries(VARS) as Array<[keyof TemporalTlsFiles, string]>) {
+    const value = files[key];
+    if (value) env[name] = value;
+  }
+  return env;
+}
+
 function readPem(file: string, variable: string): Buffer {
   try {
     return readFileSync(file);

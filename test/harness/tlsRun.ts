@@ -16,7 +16,7 @@ import { trainingRunWorkflowId } from '../../core/taskQueues';
 import { createDb } from '../../db/client';
 import { connectClient, type Endpoints } from '../../workers/endpoints';
 import { createRolloutWorkers } from '../../workers/rollout';
-import type { TemporalTlsFiles } from '../../workers/temporalTls';
+import { type TemporalTlsFiles, temporalTlsEnv } from '../../workers/temporalTls';
 import type { trainingRun } from '../../workflows/trainingRun';
 import { EASY, EVAL_GOLD, TOY_SUITE, loopConfig } from '../integration/trainingLoopSetup';
 import { createTestDatabase } from './db';
@@ -38,12 +38,7 @@ export async function rftRunOverTls(opts: {
   workDir: string;
   name: string;
 }): Promise<TlsRunResult> {
-  const tlsEnv: Record<string, string> = {
-    ...(opts.tls.caFile ? { SWERL_TEMPORAL_TLS_CA: opts.tls.caFile } : {}),
-    ...(opts.tls.certFile ? { SWERL_TEMPORAL_TLS_CERT: opts.tls.certFile } : {}),
-    ...(opts.tls.keyFile ? { SWERL_TEMPORAL_TLS_KEY: opts.tls.keyFile } : {}),
-    ...(opts.tls.serverName ? { SWERL_TEMPORAL_TLS_SERVER_NAME: opts.tls.serverName } : {}),
-  };
+  const tlsEnv = temporalTlsEnv(opts.tls);
   const database = await createTestDatabase(opts.name);
   const db = createDb(database.url);
   const queue = `test-${opts.name}-${randomUUID().slice(0, 8)}`;

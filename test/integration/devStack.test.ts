@@ -14,21 +14,11 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { passwordFile } from '../../cli/dev/pgPassword';
 import { devDown, devUp } from '../../cli/dev/stack';
 import { errorCodeOf } from '../../core/errors';
+import { freePort } from '../harness/ports';
 import { devStatus, killComponent, startComponent, testEndpoints } from '../harness/stack';
 
 async function pidsByName(): Promise<Record<string, number | undefined>> {
   return Object.fromEntries((await devStatus()).map((c) => [c.name, c.pid]));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function listen(port: number): Promise<net.Server> {

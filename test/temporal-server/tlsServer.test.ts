@@ -7,7 +7,6 @@
  * built from its Go module the first time (`npm run test:temporal-tls`).
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -15,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTemporalCerts, type TemporalCerts } from '../../cli/dev/certs';
 import { devDown, devUp, type StackEndpoints } from '../../cli/dev/stack';
 import { temporalConnectOptions, type TemporalTlsFiles } from '../../workers/temporalTls';
+import { freePort, freeRange } from '../harness/ports';
 import { rftRunOverTls } from '../harness/tlsRun';
 
 const MINUTES = 60_000;
@@ -22,34 +22,6 @@ let dir: string;
 let certs: TemporalCerts;
 let env: NodeJS.ProcessEnv;
 let ep: StackEndpoints;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A base port with the 9 after it free too (the real server uses P..P+8). */
-async function freeRange(): Promise<number> {
-  for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const free = await Promise.all(Array.from({ length: 9 }, (_, i) => isFree(base + i)));
-    if (free.every(Boolean)) return base;
-  }
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
 
 async function connects(tls: TemporalTlsFiles | undefined): Promise<string> {
   try {
@@ -74,7 +46,7 @@ beforeAll(async () => {
     SWERL_HOME: path.join(dir, 'state'),
     SWERL_TEMPORAL_KIND: 'server',
     SWERL_TEMPORAL_SERVER_TLS_DIR: certs.dir,
-    SWERL_TEMPORAL_PORT: String(await freeRange()),
+    SWERL_TEMPORAL_PORT: String(await freeRange(9)),
     SWERL_TEMPORAL_UI_PORT: String(await freePort()),
     SWERL_PG_PORT: String(await freePort()),
     SWERL_STACK_START_TIMEOUT_MS: String(5 * MINUTES),
