@@ -3,6 +3,7 @@
  * server, a dead server is replaced on the next command, and the end-of-episode diff neither runs
  * what the agent put in .git nor overflows on big files.
  */
+import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, type SwerlError } from '../../core/errors';
@@ -84,6 +85,42 @@ describe('the agent against its own sandbox', () => {
     const locked = await sb.exec('pwd', { cwd: '/root' });
     expect(locked.output).toBe('/\n');
     expect((await sb.exec('pwd', { cwd: '/home/agent' })).output).toBe('/home/agent\n');
+  });
+
+  it('a command ignores no signal even when the server inherited ignored ones (a CI runner ignored 32)', async () => {
+    const sb = await newSandbox('inherited-signals');
+    // Root in the container starts a second server the way dockerd would hand it an ignored signal
+    // (SIGUSR1, and 32 by the raw system call: glibc refuses it), then runs one command through it.
+    const driver = [
+      'import ctypes, json, os, signal, struct, subprocess, sys',
+      'class K(ctypes.Structure): _fields_ = [(n, ctypes.c_ulong) for n in ("h", "f", "r", "m")]',
+      'signal.signal(signal.SIGUSR1, signal.SIG_IGN)',
+      'nr = {"x86_64": 13, "aarch64": 134}[os.uname().machine]',
+      'assert ctypes.CDLL(None).syscall(ctypes.c_long(nr), ctypes.c_long(32), ctypes.byref(K(1, 0, 0, 0)), None, ctypes.c_ulong(8)) == 0',
+      'print([l.strip() for l in open("/proc/self/status") if l.startswith("SigIgn")][0])',
+      'boot = "import sys; sys.path.insert(0, \'/opt/swerl/tools/lib\'); from swerl_tools.server import main; sys.exit(main())"',
+      'p = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE, stdout=subprocess.PIPE)',
+      'def frame():',
+      '    n, = struct.unpack(">I", p.stdout.read(4)); return json.loads(p.stdout.read(n))',
+      'assert frame()["ready"]',
+      'body = json.dumps({"id": 1, "op": "exec", "cmd": "grep SigIgn /proc/self/status", "user": "1000:1000", "timeout": 30, "limit": 4096}).encode()',
+      'p.stdin.write(struct.pack(">I", len(body)) + body); p.stdin.flush()',
+      'print(json.dumps(frame()))',
+    ].join('\n');
+    const exec = await docker.getContainer(sb.containerId).exec({ Cmd: ['python3', '-c', driver], User: '0:0', AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({});
+    const chunks: Buffer[] = [];
+    const out = new PassThrough();
+    out.on('data', (c: Buffer) => chunks.push(c));
+    docker.modem.demuxStream(stream, out, out);
+    await new Promise<void>((resolve) => stream.on('end', () => resolve()));
+    const lines = Buffer.concat(chunks).toString('utf8').trim().split('\n');
+    // The driver itself ignores 10 and 32 (bits 9 and 31), and Python's own SIGPIPE and SIGXFSZ.
+    expect(lines[0]).toBe('SigIgn:\t0000000081001200');
+    const reply = JSON.parse(lines[1] ?? '{}') as { ok: boolean; exitCode?: number; output?: string };
+    expect(reply.ok).toBe(true);
+    expect(reply.exitCode).toBe(0);
+    expect(Buffer.from(reply.output ?? '', 'base64').toString('utf8')).toBe('SigIgn:\t0000000000000000\n');
   });
 
   it('kills whatever a command leaves behind, setsid escapees included', async () => {

@@ -221,6 +221,43 @@ def _libc():
 
 LIBC = _libc()
 
+# rt_sigaction by number: glibc's sigaction refuses the two signals it reserves (32 and 33).
+RT_SIGACTION = {"x86_64": 13, "aarch64": 134}
+
+
+def reset_inherited_signals():
+    """Sets every signal the server inherited as ignored back to its default action, so a command
+    starts with none ignored whatever started the server: an ignored signal survives fork and exec,
+    and dockerd hands the one it inherited to every process it execs in a container (a CI runner
+    that ignores signal 32 made every agent command ignore it). Returns the signals reset."""
+    reset = []
+    for sig in sorted(signal.valid_signals()):
+        # Python ignores SIGPIPE and SIGXFSZ itself; subprocess's restore_signals resets both in a child.
+        if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGPIPE, signal.SIGXFSZ):
+            continue
+        try:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+                reset.append(int(sig))
+        except (OSError, ValueError, RuntimeError):
+            pass
+    nr = RT_SIGACTION.get(os.uname().machine)
+    if LIBC is None or nr is None:
+        return reset
+    import ctypes
+
+    class KSigaction(ctypes.Structure):  # the kernel's struct: handler, flags, restorer, mask
+        _fields_ = [("handler", ctypes.c_ulong), ("flags", ctypes.c_ulong), ("restorer", ctypes.c_ulong), ("mask", ctypes.c_ulong)]
+
+    for sig in (32, 33):
+        old = KSigaction()
+        if LIBC.syscall(ctypes.c_long(nr), ctypes.c_long(sig), None, ctypes.byref(old), ctypes.c_ulong(8)) != 0:
+            continue
+        if old.handler == 1:  # SIG_IGN
+            if LIBC.syscall(ctypes.c_long(nr), ctypes.c_long(sig), ctypes.byref(KSigaction()), None, ctypes.c_ulong(8)) == 0:
+                reset.append(sig)
+    return reset
+
 
 class AgentFs:
     """File access as the agent (setfsuid/setfsgid: the server keeps its uid, and has no DAC
@@ -790,6 +827,7 @@ def main():
     sys.dont_write_bytecode = True
     from . import cli
     TOOL_NAMES = frozenset(list(cli.TOOLS) + ["_swerl_run"])
+    reset_inherited_signals()
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     inp, out = 0, 1
     # Nothing but frames may reach the host on fd 1: anything printed by mistake goes to stderr.
