@@ -18,6 +18,8 @@ import type { LearnInstance } from './family';
 
 export const DEMO_MODES = ['gold', 'line-below', 'no-edit'] as const;
 export type DemoMode = (typeof DEMO_MODES)[number];
+export const DEMO_STYLES = ['edit', 'sed'] as const;
+export type DemoStyle = (typeof DEMO_STYLES)[number];
 
 export interface DemoMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';
@@ -34,6 +36,8 @@ const REPO = '/repo';
 /** The edit tool's confirmation (sandbox/tools/lib/swerl_tools/edit.py APPLIED). */
 const EDIT_APPLIED =
   'File updated. Please review the changes and make sure they are correct (correct indentation, no duplicate lines, etc). Edit the file again if necessary.\n';
+/** What a shell command that prints nothing and exits 0 observes (sandbox/tools/lib/swerl_tools/run.py NO_OUTPUT). */
+const NO_OUTPUT = 'Your command ran successfully and did not produce any output.\n';
 
 /** What `open` prints for a file of at most 100 lines (sandbox/tools window.render). */
 export function listing(path: string, source: string): string {
@@ -46,13 +50,18 @@ function fenced(command: string): string {
   return '```\n' + command + '\n```';
 }
 
-/** The actions of one demonstration: open, edit (except no-edit), submit. */
-export function demoActions(inst: LearnInstance, mode: DemoMode): { actions: string[]; edit?: { start: number; end: number } } {
+/**
+ * The actions of one demonstration: `edit` style open, edit (except no-edit), submit; `sed` style
+ * `sed -i 'Nd' <file>` (except no-edit), submit.
+ */
+export function demoActions(inst: LearnInstance, mode: DemoMode, style: DemoStyle = 'edit'): { actions: string[]; edit?: { start: number; end: number } } {
   const open = fenced(`open ${inst.file}`);
   const submit = fenced('submit');
-  if (mode === 'no-edit') return { actions: [open, submit] };
+  const first = style === 'edit' ? [open] : [];
+  if (mode === 'no-edit') return { actions: [...first, submit] };
   const line = mode === 'line-below' ? inst.line + 1 : inst.line;
-  return { actions: [open, fenced(`edit ${line}:${line}\n${END_OF_EDIT}`), submit], edit: { start: line, end: line } };
+  const edit = style === 'edit' ? fenced(`edit ${line}:${line}\n${END_OF_EDIT}`) : fenced(`sed -i '${line}d' ${inst.file}`);
+  return { actions: [...first, edit, submit], edit: { start: line, end: line } };
 }
 
 function withoutLines(source: string, start: number, end: number): string {
@@ -63,16 +72,24 @@ function withoutLines(source: string, start: number, end: number): string {
 
 export interface DemoOptions {
   maxTurns: number;
+  /** Default `edit`. */
+  style?: DemoStyle;
 }
 
 /** The transcript up to the final `submit` (what follows it is never in a policy's context). */
 export function demonstration(inst: LearnInstance, mode: DemoMode, opts: DemoOptions): Demonstration {
   const path = `${REPO}/${inst.file}`;
   const opened = formatPromptLine({ openFile: path, cwd: REPO });
-  const { actions, edit } = demoActions(inst, mode);
-  const after = edit ? withoutLines(inst.source, edit.start, edit.end) : inst.source;
-  const observations = [listing(path, inst.source) + opened];
-  if (edit) observations.push(listing(path, after) + EDIT_APPLIED + opened);
+  const style = opts.style ?? 'edit';
+  const { actions, edit } = demoActions(inst, mode, style);
+  const observations: string[] = [];
+  if (style === 'edit') {
+    const after = edit ? withoutLines(inst.source, edit.start, edit.end) : inst.source;
+    observations.push(listing(path, inst.source) + opened);
+    if (edit) observations.push(listing(path, after) + EDIT_APPLIED + opened);
+  } else if (edit) {
+    observations.push(NO_OUTPUT + formatPromptLine({ openFile: null, cwd: REPO }));
+  }
   const messages: DemoMessage[] = [
     { role: 'system', content: systemPrompt({ maxTurns: opts.maxTurns, style: 'compact' }) },
     { role: 'user', content: instancePrompt(inst.spec.problem, 'compact') },
@@ -89,6 +106,8 @@ export interface CorpusOptions {
   count: number;
   seed: number;
   maxTurns: number;
+  /** Default `edit`. */
+  style?: DemoStyle;
   /** Probability of each mode; the rest of the mass goes to gold. */
   noise: Partial<Record<Exclude<DemoMode, 'gold'>, number>>;
 }
@@ -116,7 +135,7 @@ export function corpus(instanceAt: (i: number) => LearnInstance, exclude: (inst:
   for (let i = 0; out.length < opts.count; i++) {
     const inst = instanceAt(i);
     if (exclude(inst)) continue;
-    out.push(demonstration(inst, drawMode(rng, opts.noise), { maxTurns: opts.maxTurns }));
+    out.push(demonstration(inst, drawMode(rng, opts.noise), { maxTurns: opts.maxTurns, style: opts.style ?? 'edit' }));
   }
   return out;
 }

@@ -10,20 +10,20 @@ import { asc, eq } from 'drizzle-orm';
 import type { Script } from '../../activities/policy/scripts';
 import { createScriptBook } from '../../activities/policy/scripts';
 import { turns } from '../../db/schema';
-import { demonstration, type DemoMode } from '../../tasks/learn/demos';
+import { demonstration, type DemoMode, type DemoStyle } from '../../tasks/learn/demos';
 import { learnSuiteInstances } from '../../tasks/learn/suite';
 import { rolloutHarness, type RolloutHarness } from '../harness/rollout';
 
 const LEARN_SUITE = path.join(__dirname, '..', '..', 'tasks', 'learn', 'tasks.jsonl');
 const instances = learnSuiteInstances();
-/** One instance per mode, in suite order. */
-const cases: Array<{ mode: DemoMode; reward: number }> = [
-  { mode: 'gold', reward: 1 },
-  { mode: 'line-below', reward: 0 },
-  { mode: 'no-edit', reward: 0 },
-];
+/** One instance per style and mode, in suite order. */
+const cases: Array<{ style: DemoStyle; mode: DemoMode; reward: number }> = (['edit', 'sed'] as const).flatMap((style) => [
+  { style, mode: 'gold' as const, reward: 1 },
+  { style, mode: 'line-below' as const, reward: 0 },
+  { style, mode: 'no-edit' as const, reward: 0 },
+]);
 const MAX_TURNS = 4;
-const demoOf = (i: number) => demonstration(instances[i]!, cases[i]!.mode, { maxTurns: MAX_TURNS });
+const demoOf = (i: number) => demonstration(instances[i]!, cases[i]!.mode, { maxTurns: MAX_TURNS, style: cases[i]!.style });
 
 let h: RolloutHarness;
 
@@ -49,7 +49,7 @@ afterAll(async () => {
 });
 
 describe('learn demonstrations', () => {
-  it.each(cases.map((c, i) => [c.mode, i] as const))('a %s demonstration is exactly what a real episode records, with the reward the corpus assumes', async (_mode, i) => {
+  it.each(cases.map((c, i) => [c.style, c.mode, i] as const))('a %s-style %s demonstration is exactly what a real episode records, with the reward the corpus assumes', async (_style, _mode, i) => {
     const demo = demoOf(i);
     const input = h.episodeInput(demo.task_id, { maxTurns: MAX_TURNS });
     const result = await (await h.startEpisode(input)).result();

@@ -106,6 +106,24 @@ describe('learn demonstrations', () => {
     expect(demoActions(inst, 'no-edit').actions).toEqual(['```\nopen m.py\n```', '```\nsubmit\n```']);
   });
 
+  it('the sed style deletes the line with one shell command and has no open', () => {
+    expect(demoActions(inst, 'gold', 'sed').actions).toEqual(["```\nsed -i '6d' m.py\n```", '```\nsubmit\n```']);
+    expect(demoActions(inst, 'gold', 'sed').edit).toEqual({ start: 6, end: 6 });
+    expect(demoActions(inst, 'line-below', 'sed').actions[0]).toBe("```\nsed -i '7d' m.py\n```");
+    expect(demoActions(inst, 'no-edit', 'sed')).toEqual({ actions: ['```\nsubmit\n```'] });
+  });
+
+  it('a sed demonstration observes the silent command and the prompt line, and nothing of the file', () => {
+    const inst0 = learnInstance(1, 0);
+    const d = demonstration(inst0, 'gold', { maxTurns: 4, style: 'sed' });
+    expect(d.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'tool', 'assistant']);
+    expect(d.messages[2]!.content).toBe(`\`\`\`\nsed -i '${inst0.line}d' app.py\n\`\`\``);
+    expect(d.messages[3]!.content).toBe('Your command ran successfully and did not produce any output.\n(Open file: n/a) (Current directory: /repo) bash-$');
+    expect(demonstration(inst0, 'no-edit', { maxTurns: 4, style: 'sed' }).messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant']);
+    // The prompts are the edit style's: only the actions and their observations differ.
+    expect(d.messages.slice(0, 2)).toEqual(demonstration(inst0, 'gold', { maxTurns: 4 }).messages.slice(0, 2));
+  });
+
   it('a demonstration alternates assistant and tool after the two prompts and ends at submit', () => {
     const d = demonstration(learnInstance(1, 0), 'gold', { maxTurns: 4 });
     expect(d.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'tool', 'assistant', 'tool', 'assistant']);
