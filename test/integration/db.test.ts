@@ -248,6 +248,19 @@ describe('repositories', () => {
     // A policy that samples a NUL byte: stored (as U+FFFD) instead of failing every retry.
     const nul = await appendTurn(handle.db, { episodeId: episode.id, idx: 3, role: 'assistant', text: 'a\u0000b', command: 'echo \u0000', tokenIds: [97, 0, 98] });
     expect([nul.inserted, nul.turn.text, nul.turn.command, nul.turn.tokenIds]).toEqual([true, 'a\uFFFDb', 'echo \uFFFD', [97, 0, 98]]);
+
+    // appendTurn is a prepared statement: every column round-trips, absent ones take their
+    // defaults, and absent jsonb is SQL NULL (not a jsonb 'null').
+    const full = { episodeId: episode.id, idx: 4, role: 'assistant' as const, text: 't', tokenIds: [1, 2], logprobs: [-0.5, -0.25], tokensRef: 'ref', promptTokens: 140, completionTokens: 2, formatError: true, tool: 'bash', command: 'true', exitCode: 3, outputTruncated: true, durationMs: 12 };
+    const stored4 = await appendTurn(handle.db, full);
+    expect(stored4.turn).toMatchObject(full);
+    const tool = await appendTurn(handle.db, { episodeId: episode.id, idx: 5, role: 'tool', text: 'out' });
+    expect([tool.turn.tokenIds, tool.turn.logprobs, tool.turn.formatError, tool.turn.outputTruncated, tool.turn.exitCode]).toEqual([null, null, false, false, null]);
+    expect(tool.turn.createdAt).toBeInstanceOf(Date);
+    const nulls = await handle.db.execute(sql`select idx, token_ids is null as t, logprobs is null as l from turns where episode_id = ${episode.id} and idx in (4, 5) order by idx`);
+    expect(nulls.rows).toEqual([{ idx: 4, t: false, l: false }, { idx: 5, t: true, l: true }]);
+    const counted = await getEpisode(handle.db, episode.id);
+    expect([counted.turnCount, counted.completionTokens, counted.promptTokens]).toEqual([4, 7 + 5 + 2, 140]);
   });
 
   it('stores foreign text with NUL bytes and lone surrogates in task, quarantine and reward rows (as U+FFFD)', async () => {
