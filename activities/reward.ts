@@ -9,9 +9,10 @@
  * - Model outcomes are rewards, infra failures are errors: a diff that does not apply, failing,
  *   missing or timed-out tests, or a test run the code under test ended (os._exit, a signal, the
  *   OOM killer: `tests_crashed`) give R = 0 with a reason; a harness that could not produce a
- *   report (container died, Docker error, pytest itself missing) throws
- *   SandboxError(SWERL_REWARD_HARNESS_CRASHED), which the caller retries a bounded number of times
- *   and never scores.
+ *   report throws: SWERL_REWARD_INFRA_FAILED when Docker does not answer or the container stopped
+ *   under it (whatever the harness saw, also after a verdict), else SWERL_REWARD_HARNESS_CRASHED
+ *   (pytest itself missing, a broken image). The caller retries both, bounded (the first in time,
+ *   the second in attempts), and never scores them.
  * - The verdict is out of the agent's reach: it travels from a grader plugin over the exec's own
  *   stdout, never through a file the agent's uid can write (reward/grader.ts).
  * - Test files and root pytest config the agent touched (and every file test_patch touches) are reset
@@ -25,6 +26,7 @@ import type { Db } from '../db/client';
 import { recordRewardResult, type RewardResult as RewardRow } from '../db/rewards';
 import { createSandbox, type Sandbox, type SandboxLimits } from './sandbox';
 import { installGrader, type GradedRun, type Grader } from './reward/grader';
+import { assertVerdictStands, classifyHarnessFailure } from './reward/infra';
 import {
   finalOutcome, needsRerun, rewardOf,
   type FlakyRule, type ListedOutcome, type RewardTest, type TestList,
@@ -74,11 +76,12 @@ export interface RewardResult {
 }
 
 /**
- * How many attempts of one episode's reward may end in a harness crash before the episode is given
- * up as SWERL_REWARD_UNAVAILABLE (failed, unscored). What the agent's code can do is scored on the
- * first attempt; only a broken harness or environment gets this far.
+ * How many attempts of one episode's reward may end in a harness crash (Docker answering, the
+ * reward container running) before the episode is given up as SWERL_REWARD_UNAVAILABLE (failed,
+ * unscored). What the agent's code can do is scored on the first attempt; only a broken harness
+ * gets this far. Infra failures (reward/infra.ts) are bounded in time instead.
  */
-export const REWARD_MAX_ATTEMPTS = 3;
+export { REWARD_MAX_ATTEMPTS } from '../core/episodeLimits';
 
 const WORK = '/tmp/swerl-reward';
 const OUTPUT_TAIL_CHARS = 4000;
@@ -177,22 +180,33 @@ async function inCleanRepo<T>(
       leaseTtlSec: opts.leaseTtlSec ?? 3600,
     });
   } catch (err) {
-    throw crashed(task, opts.image, 'starting its container', err);
+    throw await classifyHarnessFailure(docker, undefined, crashed(task, opts.image, 'starting its container', err));
   }
   let step = 'installing the grader';
   try {
     const grader = await installGrader(docker, sb, opts.limits.user);
     step = 'preparing /repo';
     const prep = await prepareRepo(sb, task, agentDiff);
-    return await body(sb, grader, prep, (s) => {
+    const out = await body(sb, grader, prep, (s) => {
       step = s;
     });
+    step = 'checking its container after the verdict';
+    await assertVerdictStands(docker, sb.containerId, verdictOf(out));
+    return out;
   } catch (err) {
-    if (err instanceof SwerlError && err.code === ErrorCodes.REWARD_HARNESS_CRASHED) throw err;
-    throw crashed(task, opts.image, step, err);
+    if (err instanceof SwerlError && (err.code === ErrorCodes.REWARD_HARNESS_CRASHED || err.code === ErrorCodes.REWARD_INFRA_FAILED)) {
+      throw await classifyHarnessFailure(docker, sb.containerId, err);
+    }
+    throw await classifyHarnessFailure(docker, sb.containerId, crashed(task, opts.image, step, err));
   } finally {
     await sb.destroy().catch(() => undefined);
   }
+}
+
+/** The reward a body's result stands for (a stability run has none: any value below 1 checks as carefully as a 0). */
+function verdictOf(out: unknown): number {
+  const reward = (out as { reward?: unknown }).reward;
+  return typeof reward === 'number' ? reward : 0;
 }
 
 function notStarted(run: PytestRun): Error {

@@ -5,7 +5,7 @@
  * Pure: parsing text (YAML/JSON) happens in the caller; this module validates plain objects.
  */
 import { z } from 'zod';
-import { DEFAULT_HOST_LOSS_SEC, DEFAULT_MAX_REBUILDS } from './episodeLimits';
+import { DEFAULT_HOST_LOSS_SEC, DEFAULT_MAX_REBUILDS, DEFAULT_MAX_UNSCORED_FRACTION, DEFAULT_REWARD_INFRA_SEC } from './episodeLimits';
 import { ConfigError, ErrorCodes } from './errors';
 
 const positiveInt = z.number().int().positive();
@@ -69,6 +69,9 @@ export const TimeoutsSchema = z.strictObject({
   hostLossSec: positiveInt
     .default(DEFAULT_HOST_LOSS_SEC)
     .describe('how long an episode waits for its sandbox host to come back before rebuilding its sandbox on another host'),
+  rewardInfraSec: positiveInt
+    .default(DEFAULT_REWARD_INFRA_SEC)
+    .describe("how long an episode's reward may keep failing for infra reasons (Docker, its container, Postgres), from the first such failure, before the episode ends unscored (SWERL_REWARD_INFRA_EXHAUSTED)"),
   promoteWaitDays: positiveInt.default(30).describe('how long a run waits at a stage boundary for a human'),
   stallAfterSec: positiveInt
     .default(1800)
@@ -160,6 +163,12 @@ export const RolloutSchema = z.strictObject({
     .optional()
     .describe('episode children of one leaf shard workflow (core/fanout.ts; default 500, Temporal allows 2,000 pending children)'),
   shardBranching: z.number().int().min(2).max(2_000).optional().describe('child shards of one inner shard workflow (default 100)'),
+  maxUnscoredFraction: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe(`the share of an iteration's episodes that may end unscored (infra_failure, sandbox_lost) before the iteration fails with SWERL_UNSCORED_FRACTION_EXCEEDED (default ${DEFAULT_MAX_UNSCORED_FRACTION})`),
 });
 
 export const TrackingSchema = z.strictObject({

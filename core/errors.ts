@@ -37,8 +37,14 @@ export const ErrorCodes = {
   SANDBOX_LOST: 'SWERL_SANDBOX_LOST',
   LEASE_UNAVAILABLE: 'SWERL_LEASE_UNAVAILABLE',
   REWARD_HARNESS_CRASHED: 'SWERL_REWARD_HARNESS_CRASHED',
-  // the reward harness crashed on every one of its bounded attempts: the episode ends failed, unscored
+  // the reward harness crashed on every one of its bounded attempts (Docker answering, its container running): the episode ends failed, unscored
   REWARD_UNAVAILABLE: 'SWERL_REWARD_UNAVAILABLE',
+  // the reward could not run for the environment's sake (Docker unreachable, its container stopped or killed under it): infra, retried
+  REWARD_INFRA_FAILED: 'SWERL_REWARD_INFRA_FAILED',
+  // the reward's infra failures outlasted timeouts.rewardInfraSec: the episode ends failed, unscored
+  REWARD_INFRA_EXHAUSTED: 'SWERL_REWARD_INFRA_EXHAUSTED',
+  // more than rollout.maxUnscoredFraction of an iteration's episodes ended unscored (infra_failure, sandbox_lost): the iteration fails
+  UNSCORED_FRACTION_EXCEEDED: 'SWERL_UNSCORED_FRACTION_EXCEEDED',
   // policy
   POLICY_UNAVAILABLE: 'SWERL_POLICY_UNAVAILABLE',
   POLICY_BAD_RESPONSE: 'SWERL_POLICY_BAD_RESPONSE',
@@ -95,6 +101,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCodes.SANDBOX_EXEC_FAILED,
   ErrorCodes.LEASE_UNAVAILABLE,
   ErrorCodes.REWARD_HARNESS_CRASHED,
+  ErrorCodes.REWARD_INFRA_FAILED,
   ErrorCodes.POLICY_UNAVAILABLE,
   ErrorCodes.TRAINER_FAILED,
   ErrorCodes.DB_UNAVAILABLE,

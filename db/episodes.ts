@@ -82,6 +82,17 @@ export async function recordInfraFailure(db: Db, episodeId: string, code: string
   return episode;
 }
 
+/** Counts one reward attempt that ended in a harness crash (not infra); returns the row with the new count. */
+export async function recordHarnessCrash(db: Db, episodeId: string): Promise<Episode> {
+  const [episode] = await db
+    .update(episodes)
+    .set({ rewardHarnessCrashes: sql`${episodes.rewardHarnessCrashes} + 1`, lastErrorCode: ErrorCodes.REWARD_HARNESS_CRASHED })
+    .where(eq(episodes.id, episodeId))
+    .returning();
+  if (!episode) throw new RunError(ErrorCodes.EPISODE_NOT_FOUND, `episode ${episodeId} not found`, { episodeId });
+  return episode;
+}
+
 /** Gives up on an episode after repeated infra failures (or a sandbox lost too often): it stays unscored. */
 export async function failEpisode(db: Db, episodeId: string, code: string, exitReason: 'infra_failure' | 'sandbox_lost' = 'infra_failure'): Promise<Episode> {
   const [episode] = await db

@@ -307,6 +307,11 @@ export const episodes = pgTable(
     rewardFinal: real('reward_final'),
     /** Infra failures are retried and counted here, never scored as 0. */
     infraFailures: integer('infra_failures').notNull().default(0),
+    /**
+     * Reward attempts that ended in a harness crash while Docker answered and the reward container
+     * still ran (the harness's or the agent's doing, not infra): bounded by REWARD_MAX_ATTEMPTS.
+     */
+    rewardHarnessCrashes: integer('reward_harness_crashes').notNull().default(0),
     lastErrorCode: text('last_error_code'),
     createdAt: createdAt(),
     startedAt: timestamp('started_at', { withTimezone: true }),

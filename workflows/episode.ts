@@ -21,14 +21,20 @@
  * - Rebuilds are bounded: a sandbox that dies more than `sandbox.maxRebuilds` times (a lost host, a
  *   container killed from outside, an agent that finds a way to kill its own) ends the episode with
  *   exit `sandbox_lost`: unscored, excluded from training, counted on the episode row.
+ * - Scoring is bounded twice (core/rewardAttempts.ts): harness crashes (Docker answering, the reward
+ *   container running) end the episode at the REWARD_MAX_ATTEMPTS-th with SWERL_REWARD_UNAVAILABLE;
+ *   infra failures under the harness (Docker, its container stopped, Postgres, a lost worker) are
+ *   retried with backoff for timeouts.rewardInfraSec, then SWERL_REWARD_INFRA_EXHAUSTED. Either ends
+ *   only this episode: exit infra_failure, unscored, excluded from training, counted.
  * - Context overflow and T_max end the episode like a submit does: the current diff is scored and
  *   the trajectory is kept (PAPER.md: masking them reinforced looping).
  */
-import { ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, TimeoutFailure, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { EpisodeActivities, EpisodeScoreSummary, HostActivities, HostRef } from '../activities/episode/types';
 import type { Decoding, PromptStyle, RetryPolicyConfig } from '../core/config';
-import { DEFAULT_HOST_LOSS_SEC, DEFAULT_MAX_REBUILDS } from '../core/episodeLimits';
-import { ErrorCodes } from '../core/errors';
+import { DEFAULT_HOST_LOSS_SEC, DEFAULT_MAX_REBUILDS, DEFAULT_REWARD_INFRA_SEC, REWARD_MAX_ATTEMPTS } from '../core/episodeLimits';
+import { ErrorCodes, errorCodeOf } from '../core/errors';
+import { afterRewardFailure, NO_REWARD_FAILURES, rewardFailureKind } from '../core/rewardAttempts';
 import { toRetryPolicy } from '../core/retry';
 import { TaskQueues } from '../core/taskQueues';
 
@@ -44,14 +50,15 @@ export interface EpisodeInput {
   limits: { maxTurns: number; contextTokens: number; freeTurns: number; lengthPenalty: boolean; prompt?: PromptStyle };
   /** `maxRebuilds` is absent when it is the default (DEFAULT_MAX_REBUILDS), so recorded inputs are unchanged. */
   sandbox: { cpus: number; memoryMiB: number; diskMiB?: number; pidsLimit: number; outputLimitBytes: number; commandTimeoutSec: number; user: string; leaseTtlSec: number; maxRebuilds?: number };
-  /** `hostLossSec` is absent when it is the default (DEFAULT_HOST_LOSS_SEC), so recorded inputs are unchanged. */
-  timeouts: { policyTurnSec: number; toolExecSec: number; rewardSec: number; heartbeatSec: number; hostLossSec?: number };
+  /** `hostLossSec` and `rewardInfraSec` are absent when they are the defaults, so recorded inputs are unchanged. */
+  timeouts: { policyTurnSec: number; toolExecSec: number; rewardSec: number; heartbeatSec: number; hostLossSec?: number; rewardInfraSec?: number };
   retry: RetryPolicyConfig;
   /** The shared rollout queue (default swerl-rollout); tests isolate themselves with their own. */
   rolloutQueue?: string;
 }
 
-export type EpisodeExit = 'submitted' | 'max_turns' | 'context_overflow' | 'sandbox_lost';
+/** infra_failure: the reward kept failing (SWERL_REWARD_UNAVAILABLE, SWERL_REWARD_INFRA_EXHAUSTED): unscored, like sandbox_lost. */
+export type EpisodeExit = 'submitted' | 'max_turns' | 'context_overflow' | 'sandbox_lost' | 'infra_failure';
 
 export interface EpisodeResult {
   episodeId: string;
@@ -77,6 +84,9 @@ export const SANDBOX_LOST_PATCH = 'swerl-episode-sandbox-lost';
 export const SEGMENT_TURNS = 16;
 /** Turns run in segments on the sandbox host (runTurns), each turn committed to Postgres. */
 export const TURN_SEGMENTS_PATCH = 'swerl-episode-turn-segments';
+
+/** Scoring under two bounds (harness crashes in attempts, infra in time); either ends the episode unscored, exit infra_failure. */
+export const REWARD_BOUNDS_PATCH = 'swerl-episode-reward-bounds';
 
 /** Ends the episode early: its sandbox kept dying. */
 class SandboxLost extends Error {}
@@ -229,7 +239,11 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
       // T_max or context overflow: the agent's current diff is what gets scored.
       await onCurrentHost(input.timeouts.toolExecSec, turn, (h, containerId) => h.captureDiff({ episodeId: input.episodeId, containerId }));
     }
-    score = await shared.scoreEpisode({ episodeId: input.episodeId, turns: turn, exitReason });
+    if (patched(REWARD_BOUNDS_PATCH)) {
+      score = await scoreBounded(input, turn, exitReason, shared);
+    } else {
+      score = await shared.scoreEpisode({ episodeId: input.episodeId, turns: turn, exitReason });
+    }
   } catch (err) {
     if (!(err instanceof SandboxLost)) throw err;
     // Unscored and out of training: the episode row says sandbox_lost, the result says so too.
@@ -250,6 +264,21 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
     // Also when the episode fails or is cancelled: its sandbox lease must not wait for the TTL.
     if (host) await releaseOn(host);
   }
+  if (score.unscored !== undefined) {
+    // Unscored and out of training: the row says infra_failure with the code, the result too.
+    return {
+      episodeId: input.episodeId,
+      taskId: input.taskId,
+      reward: 0,
+      lengthPenalty: 0,
+      rewardFinal: 0,
+      turns: turn,
+      formatErrors,
+      exitReason: 'infra_failure',
+      infraFailures: score.infraFailures,
+      rewardReason: score.unscored,
+    };
+  }
   return {
     episodeId: input.episodeId,
     taskId: input.taskId,
@@ -262,6 +291,43 @@ export async function episode(input: EpisodeInput): Promise<EpisodeResult> {
     infraFailures: infraFailures + score.infraFailures,
     rewardReason: score.reason,
   };
+}
+
+/**
+ * Scoring under the two bounds of core/rewardAttempts.ts: each attempt is one activity attempt;
+ * a harness crash is counted (on the row by the activity, which ends the episode at the bound),
+ * an infra failure is counted on the row and retried with backoff until timeouts.rewardInfraSec
+ * have passed since the first, then the episode ends unscored with SWERL_REWARD_INFRA_EXHAUSTED.
+ */
+async function scoreBounded(
+  input: EpisodeInput,
+  turns: number,
+  exitReason: EpisodeExit,
+  shared: Pick<EpisodeActivities, 'recordInfraFailure' | 'abandonReward'>,
+): Promise<EpisodeScoreSummary> {
+  const scoring = proxyActivities<Pick<EpisodeActivities, 'scoreEpisode'>>({
+    taskQueue: input.rolloutQueue ?? TaskQueues.rollout,
+    startToCloseTimeout: `${input.timeouts.policyTurnSec + input.timeouts.rewardSec} seconds`,
+    heartbeatTimeout: `${input.timeouts.heartbeatSec * 3} seconds`,
+    // One attempt per call: this loop retries, so it can tell a crash from infra and bound each.
+    retry: { maximumAttempts: 1 },
+  });
+  const bounds = { maxCrashes: REWARD_MAX_ATTEMPTS, infraSec: input.timeouts.rewardInfraSec ?? DEFAULT_REWARD_INFRA_SEC };
+  let state = NO_REWARD_FAILURES;
+  for (;;) {
+    try {
+      return await scoring.scoreEpisode({ episodeId: input.episodeId, turns, exitReason, bounded: true });
+    } catch (err) {
+      const decision = afterRewardFailure(state, rewardFailureKind(err), new Date().getTime(), bounds); // workflow time: deterministic under replay
+      if (decision.action === 'rethrow') throw err;
+      state = decision.state;
+      if (rewardFailureKind(err) === 'infra') {
+        await shared.recordInfraFailure({ episodeId: input.episodeId, code: errorCodeOf(err) ?? 'retried:scoreEpisode' });
+      }
+      if (decision.action === 'give_up') return shared.abandonReward({ episodeId: input.episodeId, code: decision.code });
+      await sleep(decision.delayMs);
+    }
+  }
 }
 
 function isHostLoss(err: unknown): boolean {

@@ -3,7 +3,7 @@
  * sees, used by the iteration workflows and by `swerl episode run`.
  */
 import type { RunConfig, StageConfig } from '../core/config';
-import { DEFAULT_HOST_LOSS_SEC, DEFAULT_MAX_REBUILDS } from '../core/episodeLimits';
+import { DEFAULT_HOST_LOSS_SEC, DEFAULT_MAX_REBUILDS, DEFAULT_REWARD_INFRA_SEC } from '../core/episodeLimits';
 import { deriveSeed } from '../core/rl/sampling';
 import type { EpisodeInput } from './episode';
 
@@ -76,6 +76,7 @@ export function buildEpisodeInput(
       rewardSec: config.timeouts.rewardSec,
       heartbeatSec: config.timeouts.heartbeatSec,
       ...(config.timeouts.hostLossSec !== DEFAULT_HOST_LOSS_SEC ? { hostLossSec: config.timeouts.hostLossSec } : {}),
+      ...(config.timeouts.rewardInfraSec !== DEFAULT_REWARD_INFRA_SEC ? { rewardInfraSec: config.timeouts.rewardInfraSec } : {}),
     },
     retry: config.retry,
   };

@@ -17,10 +17,12 @@
  * repeated request attaches instead of acting twice; every write is keyed; a failure with a code
  * is recorded on the operation (status failed) before the workflow fails with that code.
  */
-import { ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { OperationBookkeeping, OperationSummary, RescoreActivities } from '../activities/episode/operations';
 import type { TrainerActivities } from '../activities/trainer/contract';
+import { DEFAULT_REWARD_INFRA_SEC, REWARD_MAX_ATTEMPTS } from '../core/episodeLimits';
 import { ErrorCodes, errorCodeOf } from '../core/errors';
+import { afterRewardFailure, NO_REWARD_FAILURES, rewardFailureKind } from '../core/rewardAttempts';
 import { TaskQueues } from '../core/taskQueues';
 import type { episode } from './episode';
 import { episodeWorkflowId } from './episodeInput';
@@ -39,7 +41,12 @@ interface OperationBase {
 export interface RescoreEpisodeInput extends OperationBase {
   /** Shared rollout queue (default swerl-rollout): the grader needs a Docker host. */
   rolloutQueue?: string;
+  /** The infra bound of its grading (default DEFAULT_REWARD_INFRA_SEC, as an episode's reward). */
+  rewardInfraSec?: number;
 }
+
+/** Rescoring under the episode's two reward bounds (core/rewardAttempts.ts) instead of 3 attempts of any kind. */
+export const RESCORE_BOUNDS_PATCH = 'swerl-rescore-reward-bounds';
 
 export interface ForkEpisodeInput extends OperationBase {
   /** Agent turns copied from the source (0 = a fresh episode on the same task and spec). */
@@ -86,6 +93,7 @@ export async function rescoreEpisode(input: RescoreEpisodeInput): Promise<Operat
     reason: input.reason,
     check: { kind: 'rescore', episodeId: input.episodeId },
   });
+  if (patched(RESCORE_BOUNDS_PATCH)) return rescoreBounded(input);
   const grader = proxyActivities<RescoreActivities>({
     taskQueue: input.rolloutQueue ?? TaskQueues.rollout,
     startToCloseTimeout: '30 minutes',
@@ -97,6 +105,42 @@ export async function rescoreEpisode(input: RescoreEpisodeInput): Promise<Operat
     return { kind: 'rescore', ...(await grader.rescoreStoredPatch({ operationId: input.operationId })) };
   } catch (err) {
     return failed(input.operationId, err);
+  }
+}
+
+/**
+ * One grader attempt per activity call, retried here as an episode's reward is: the
+ * REWARD_MAX_ATTEMPTS-th harness crash fails the operation with SWERL_REWARD_UNAVAILABLE, infra
+ * failures (Docker, the grader's container, Postgres, a lost worker) are retried with backoff for
+ * rewardInfraSec from the first, then SWERL_REWARD_INFRA_EXHAUSTED. Every run is counted on the
+ * operation (grader_runs).
+ */
+async function rescoreBounded(input: RescoreEpisodeInput): Promise<OperationOutcome> {
+  const grader = proxyActivities<RescoreActivities>({
+    taskQueue: input.rolloutQueue ?? TaskQueues.rollout,
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: '1 minute',
+    retry: { maximumAttempts: 1 },
+  });
+  const bounds = { maxCrashes: REWARD_MAX_ATTEMPTS, infraSec: input.rewardInfraSec ?? DEFAULT_REWARD_INFRA_SEC };
+  let state = NO_REWARD_FAILURES;
+  for (;;) {
+    try {
+      return { kind: 'rescore', ...(await grader.rescoreStoredPatch({ operationId: input.operationId })) };
+    } catch (err) {
+      const decision = afterRewardFailure(state, rewardFailureKind(err), new Date().getTime(), bounds); // workflow time
+      if (decision.action === 'rethrow') return failed(input.operationId, err);
+      if (decision.action === 'give_up') {
+        const why = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+        return failed(input.operationId, ApplicationFailure.create({
+          type: decision.code,
+          message: `${decision.code}: grading gave up after ${decision.state.crashes} harness crash(es) and ${decision.state.infraFailures} infra failure(s); the last: ${why}`,
+          nonRetryable: true,
+        }));
+      }
+      state = decision.state;
+      await sleep(decision.delayMs);
+    }
   }
 }
 

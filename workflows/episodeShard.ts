@@ -17,10 +17,12 @@
  * - rollout.maxConcurrentEpisodes stays a bound on the whole iteration: with it set, child shards
  *   run one after another, so only one leaf (with its window) is in flight.
  */
-import { ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { ShardCounts } from '../activities/training';
 import type { StageConfig } from '../core/config';
+import { DEFAULT_MAX_UNSCORED_FRACTION } from '../core/episodeLimits';
 import { ErrorCodes } from '../core/errors';
+import { tooManyUnscored } from '../core/rewardAttempts';
 import { childRanges, DEFAULT_FANOUT_LIMITS, rootHeight, type FanoutLimits, type ShardRange } from '../core/fanout';
 import { mapWithWindow } from './boundedWindow';
 import { codedChildFailure, runEpisodeChildren, trainingActivities, type LoopContext } from './loopContext';
@@ -123,5 +125,19 @@ export async function runSharded(
   if (counts.episodes !== slots) {
     throw ApplicationFailure.nonRetryable(`${ctx.runId}/${stage.name}/${iteration}: ${slots} slots planned, ${counts.episodes} episodes counted`, ErrorCodes.RUN_STATE_INVALID);
   }
+  // Episodes whose reward or sandbox kept failing end unscored one by one; only too many of them
+  // fail the iteration (histories recorded before the bound never asked).
+  const maxFraction = ctx.config.rollout?.maxUnscoredFraction ?? DEFAULT_MAX_UNSCORED_FRACTION;
+  if (patched(UNSCORED_BOUND_PATCH) && tooManyUnscored(counts.episodes, counts.scored, maxFraction)) {
+    const unscored = counts.episodes - counts.scored;
+    throw ApplicationFailure.nonRetryable(
+      `${ErrorCodes.UNSCORED_FRACTION_EXCEEDED}: ${ctx.runId}/${stage.name}/${iteration}: ${unscored} of ${counts.episodes} episodes ended unscored (infra_failure, sandbox_lost), more than rollout.maxUnscoredFraction ${maxFraction}`,
+      ErrorCodes.UNSCORED_FRACTION_EXCEEDED,
+      { unscored, episodes: counts.episodes, maxFraction },
+    );
+  }
   return counts;
 }
+
+/** Marks histories whose iterations fail only when more than rollout.maxUnscoredFraction of their episodes end unscored. */
+export const UNSCORED_BOUND_PATCH = 'swerl-unscored-fraction-bound';

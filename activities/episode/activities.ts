@@ -13,7 +13,7 @@ import { rewardBreakdown } from '../../core/rl/reward';
 import { assistantIdx, estimateTokens, INSTANCE_IDX, messagesBefore, nextAgentTurn, observationIdx, SYSTEM_IDX } from '../../core/transcript';
 import { isTestPath } from '../../core/tasks';
 import { toDbError } from '../../db/client';
-import { completeEpisode, createEpisode, failEpisode, getEpisode, markEpisodeRunning, recordInfraFailure } from '../../db/episodes';
+import { completeEpisode, createEpisode, failEpisode, getEpisode, markEpisodeRunning, recordHarnessCrash, recordInfraFailure } from '../../db/episodes';
 import { getTask } from '../../db/tasks';
 import { appendTurn, asStored, getTurn, listTurns, type NewTurn, type Turn } from '../../db/turns';
 import type { Episode } from '../../db/episodes';
@@ -26,7 +26,7 @@ import type { Sandbox } from '../sandbox';
 import { buildSandbox, releaseContainer, sandboxOf, type HostContext } from './sandboxes';
 import { specOf } from './sandboxes';
 import type { EpisodeInput } from '../../workflows/episode';
-import type { EpisodeActivities, EpisodeSpec, HostActivities, PolicyStep, SandboxSettings, SegmentResult } from './types';
+import type { EpisodeActivities, EpisodeScoreSummary, EpisodeSpec, HostActivities, PolicyStep, SandboxSettings, SegmentResult } from './types';
 
 /**
  * Runs an activity body. A retried attempt counts one infra failure on the episode first (the
@@ -95,6 +95,13 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
       await recordInfraFailure(ctx.db, episodeId, code);
     },
 
+    async abandonReward({ episodeId, code }) {
+      return counted(ctx, episodeId, `ending ${episodeId} unscored (${code})`, async () => {
+        log.warn('the reward of an episode kept failing for infra reasons past timeouts.rewardInfraSec: ending it unscored', { episodeId, code });
+        return unscoredSummary(await failEpisode(ctx.db, episodeId, code, 'infra_failure'));
+      });
+    },
+
     async loseEpisode({ episodeId, rebuilds }) {
       return counted(ctx, episodeId, `giving up on the sandbox of ${episodeId}`, async () => {
         log.warn('episode lost its sandbox past sandbox.maxRebuilds: ending it unscored (sandbox_lost)', { episodeId, rebuilds });
@@ -103,14 +110,19 @@ export function createEpisodeActivities(ctx: HostContext): EpisodeActivities {
       });
     },
 
-    async scoreEpisode({ episodeId, turns, exitReason }) {
+    async scoreEpisode({ episodeId, turns, exitReason, bounded }) {
       return counted(ctx, episodeId, `scoring ${episodeId}`, async () => {
         const episode = await getEpisode(ctx.db, episodeId);
         const { limits } = specOf(episode);
         if (episode.status === 'completed') {
           return { reward: episode.reward ?? 0, lengthPenalty: episode.lengthPenalty ?? 0, rewardFinal: episode.rewardFinal ?? 0, reason: 'already_scored', infraFailures: episode.infraFailures };
         }
-        const result = await gradePatch(ctx, episode, episode.patch ?? '', `${episodeId}.reward`).catch((err: unknown) => giveUpAfterLastAttempt(ctx, episodeId, err));
+        // An attempt that ended the episode unscored, whose answer was lost (its worker died).
+        if (bounded && episode.status === 'failed') return unscoredSummary(episode);
+        const result = await gradePatch(ctx, episode, episode.patch ?? '', `${episodeId}.reward`).catch((err: unknown) =>
+          bounded ? countHarnessCrash(ctx, episodeId, err) : giveUpAfterLastAttempt(ctx, episodeId, err),
+        );
+        if ('unscored' in result) return result;
         await recordReward(ctx.db, episodeId, result);
         const score = rewardBreakdown(result.reward, turns, { maxTurns: limits.maxTurns, lengthPenalty: { enabled: limits.lengthPenalty, freeTurns: limits.freeTurns } });
         const done = await completeEpisode(ctx.db, { episodeId, exitReason, patch: episode.patch, ...score });
@@ -413,6 +425,26 @@ async function giveUpAfterLastAttempt(ctx: HostContext, episodeId: string, err: 
     { episodeId, attempts: attempt },
     { cause: err },
   );
+}
+
+/** An episode that ended unscored (failed), as the workflow sees it. */
+function unscoredSummary(episode: Episode): EpisodeScoreSummary & { unscored: string } {
+  const code = episode.lastErrorCode ?? ErrorCodes.REWARD_UNAVAILABLE;
+  return { reward: 0, lengthPenalty: 0, rewardFinal: 0, reason: code, infraFailures: episode.infraFailures, unscored: code };
+}
+
+/**
+ * A harness crash (Docker answered, the reward container ran: reward/infra.ts) is counted on the
+ * episode row; the REWARD_MAX_ATTEMPTS-th ends the episode failed and unscored with
+ * SWERL_REWARD_UNAVAILABLE (returned, not thrown: the workflow ends it as infra_failure). Every
+ * other failure is thrown as it is: the workflow retries infra within timeouts.rewardInfraSec.
+ */
+async function countHarnessCrash(ctx: HostContext, episodeId: string, err: unknown): Promise<EpisodeScoreSummary & { unscored: string }> {
+  if (errorCodeOf(err) !== ErrorCodes.REWARD_HARNESS_CRASHED) throw err;
+  const row = await recordHarnessCrash(ctx.db, episodeId);
+  if (row.rewardHarnessCrashes < REWARD_MAX_ATTEMPTS) throw err;
+  log.warn('the reward harness crashed on its last allowed attempt: ending the episode unscored', { episodeId, crashes: row.rewardHarnessCrashes, error: err instanceof Error ? err.message : String(err) });
+  return unscoredSummary(await failEpisode(ctx.db, episodeId, ErrorCodes.REWARD_UNAVAILABLE, 'infra_failure'));
 }
 
 /** Drops the files the reward restores anyway (tests), as `submit` does inside the sandbox. */

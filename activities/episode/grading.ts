@@ -4,7 +4,6 @@
  * swerl's JUnit way for its own suites. The episode's reward and an operator's rescore both grade
  * through here, so a rescore judges exactly as the episode was judged.
  */
-import { Context } from '@temporalio/activity';
 import type { Episode } from '../../db/episodes';
 import { getTask } from '../../db/tasks';
 import { computeReward, type RewardResult } from '../reward';
@@ -19,8 +18,9 @@ export async function gradePatch(ctx: HostContext, episode: Episode, patch: stri
   const rewardTimeoutSec = timeouts.rewardSec;
   const task = await getTask(ctx.db, episode.taskId);
   const image = await taskImage(ctx, task.id);
-  // A previous attempt's harness container (its worker died mid-run) is of no further use.
-  if (Context.current().info.attempt > 1) await removeLabelled(ctx, label);
+  // A previous attempt's harness container (its worker died mid-run) is of no further use. Looked
+  // for on every attempt: bounded scoring retries in the workflow, one activity attempt per call.
+  await removeLabelled(ctx, label);
   const rewardOpts = { image, limits: sandbox, testTimeoutSec: rewardTimeoutSec, labels: { run: episode.runId, episode: label }, leaseTtlSec: rewardTimeoutSec + 120 };
   const swebenchEnv = swebenchRecordOf(task);
   return swebenchEnv

@@ -41,6 +41,8 @@ export interface EpisodeScoreSummary {
   rewardFinal: number;
   reason: string;
   infraFailures: number;
+  /** Set when the episode ended unscored instead (its code, e.g. SWERL_REWARD_UNAVAILABLE): exit infra_failure. */
+  unscored?: string;
 }
 
 export interface EpisodeActivities {
@@ -55,7 +57,14 @@ export interface EpisodeActivities {
   recordInfraFailure(input: { episodeId: string; code: string }): Promise<void>;
   /** Ends the episode unscored with exit `sandbox_lost` (its sandbox died past sandbox.maxRebuilds). */
   loseEpisode(input: { episodeId: string; rebuilds: number }): Promise<{ infraFailures: number }>;
-  scoreEpisode(input: { episodeId: string; turns: number; exitReason: EpisodeExit }): Promise<EpisodeScoreSummary>;
+  /**
+   * `bounded` (histories from swerl-episode-reward-bounds on): a harness crash is counted on the
+   * row and the REWARD_MAX_ATTEMPTS-th returns `unscored`; infra failures are thrown for the
+   * workflow to retry within timeouts.rewardInfraSec. Without it, the old bound on activity attempts.
+   */
+  scoreEpisode(input: { episodeId: string; turns: number; exitReason: EpisodeExit; bounded?: boolean }): Promise<EpisodeScoreSummary>;
+  /** Ends the episode unscored (exit infra_failure) with `code`: its reward's infra failures outlasted timeouts.rewardInfraSec. */
+  abandonReward(input: { episodeId: string; code: string }): Promise<EpisodeScoreSummary>;
 }
 
 export interface SegmentResult {

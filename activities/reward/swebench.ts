@@ -21,6 +21,7 @@ import type Docker from 'dockerode';
 import { ErrorCodes, SandboxError, SwerlError } from '../../core/errors';
 import { swebench, type GradeAnswer, type SwebenchInstance, type TestStatus } from '../../sandbox/swebenchBridge';
 import type { EnvLayout } from '../../sandbox/swebenchEnv';
+import { classifyHarnessFailure, assertVerdictStands } from './infra';
 import { createSandbox, type Sandbox, type SandboxLimits } from '../sandbox';
 import { pathsToRestore, type RewardResult } from '../reward';
 import type { ListedOutcome, RewardTest, TestList } from './scoring';
@@ -118,10 +119,24 @@ export async function computeSwebenchReward(docker: Docker, instance: SwebenchIn
       leaseTtlSec: opts.leaseTtlSec ?? 3600,
     });
   } catch (err) {
-    throw crashed(instance, opts.image, 'starting its container', err);
+    throw await classifyHarnessFailure(docker, undefined, crashed(instance, opts.image, 'starting its container', err));
   }
   let step = 'fetching the eval script';
   try {
+    const out = await gradeIn(sb, (s) => {
+      step = s;
+    });
+    step = 'checking its container after the verdict';
+    await assertVerdictStands(docker, sb.containerId, out.reward);
+    return out;
+  } catch (err) {
+    if (err instanceof SwerlError && err.code === ErrorCodes.REWARD_INFRA_FAILED) throw err;
+    throw await classifyHarnessFailure(docker, sb.containerId, crashed(instance, opts.image, step, err));
+  } finally {
+    await sb.destroy().catch(() => undefined);
+  }
+
+  async function gradeIn(sb: Sandbox, setStep: (s: string) => void): Promise<SwebenchRewardResult> {
     const evalAns = await swebench.evalScript(instance, opts.layout);
     const done = (r: Omit<SwebenchRewardResult, 'durationMs' | 'image'>): SwebenchRewardResult => ({ ...r, durationMs: Date.now() - started, image: opts.image });
     const prov = (grade: GradeAnswer | undefined, appliedWith: string | null): SwebenchProvenance => ({
@@ -132,12 +147,12 @@ export async function computeSwebenchReward(docker: Docker, instance: SwebenchIn
       logFound: grade?.logFound ?? false,
     });
 
-    step = 'resetting the repository';
+    setStep('resetting the repository');
     const base = q(instance.base_commit);
     const reset = await sb.exec(`set -e; mkdir -p ${WORK}; cd ${q(repoDirectory)}; git reset -q --hard ${base}; git clean -fdq`, { timeoutSec: 120 });
     if (reset.exitCode !== 0) throw new Error(`cannot reset ${repoDirectory} to ${instance.base_commit}: ${reset.output.trim()}`);
 
-    step = 'applying the agent diff';
+    setStep('applying the agent diff');
     let appliedWith: string | null = null;
     if (agentDiff.trim() !== '') {
       const applied = await applyLikeHarness(sb, repoDirectory, evalAns.applyCmds, agentDiff);
@@ -148,7 +163,7 @@ export async function computeSwebenchReward(docker: Docker, instance: SwebenchIn
       // Test files (and root pytest config) the agent touched are judged at the base commit, as in reward.ts.
       const restore = pathsToRestore(agentDiff, '');
       if (restore.length > 0) {
-        step = 'restoring test files';
+        setStep('restoring test files');
         const script = `set -e; cd ${q(repoDirectory)}; for p in ${restore.map(q).join(' ')}; do ` +
           `if git cat-file -e ${base}:"$p" 2>/dev/null; then rm -rf -- "$p"; git checkout -q ${base} -- "$p"; else rm -rf -- "$p"; fi; done`;
         const res = await sb.exec(script, { timeoutSec: 120 });
@@ -156,7 +171,7 @@ export async function computeSwebenchReward(docker: Docker, instance: SwebenchIn
       }
     }
 
-    step = 'running the eval script';
+    setStep('running the eval script');
     // The log is the script's own output, carried to the host by the root tool server from the
     // pipe it holds: no file in the sandbox, where code of the agent's patch (run by the tests as
     // the sandbox user) could rewrite it after the fact. The script goes in on stdin and is read
@@ -171,14 +186,10 @@ export async function computeSwebenchReward(docker: Docker, instance: SwebenchIn
       return done({ reward: 0, reason: 'test_log_too_large', patchApplied: true, tests: testsFrom(instance, undefined), outputTail: tail(output), harnessExitCode, swebench: prov(undefined, appliedWith) });
     }
 
-    step = 'grading the log';
+    setStep('grading the log');
     const grade = await swebench.grade(instance, output);
     const tests = testsFrom(instance, grade);
     const reason = grade.resolved ? 'resolved' : grade.logFound ? 'tests_failed' : 'test_patch_does_not_apply';
     return done({ reward: grade.resolved ? 1 : 0, reason, patchApplied: true, tests, outputTail: tail(output), harnessExitCode, swebench: prov(grade, appliedWith) });
-  } catch (err) {
-    throw crashed(instance, opts.image, step, err);
-  } finally {
-    await sb.destroy().catch(() => undefined);
   }
 }

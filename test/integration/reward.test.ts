@@ -278,7 +278,43 @@ describe('harness crashes are infra errors, never a 0', () => {
       }
     }
     expect(killed).toBe(true);
-    await expectCrash(pending);
+    // Its container gone under the harness: infra (retried in time), not a harness crash.
+    const err = await pending;
+    expect(err).toBeInstanceOf(SandboxError);
+    expect((err as SandboxError).code).toBe(ErrorCodes.REWARD_INFRA_FAILED);
+    expect((err as SandboxError).retryable).toBe(true);
+  });
+
+  it('the container killed mid-pytest is infra, whatever the harness saw (never tests_crashed)', async () => {
+    const t = byName('stats-1');
+    const slow = agentDiff(t, { 'stats/central.py': `import time\ntime.sleep(30)\n${baseFile(t, 'stats/central.py')}` });
+    const pending = settle(reward(t, slow, { labels: { run: 'test-reward', episode: 'killed' } }));
+    let killed = false;
+    for (let i = 0; i < 100 && !killed; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const [c] = await docker.listContainers({ filters: { label: ['swerl.episode=killed'] } });
+      if (!c) continue;
+      const top = await docker.getContainer(c.Id).top().catch(() => undefined);
+      if (top && JSON.stringify(top.Processes).includes('pytest')) {
+        // `docker kill`: the container stays (stopped), the test session dies with SIGKILL.
+        await docker.getContainer(c.Id).kill();
+        killed = true;
+      }
+    }
+    expect(killed).toBe(true);
+    const err = await pending;
+    expect(err).toBeInstanceOf(SandboxError);
+    expect((err as SandboxError).code).toBe(ErrorCodes.REWARD_INFRA_FAILED);
+    expect(await docker.listContainers({ all: true, filters: { label: ['swerl.episode=killed'] } })).toEqual([]);
+  });
+
+  it('Docker that does not answer is infra', async () => {
+    const t = byName('strutils-1');
+    const image = await imageOf(t);
+    const dead = new Docker({ socketPath: '/nonexistent/docker.sock' });
+    const err = await settle(computeReward(dead, t, t.goldPatch, { image, limits, labels: { run: 'test-reward', episode: 'nodocker' } }));
+    expect(err).toBeInstanceOf(SandboxError);
+    expect((err as SandboxError).code).toBe(ErrorCodes.REWARD_INFRA_FAILED);
   });
 });
 
@@ -315,6 +351,27 @@ describe('a reward harness that keeps crashing ends the episode, bounded', () =>
       const ep = await getEpisode(handle.db, 'ep-b');
       expect(ep).toMatchObject({ status: 'failed', lastErrorCode: ErrorCodes.REWARD_UNAVAILABLE, reward: null });
       expect(await getRewardResult(handle.db, 'ep-b')).toBeUndefined();
+
+      // bounded (swerl-episode-reward-bounds): the crashes are counted on the row, whatever the
+      // activity attempt (the workflow retries with one attempt per call); the last one returns
+      // the episode unscored (exit infra_failure) instead of failing the workflow.
+      await createEpisode(handle.db, { id: 'ep-c', runId: 'run-b', stage: 'rl', iteration: 0, taskId: t.instanceId, sampleIdx: 1,
+        policyVersion: 'base', decoding: { temperature: 1 }, maxTurns: 4, contextTokens: 4096, spec });
+      await setEpisodePatch(handle.db, 'ep-c', t.goldPatch);
+      const bounded = (): Promise<unknown> =>
+        new MockActivityEnvironment({ attempt: 1 }).run(activities.scoreEpisode, { episodeId: 'ep-c', turns: 1, exitReason: 'submitted' as const, bounded: true }).then((r) => r, (e: unknown) => e);
+      for (let crash = 1; crash < REWARD_MAX_ATTEMPTS; crash++) {
+        expect(await bounded()).toMatchObject({ type: ErrorCodes.REWARD_HARNESS_CRASHED, nonRetryable: false });
+        expect(await getEpisode(handle.db, 'ep-c')).toMatchObject({ status: 'pending', rewardHarnessCrashes: crash, infraFailures: 0 });
+      }
+      expect(await bounded()).toMatchObject({ unscored: ErrorCodes.REWARD_UNAVAILABLE, reward: 0 });
+      expect(await getEpisode(handle.db, 'ep-c')).toMatchObject({
+        status: 'failed', exitReason: 'infra_failure', lastErrorCode: ErrorCodes.REWARD_UNAVAILABLE, rewardHarnessCrashes: REWARD_MAX_ATTEMPTS, reward: null,
+      });
+      // A retry whose predecessor's answer was lost gets the same outcome, and grades nothing.
+      expect(await bounded()).toMatchObject({ unscored: ErrorCodes.REWARD_UNAVAILABLE });
+      expect((await getEpisode(handle.db, 'ep-c')).rewardHarnessCrashes).toBe(REWARD_MAX_ATTEMPTS);
+      expect(await getRewardResult(handle.db, 'ep-c')).toBeUndefined();
     } finally {
       await handle.close();
       await testDb.drop();

@@ -1,0 +1,1 @@
+ALTER TABLE "episodes" ADD COLUMN "reward_harness_crashes" integer DEFAULT 0 NOT NULL;
