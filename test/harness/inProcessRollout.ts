@@ -12,6 +12,7 @@ import { createEpisodeActivities } from '../../activities/episode/activities';
 import { setEpisodePatch } from '../../activities/episode/patch';
 import { specOf } from '../../activities/episode/sandboxes';
 import type { EpisodeActivities, HostActivities } from '../../activities/episode/types';
+import { ErrorCodes, SandboxError, toTemporalFailure } from '../../core/errors';
 import { rewardBreakdown } from '../../core/rl/reward';
 import { assistantIdx, observationIdx } from '../../core/transcript';
 import type { Db } from '../../db/client';
@@ -20,7 +21,12 @@ import { appendTurn, getTurn } from '../../db/turns';
 
 export const IN_PROCESS_OBSERVATION = '(in-process sandbox: not run)';
 
-export function inProcessRolloutActivities(db: Db, hostQueue: string): { shared: EpisodeActivities; host: HostActivities } {
+export interface InProcessRolloutOptions {
+  /** Episodes of these tasks never get a reward: every scoring attempt fails as infra (SWERL_REWARD_INFRA_FAILED). */
+  rewardInfraDown?: (taskId: string) => boolean;
+}
+
+export function inProcessRolloutActivities(db: Db, hostQueue: string, opts: InProcessRolloutOptions = {}): { shared: EpisodeActivities; host: HostActivities } {
   const real = createEpisodeActivities({ db, hostQueue, docker: undefined as never, leases: undefined as never });
   const shared: EpisodeActivities = {
     ...real,
@@ -29,6 +35,9 @@ export function inProcessRolloutActivities(db: Db, hostQueue: string): { shared:
     },
     async scoreEpisode({ episodeId, turns, exitReason }) {
       const episode = await getEpisode(db, episodeId);
+      if (opts.rewardInfraDown?.(episode.taskId) && episode.status !== 'completed') {
+        throw toTemporalFailure(new SandboxError(ErrorCodes.REWARD_INFRA_FAILED, `in-process: no reward for ${episode.taskId}`, { episodeId }));
+      }
       if (episode.status === 'completed') {
         return { reward: episode.reward ?? 0, lengthPenalty: episode.lengthPenalty ?? 0, rewardFinal: episode.rewardFinal ?? 0, reason: 'already_scored', infraFailures: episode.infraFailures };
       }
@@ -98,9 +107,9 @@ export interface InProcessRollout {
 }
 
 /** Two workers (shared queue, host queue) on `connection`, serving the in-process activities. */
-export async function createInProcessRollout(opts: { connection: NativeConnection; namespace: string; db: Db; sharedQueue: string; concurrency?: number }): Promise<InProcessRollout> {
+export async function createInProcessRollout(opts: { connection: NativeConnection; namespace: string; db: Db; sharedQueue: string; concurrency?: number } & InProcessRolloutOptions): Promise<InProcessRollout> {
   const hostQueue = `${opts.sharedQueue}-in-process-host`;
-  const { shared, host } = inProcessRolloutActivities(opts.db, hostQueue);
+  const { shared, host } = inProcessRolloutActivities(opts.db, hostQueue, opts);
   const common = { connection: opts.connection, namespace: opts.namespace, maxConcurrentActivityTaskExecutions: opts.concurrency ?? 50 };
   const workers = [
     await Worker.create({ ...common, taskQueue: opts.sharedQueue, activities: shared }),

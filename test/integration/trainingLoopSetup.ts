@@ -21,7 +21,7 @@ import { trainingRunWorkflowId } from '../../core/taskQueues';
 import { createRolloutWorkers, type RolloutWorkers } from '../../workers/rollout';
 import type { trainingRun, TrainingRunInput } from '../../workflows/trainingRun';
 import { NativeConnection } from '@temporalio/worker';
-import { createInProcessRollout, type InProcessRollout } from '../harness/inProcessRollout';
+import { createInProcessRollout, type InProcessRollout, type InProcessRolloutOptions } from '../harness/inProcessRollout';
 import { orchestrationHarness, type OrchestrationHarness } from '../harness/orchestration';
 import { testEndpoints } from '../harness/stack';
 
@@ -74,7 +74,7 @@ export interface LoopWorld extends OrchestrationHarness {
   /** The policy calls both scripted servers answered, by request id (episode:turn). */
   policyCalls(): Record<string, string[]>;
   /** The in-process rollout host instead of Docker (test/harness/inProcessRollout.ts): orchestration load only. */
-  startInProcessRollout(): Promise<void>;
+  startInProcessRollout(opts?: InProcessRolloutOptions): Promise<void>;
   startRun(config: RunConfig, extra?: Pick<TrainingRunInput, 'continueAsNewAfterIterations'>): Promise<{ runId: string; handle: WorkflowHandle<typeof trainingRun> }>;
 }
 
@@ -127,9 +127,9 @@ export async function loopWorld(
       const workers = await createRolloutWorkers({ endpoints, db: base.db.db, sandbox, hostId: `${prefix}-${randomUUID().slice(0, 6)}`, sharedQueue, reaperIntervalMs: 5_000 });
       rollout = { workers, done: workers.run() };
     },
-    async startInProcessRollout() {
+    async startInProcessRollout(rolloutOpts = {}) {
       const connection = await NativeConnection.connect({ address: endpoints.temporalAddress });
-      const r = await createInProcessRollout({ connection, namespace: endpoints.temporalNamespace, db: base.db.db, sharedQueue });
+      const r = await createInProcessRollout({ connection, namespace: endpoints.temporalNamespace, db: base.db.db, sharedQueue, ...rolloutOpts });
       inProcess = { rollout: r, connection, done: r.run() };
     },
     async startRun(config, extra = {}) {
