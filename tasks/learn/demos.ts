@@ -76,6 +76,14 @@ export interface DemoOptions {
   style?: DemoStyle;
 }
 
+/** The system and issue prompts an episode of `inst` starts from (the same in both styles). */
+export function firstPrompts(inst: LearnInstance, opts: DemoOptions): DemoMessage[] {
+  return [
+    { role: 'system', content: systemPrompt({ maxTurns: opts.maxTurns, style: 'compact' }) },
+    { role: 'user', content: instancePrompt(inst.spec.problem, 'compact') },
+  ];
+}
+
 /** The transcript up to the final `submit` (what follows it is never in a policy's context). */
 export function demonstration(inst: LearnInstance, mode: DemoMode, opts: DemoOptions): Demonstration {
   const path = `${REPO}/${inst.file}`;
@@ -90,10 +98,7 @@ export function demonstration(inst: LearnInstance, mode: DemoMode, opts: DemoOpt
   } else if (edit) {
     observations.push(NO_OUTPUT + formatPromptLine({ openFile: null, cwd: REPO }));
   }
-  const messages: DemoMessage[] = [
-    { role: 'system', content: systemPrompt({ maxTurns: opts.maxTurns, style: 'compact' }) },
-    { role: 'user', content: instancePrompt(inst.spec.problem, 'compact') },
-  ];
+  const messages: DemoMessage[] = firstPrompts(inst, opts);
   actions.forEach((action, i) => {
     messages.push({ role: 'assistant', content: action });
     const obs = observations[i];

@@ -6,19 +6,30 @@
  *   npx tsx tasks/learn/generate.ts [--verify]
  *   npx tsx tasks/learn/generate.ts --corpus .swerl/cache/learn-corpus.jsonl
  *   npx tsx tasks/learn/generate.ts --baselines docs/learn-baselines   (writes .json and .md)
+ *   npx tsx tasks/learn/generate.ts --prompts validation FILE   (a split's first prompts, for
+ *     `python -m swerl_trainer.first_action`; tune on validation, never on test)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSuite } from '../suite';
-import { LEARN_CORPUS, learnCorpus, learnSuiteInstances, splitOfSpec } from './suite';
+import { LEARN_CORPUS, LEARN_SPLITS, learnCorpus, learnSuiteInstances, splitInstances, splitOfSpec, type LearnSplit } from './suite';
+import { firstPrompts } from './demos';
 import { learnBaselines, renderBaselinesDoc } from './baselines';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const at = args.indexOf('--corpus');
 const baselinesAt = args.indexOf('--baselines');
-if (baselinesAt >= 0) {
+const promptsAt = args.indexOf('--prompts');
+if (promptsAt >= 0) {
+  const split = args[promptsAt + 1] as LearnSplit;
+  const out = args[promptsAt + 2];
+  if (!LEARN_SPLITS.includes(split) || !out) throw new Error(`--prompts needs a split (${LEARN_SPLITS.join(', ')}) and a file name`);
+  const rows = splitInstances(split).map((i) => ({ task_id: `learn__${i.name}`, line: i.line, def_line: i.defLine, messages: firstPrompts(i, { maxTurns: LEARN_CORPUS.maxTurns }) }));
+  writeFileSync(out, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  console.log(`wrote ${rows.length} ${split} prompts to ${out}`);
+} else if (baselinesAt >= 0) {
   const prefix = args[baselinesAt + 1];
   if (!prefix) throw new Error('--baselines needs an output path without extension');
   const b = learnBaselines(learnSuiteInstances());
