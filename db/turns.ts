@@ -45,7 +45,29 @@ export async function appendTurn(db: Db, raw: NewTurn): Promise<{ turn: Turn; in
     completionInc: isAction ? (turn.completionTokens ?? 0) : 0,
     promptSeen: turn.promptTokens ?? 0,
   });
-  if (created) return { turn: created, inserted: true };
+  // What was inserted is what was sent: only created_at comes back (the observation's output and the
+  // action's logprobs are not shipped back and parsed again per turn).
+  if (created) {
+    const stored: Turn = {
+      episodeId: turn.episodeId,
+      idx: turn.idx,
+      role: turn.role,
+      text: turn.text,
+      tokenIds: turn.tokenIds ?? null,
+      logprobs: turn.logprobs ?? null,
+      tokensRef: turn.tokensRef ?? null,
+      promptTokens: turn.promptTokens ?? null,
+      completionTokens: turn.completionTokens ?? null,
+      formatError: turn.formatError ?? false,
+      tool: turn.tool ?? null,
+      command: turn.command ?? null,
+      exitCode: turn.exitCode ?? null,
+      outputTruncated: turn.outputTruncated ?? false,
+      durationMs: turn.durationMs ?? null,
+      createdAt: created.createdAt,
+    };
+    return { turn: stored, inserted: true };
+  }
   const existing = await getTurn(db, turn.episodeId, turn.idx);
   // Only reachable if the row was deleted between the two statements (episode removed).
   if (!existing) throw new Error(`turn ${turn.idx} of episode ${turn.episodeId} vanished during append`);
@@ -94,7 +116,7 @@ function prepareAppend(db: Db) {
         durationMs: p('durationMs'),
       })
       .onConflictDoNothing()
-      .returning(),
+      .returning({ createdAt: turns.createdAt }),
   );
   const counters = db.$with('counters').as(
     db
@@ -103,6 +125,9 @@ function prepareAppend(db: Db) {
         turnCount: sql`${episodes.turnCount} + ${p('turnInc')}::integer`,
         completionTokens: sql`${episodes.completionTokens} + ${p('completionInc')}::integer`,
         promptTokens: sql`greatest(${episodes.promptTokens}, ${p('promptSeen')}::integer)`,
+        // Explicit: the column's $onUpdate value would be computed once, when the statement is
+        // built, and every later append would write that same time.
+        updatedAt: sql`now()`,
       })
       .where(and(eq(episodes.id, p('episodeId')), sql`exists (select 1 from ${inserted})`))
       .returning({ id: episodes.id }),

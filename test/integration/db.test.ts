@@ -261,6 +261,11 @@ describe('repositories', () => {
     expect(nulls.rows).toEqual([{ idx: 4, t: false, l: false }, { idx: 5, t: true, l: true }]);
     const counted = await getEpisode(handle.db, episode.id);
     expect([counted.turnCount, counted.completionTokens, counted.promptTokens]).toEqual([4, 7 + 5 + 2, 140]);
+    // Each append moves the episode's updated_at (a prepared statement must not freeze it at the
+    // time it was built).
+    await new Promise((r) => setTimeout(r, 20));
+    await appendTurn(handle.db, { episodeId: episode.id, idx: 6, role: 'assistant', text: 'later' });
+    expect((await getEpisode(handle.db, episode.id)).updatedAt.getTime()).toBeGreaterThan(counted.updatedAt.getTime());
   });
 
   it('stores foreign text with NUL bytes and lone surrogates in task, quarantine and reward rows (as U+FFFD)', async () => {
