@@ -7,7 +7,7 @@
  * inputs did not change is a `docker image inspect` per image.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { buildFromContextDir, imageExists } from '../sandbox/dockerBuild';
@@ -42,12 +42,17 @@ const copyInto = (ctx: string, rel: string, from = join(DEPLOY_DIR, rel)): void 
   cpSync(from, join(ctx, rel), { recursive: true });
 };
 
-/** The repository's files as git sees them (tracked, and untracked unless ignored), that exist. */
+/** What no service of the deployment runs (tests, benchmarks, docs): left out, so editing them does not change the image. */
+const NOT_IN_APP_IMAGE = /^(test|bench|docs|test-artifacts)\/|\.md$/;
+
+/** The repository's files as git sees them (tracked, and untracked unless ignored), that exist and a service may run. */
 function repositoryFiles(): string[] {
   const out = execFileSync('git', ['-C', REPO_ROOT, 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], { maxBuffer: 64 * 1024 * 1024 });
   return [...new Set(out.toString('utf8').split('\0').filter(Boolean))]
     .filter((f) => f !== '.dockerignore') // it excludes node_modules, which this context must carry
-    .filter((f) => existsSync(join(REPO_ROOT, f)) && !lstatSync(join(REPO_ROOT, f)).isDirectory())
+    .filter((f) => !NOT_IN_APP_IMAGE.test(f))
+    // statSync follows links: a link to a directory (a worktree's trainer/.venv) is not a file either.
+    .filter((f) => existsSync(join(REPO_ROOT, f)) && !statSync(join(REPO_ROOT, f)).isDirectory())
     .sort();
 }
 
@@ -114,19 +119,21 @@ const RECIPES: Record<ClusterImageName, Recipe> = {
     dockerfile: 'trainer.Dockerfile',
     async context(ctx, log) {
       const trainerDir = join(REPO_ROOT, 'trainer');
-      const requirements = text(join(trainerDir, 'requirements.txt'))
-        .split('\n')
+      // The worker's own pins (prometheus-client) live in requirements-worker.txt, as for trainer/.venv (install.sh).
+      const requirementFiles = ['requirements.txt', 'requirements-worker.txt'];
+      const requirements = requirementFiles
+        .flatMap((f) => text(join(trainerDir, f)).split('\n'))
         .map((l) => l.replace(/#.*/, '').trim())
         .filter(Boolean);
       // Bookworm's python3 is 3.11: the wheels are resolved on this host for it (no network in the build).
       const set = await resolveWheelSet(swerlHome(), { requirements, target: { python: '3.11', hostMatches: false }, log });
       linkWheelSet(swerlHome(), set, join(ctx, 'wheels'));
-      copyFileSync(join(trainerDir, 'requirements.txt'), join(ctx, 'requirements.txt'));
+      for (const f of requirementFiles) copyFileSync(join(trainerDir, f), join(ctx, f));
       copyFileSync(join(trainerDir, 'contract.schema.json'), join(ctx, 'contract.schema.json'));
       const isLitter = (name: string) => name === '__pycache__' || name.endsWith('.pyc');
       cpSync(join(trainerDir, 'swerl_trainer'), join(ctx, 'swerl_trainer'), { recursive: true, filter: (src) => !isLitter(src.split('/').pop() ?? '') });
       return {
-        parts: [set.files.map((f) => f.sha256).join(','), text(join(trainerDir, 'requirements.txt')), text(join(trainerDir, 'contract.schema.json')), hashTree(join(ctx, 'swerl_trainer'))],
+        parts: [set.files.map((f) => f.sha256).join(','), ...requirementFiles.map((f) => text(join(trainerDir, f))), text(join(trainerDir, 'contract.schema.json')), hashTree(join(ctx, 'swerl_trainer'))],
       };
     },
   },

@@ -5,9 +5,9 @@
 ARG BASE
 FROM ${BASE}
 COPY wheels/ /tmp/wheels/
-COPY requirements.txt /opt/swerl-trainer/requirements.txt
+COPY requirements.txt requirements-worker.txt /opt/swerl-trainer/
 RUN python3 -m venv --system-site-packages /opt/swerl-trainer/venv \
- && /opt/swerl-trainer/venv/bin/pip install -q --no-index --find-links /tmp/wheels -r /opt/swerl-trainer/requirements.txt \
+ && /opt/swerl-trainer/venv/bin/pip install -q --no-index --find-links /tmp/wheels -r /opt/swerl-trainer/requirements.txt -r /opt/swerl-trainer/requirements-worker.txt \
  && rm -rf /tmp/wheels \
  && groupadd --gid 1000 swerl && useradd --uid 1000 --gid 1000 --create-home swerl \
  && mkdir -p /var/lib/swerl/checkpoints && chown -R swerl:swerl /var/lib/swerl
