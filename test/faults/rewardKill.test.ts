@@ -8,6 +8,8 @@
  * - Killed on every attempt: after timeouts.rewardInfraSec the episode ends unscored with
  *   SWERL_REWARD_INFRA_EXHAUSTED (exit infra_failure); the workflow completes, the next episode is
  *   unaffected.
+ * - An operator's rescore whose grader container is killed three times: graded 1 on the fourth run
+ *   (the old rescore gave up after 3 attempts of any kind).
  * - A harness that crashes while Docker answers (an image without pytest): counted on the row, the
  *   third ends the episode unscored with SWERL_REWARD_UNAVAILABLE (exit infra_failure), not the
  *   workflow failed.
@@ -16,8 +18,10 @@ import Docker from 'dockerode';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScriptBook, goldActions, scriptFromActions, type ScriptedAction } from '../../activities/policy/scripts';
+import { requestRescore } from '../../cli/episodeOperations';
 import { REWARD_MAX_ATTEMPTS } from '../../core/episodeLimits';
 import { ErrorCodes } from '../../core/errors';
+import { getEpisodeOperation } from '../../db/episodeOperations';
 import { getRewardResult } from '../../db/rewards';
 import { episodes, tasks } from '../../db/schema';
 import { ensureTaskImage } from '../../sandbox/images';
@@ -64,12 +68,12 @@ const rewardLabel = (episodeId: string): string => `swerl.episode=${episodeId}.r
  * Kills the episode's reward container once pytest runs in it, at most `times` times (Infinity:
  * every one). Returns a stop function that resolves to the number killed.
  */
-function rewardKiller(episodeId: string, times: number): () => Promise<number> {
+function rewardKiller(episodeId: string, times: number, label = rewardLabel(episodeId)): () => Promise<number> {
   const killed = new Set<string>();
   let stop = false;
   const loop = (async () => {
     while (!stop && killed.size < times) {
-      const running = await docker.listContainers({ filters: { label: [rewardLabel(episodeId)] } }).catch(() => [] as Docker.ContainerInfo[]);
+      const running = await docker.listContainers({ filters: { label: [label] } }).catch(() => [] as Docker.ContainerInfo[]);
       for (const c of running) {
         if (killed.has(c.Id) || killed.size >= times) continue;
         const top = await docker.getContainer(c.Id).top().catch(() => undefined);
@@ -148,6 +152,27 @@ describe('the reward container killed mid-scoring is infra, bounded in time', ()
     const ok = await (await h.startEpisode(next)).result();
     expect(ok).toMatchObject({ exitReason: 'submitted', reward: 1, infraFailures: 0 });
   }, 400_000);
+});
+
+describe('an operator\'s rescore under the same bounds', () => {
+  it('its grader container killed three times: retried as infra, then graded 1 (the old rescore gave up after 3 attempts)', async () => {
+    const source = h.episodeInput(SLOW_TASK, { sampleIdx: 3 });
+    expect(await (await h.startEpisode(source)).result()).toMatchObject({ exitReason: 'submitted', reward: 1 });
+    const operationId = `rewardkill-${source.sampleIdx}-${Date.now()}`;
+    const stopKiller = rewardKiller(source.episodeId, REWARD_MAX_ATTEMPTS, `swerl.episode=${operationId}.rescore`);
+    const started = await requestRescore(h.client, h.db.db, { episodeId: source.episodeId, who: 'tester', reason: 'reward kill', operationId }, { taskQueue: h.taskQueue, rolloutQueue: h.sharedQueue });
+    let outcome;
+    try {
+      outcome = await started.handle.result();
+    } finally {
+      expect(await stopKiller()).toBe(REWARD_MAX_ATTEMPTS);
+    }
+    // Every grader run counted: the three killed and the one that graded.
+    expect(outcome).toMatchObject({ kind: 'rescore', status: 'completed', reward: 1, graderRuns: REWARD_MAX_ATTEMPTS + 1 });
+    await recordHistoryFixture('rescoreEpisode-bounded', started.handle);
+    expect((await getEpisodeOperation(h.db.db, operationId)).graderRuns).toBe(REWARD_MAX_ATTEMPTS + 1);
+    expect(await docker.listContainers({ all: true, filters: { label: [`swerl.episode=${operationId}.rescore`] } })).toEqual([]);
+  }, 300_000);
 });
 
 describe('a harness that crashes while Docker answers', () => {
