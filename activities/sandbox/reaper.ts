@@ -36,6 +36,29 @@ function reasonToReap(labels: Record<string, string>, now: number, stored: Reado
   return (stored.get(labels[Labels.leaseId] ?? '') ?? 0) >= now ? undefined : 'lease-expired';
 }
 
+/** How long a removal someone else started (409: its holder's own sweep, another reaper) may take. */
+export const FOREIGN_REMOVAL_WAIT_MS = 30_000;
+
+/**
+ * Waits until a container whose removal another caller started is gone, so that what the reaper
+ * reports as reaped no longer exists; still there after FOREIGN_REMOVAL_WAIT_MS is a coded error.
+ */
+async function untilRemoved(docker: Docker, id: string): Promise<void> {
+  const deadline = Date.now() + FOREIGN_REMOVAL_WAIT_MS;
+  for (;;) {
+    try {
+      await docker.getContainer(id).inspect();
+    } catch (err) {
+      if (statusCodeOf(err) === 404) return;
+      throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `reaper cannot inspect container ${id.slice(0, 12)}: ${(err as Error).message}`, { containerId: id }, { cause: err });
+    }
+    if (Date.now() >= deadline) {
+      throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `container ${id.slice(0, 12)} still exists ${FOREIGN_REMOVAL_WAIT_MS / 1000} s after another removal of it began`, { containerId: id });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** `db`: consult stored lease renewals; `run`: only containers of this run (a test sharing the daemon). */
 export async function reapOrphans(docker: Docker, now: number = Date.now(), opts: { db?: Db; run?: string } = {}): Promise<ReapedContainer[]> {
   let containers: Docker.ContainerInfo[];
@@ -59,7 +82,8 @@ export async function reapOrphans(docker: Docker, now: number = Date.now(), opts
       await docker.getContainer(c.Id).remove({ force: true, v: true });
     } catch (err) {
       const code = statusCodeOf(err);
-      if (code !== 404 && code !== 409) {
+      if (code === 409) await untilRemoved(docker, c.Id);
+      else if (code !== 404) {
         throw new SandboxError(ErrorCodes.SANDBOX_EXEC_FAILED, `reaper cannot remove container ${c.Id.slice(0, 12)}: ${(err as Error).message}`, { containerId: c.Id }, { cause: err });
       }
     }
