@@ -14,8 +14,10 @@ import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProces
 /**
  * Pre-training of the demo's base: long enough to learn the transcript format and the
  * demonstrations' mix of behaviours (issue 7's family: loss plateaued by ~150 steps, ~11 min on 2
- * idle cores for ~500-token transcripts; this family's are ~880 tokens, at most ~1150, hence the
- * 1280-token context).
+ * idle cores for ~500-token transcripts; this family's open/edit/submit ones are ~880 tokens, at
+ * most ~1150, hence the 1280-token context). On the sed-style corpus (~320 tokens) the 200 steps
+ * took 786 s at load 13-25 under nice 19, and the base does not copy the issue's line yet
+ * (docs/learn-demo-attempts.md, section 3).
  */
 export const PRETRAIN = { preset: 'learn', steps: 200, batchSize: 16, lr: 3e-3, warmup: 20, weightDecay: 0.01, seed: 1, maxSeqLen: 1280 } as const;
 

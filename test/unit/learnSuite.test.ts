@@ -140,6 +140,8 @@ describe('learn demonstrations', () => {
     expect(share('gold')).toBeLessThan(0.33);
     expect(share('line-below')).toBeGreaterThan(0.37);
     expect(share('line-below')).toBeLessThan(0.43);
+    // The sed style: every demonstration acts first with `sed -i 'Nd' app.py` or submits.
+    expect(demos.filter((d) => !/^```\n(sed -i '\d+d' app\.py|submit)\n```$/.test(d.messages[2]!.content))).toEqual([]);
   });
 });
 
