@@ -15,7 +15,7 @@ import { detectStall, formatStall, parseStallAfter } from '../dashboard/stall';
 import { withClient, withDb } from './connections';
 import { runProgress, watchProgress } from './progress';
 import { statusQuery } from '../workflows/definitions';
-import { formatHistory, formatStatus, newRunId, runHistory, runStatus, signalRun, startRun, type OperatorVerb } from './runs';
+import { formatHistory, formatStatus, newRunId, runHistory, runStatus, signalRun, startRun, waitForRun, type OperatorVerb } from './runs';
 
 type WorkerRole = 'orchestration' | 'rollout' | 'all';
 
@@ -145,7 +145,10 @@ export function registerRunCommands(program: Command): void {
         const runId = opts.runId ?? newRunId(config);
         const handle = await startRun(client, config, runId);
         console.log(`started run ${runId} (workflow ${handle.workflowId})`);
-        if (opts.wait) console.log(formatStatus(await watchProgress(handle.result(), async () => runProgress(await handle.query(statusQuery)))));
+        if (opts.wait) {
+          const result = waitForRun(runId, () => handle.result(), { log: (line) => console.error(line) });
+          console.log(formatStatus(await watchProgress(result, async () => runProgress(await handle.query(statusQuery)))));
+        }
       });
     });
 

@@ -3,7 +3,7 @@
  * only; the run's own durable state is the source of truth, Postgres holds the detail.
  */
 import os from 'node:os';
-import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { ServiceError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { RunError, ErrorCodes } from '../core/errors';
 import type { RunConfig } from '../core/config';
@@ -32,6 +32,51 @@ export async function startRun(
     workflowIdConflictPolicy: 'FAIL',
     memo: { swerlRunName: config.name },
   });
+}
+
+/** gRPC answers of a Temporal server that is overloaded or restarting: the run goes on, so does the wait. */
+const TRANSIENT_GRPC = new Set<number>([
+  14, // UNAVAILABLE
+  4, // DEADLINE_EXCEEDED
+  8, // RESOURCE_EXHAUSTED
+  2, // UNKNOWN
+]);
+
+export function isTransientTemporalError(err: unknown): boolean {
+  const cause = err instanceof ServiceError ? err.cause : err;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  return typeof code === 'number' && TRANSIENT_GRPC.has(code);
+}
+
+/**
+ * `swerl start --wait`: the run's result, waiting again when Temporal answers a transient error
+ * (the real server under load failed the CLI's long poll with UNAVAILABLE while the run went on).
+ * Bounded: after `attempts` transient failures in a row it gives up with SWERL_TEMPORAL_UNAVAILABLE,
+ * naming the run (which is still running: `swerl status RUN`).
+ */
+export async function waitForRun<T>(
+  runId: string,
+  result: () => Promise<T>,
+  opts: { attempts?: number; pauseMs?: number; log?: (line: string) => void } = {},
+): Promise<T> {
+  const attempts = opts.attempts ?? 60;
+  for (let failures = 0; ; ) {
+    try {
+      return await result();
+    } catch (err) {
+      if (!isTransientTemporalError(err)) throw err;
+      failures += 1;
+      const detail = (err as Error).message + (err instanceof ServiceError && err.cause ? `: ${err.cause.message}` : '');
+      if (failures >= attempts) {
+        throw new RunError(ErrorCodes.TEMPORAL_UNAVAILABLE, `gave up waiting for run "${runId}" after ${failures} transient Temporal errors in a row (${detail}); it may still be running: swerl status ${runId}`, {
+          runId,
+          failures,
+        });
+      }
+      opts.log?.(`waiting for run ${runId}: Temporal answered ${detail}; waiting again (${failures}/${attempts})`);
+      await new Promise((r) => setTimeout(r, opts.pauseMs ?? 5_000));
+    }
+  }
 }
 
 export function runHandle(client: Client, runId: string): WorkflowHandle<typeof trainingRun> {

@@ -83,6 +83,8 @@ export const ErrorCodes = {
   STACK_START_FAILED: 'SWERL_STACK_START_FAILED',
   STACK_NOT_RUNNING: 'SWERL_STACK_NOT_RUNNING',
   STACK_DEPENDENCY_MISSING: 'SWERL_STACK_DEPENDENCY_MISSING',
+  // the Temporal service kept answering UNAVAILABLE / DEADLINE_EXCEEDED past a CLI wait's bound (`swerl start --wait`)
+  TEMPORAL_UNAVAILABLE: 'SWERL_TEMPORAL_UNAVAILABLE',
   // a SIGTERMed worker whose shutdown outlived SWERL_WORKER_SHUTDOWN_FORCE_SEC (+30 s): it exits, its activities are retried elsewhere
   WORKER_SHUTDOWN_FORCED: 'SWERL_WORKER_SHUTDOWN_FORCED',
   // operator console (`swerl dashboard`): a mutation without the token, from another origin, or malformed
