@@ -146,3 +146,17 @@ export async function activeLeaseExpiries(db: Db, leaseIds: readonly string[]): 
     .where(and(inArray(sandboxLeases.id, [...leaseIds]), eq(sandboxLeases.status, 'active')));
   return new Map(rows.map((r) => [r.id, r.expiresAt.getTime()]));
 }
+
+/**
+ * Those of these leases whose row says they ended (released, or expired: overdue or superseded by
+ * a newer lease of the same episode). Nobody holds their containers any more, whatever the
+ * container's label expiry says: a rebuilt episode's old sandbox on a dead host is one.
+ */
+export async function endedLeaseIds(db: Db, leaseIds: readonly string[]): Promise<Set<string>> {
+  if (leaseIds.length === 0) return new Set();
+  const rows = await db
+    .select({ id: sandboxLeases.id })
+    .from(sandboxLeases)
+    .where(and(inArray(sandboxLeases.id, [...leaseIds]), ne(sandboxLeases.status, 'active')));
+  return new Set(rows.map((r) => r.id));
+}

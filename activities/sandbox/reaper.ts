@@ -4,16 +4,21 @@
  * manager that restarted under the same process). Containers of managers in other processes are
  * judged by their `swerl.lease-expires` label, so a crashed worker's sandboxes disappear one TTL
  * after their lease was taken; given the database, a lease whose stored expiry (renewed by its
- * holder in another process, leases.ts `ledger`) has not passed is kept although its label expired.
+ * holder in another process, leases.ts `ledger`) has not passed is kept although its label expired,
+ * and one the database says ended (released, or superseded when its episode was rebuilt on another
+ * host) is removed although its label has not: a killed rollout worker's sandboxes go within a
+ * reaper pass of the rebuild, not one lease TTL (default 1 h) later.
  */
 import type Docker from 'dockerode';
 import { ErrorCodes, SandboxError } from '../../core/errors';
 import { statusCodeOf } from './exec';
 import type { Db } from '../../db/client';
+import { endedLeaseIds } from '../../db/sandboxLeases';
 import { liveManager, storedLeaseExpiries } from './leases';
 import { Labels, sandboxScope } from './types';
 
-export type ReapReason = 'lease-expired' | 'unknown-to-manager';
+/** `lease-ended`: the ledger says the lease was released or superseded (its episode was rebuilt elsewhere) although the label has not expired. */
+export type ReapReason = 'lease-expired' | 'lease-ended' | 'unknown-to-manager';
 
 export interface ReapedContainer {
   containerId: string;
@@ -23,13 +28,15 @@ export interface ReapedContainer {
   reason: ReapReason;
 }
 
-function reasonToReap(labels: Record<string, string>, now: number, stored: ReadonlyMap<string, number>): ReapReason | undefined {
+function reasonToReap(labels: Record<string, string>, now: number, stored: ReadonlyMap<string, number>, ended: ReadonlySet<string>): ReapReason | undefined {
   const manager = liveManager(labels[Labels.manager] ?? '');
   if (manager) {
     const verdict = manager.verdict(labels[Labels.leaseId] ?? '', now);
     if (verdict === 'active') return undefined;
     return verdict === 'expired' ? 'lease-expired' : 'unknown-to-manager';
   }
+  // Held in another process (or by a dead one): a lease the ledger says ended is nobody's, label or not.
+  if (ended.has(labels[Labels.leaseId] ?? '')) return 'lease-ended';
   // A missing or garbled expiry is treated as expired: a managed container must say when it ends.
   const expires = Number(labels[Labels.leaseExpires]);
   if (Number.isFinite(expires) && expires >= now) return undefined;
@@ -72,11 +79,13 @@ export async function reapOrphans(docker: Docker, now: number = Date.now(), opts
   }
   // Renewals of leases held in other processes live in Postgres, not in the labels.
   const elsewhere = containers.map((c) => c.Labels ?? {}).filter((l) => !liveManager(l[Labels.manager] ?? '') && l[Labels.leaseId]);
-  const stored = opts.db ? await storedLeaseExpiries(opts.db, elsewhere.map((l) => l[Labels.leaseId]!)) : new Map<string, number>();
+  const elsewhereIds = elsewhere.map((l) => l[Labels.leaseId]!);
+  const stored = opts.db ? await storedLeaseExpiries(opts.db, elsewhereIds) : new Map<string, number>();
+  const ended = opts.db ? await endedLeaseIds(opts.db, elsewhereIds) : new Set<string>();
   const reaped: ReapedContainer[] = [];
   for (const c of containers) {
     const labels = c.Labels ?? {};
-    const reason = reasonToReap(labels, now, stored);
+    const reason = reasonToReap(labels, now, stored, ended);
     if (!reason) continue;
     try {
       await docker.getContainer(c.Id).remove({ force: true, v: true });

@@ -3,13 +3,16 @@
  * past its creation TTL (the container label's expiry); this process's reaper, given the database,
  * must keep that container and remove the one whose lease was not renewed. The last step shows
  * the database is what made the difference: the same reaper without it removes the renewed one too.
+ * And the other way round: a lease the database says ended (superseded when its episode got a new
+ * lease on another host, as when a rollout worker is killed) loses its container at the next
+ * reaper pass although its label has not expired; the reaper without the database keeps it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Labels, reapOrphans, type SandboxLimits } from '../../activities/sandbox';
 import { createDb, type DbHandle } from '../../db/client';
-import { activeLeaseExpiries } from '../../db/sandboxLeases';
+import { activeLeaseExpiries, endedLeaseIds, recordHeldLease } from '../../db/sandboxLeases';
 import { ensureBaseImage } from '../../sandbox/images';
 import { createTestDatabase, type TestDatabase } from '../harness/db';
 
@@ -26,7 +29,7 @@ process.env.SWERL_SANDBOX_SCOPE = SCOPE;
 
 let testDb: TestDatabase;
 let handle: DbHandle;
-let child: ChildProcess | undefined;
+const children: ChildProcess[] = [];
 
 const mine = async (): Promise<Docker.ContainerInfo[]> =>
   (await docker.listContainers({ all: true, filters: { label: [Labels.managed + '=true'] } })).filter((c) => c.Labels[Labels.run]?.startsWith(RUN));
@@ -39,20 +42,20 @@ beforeAll(async () => {
 afterAll(async () => {
   if (scopeBefore === undefined) delete process.env.SWERL_SANDBOX_SCOPE;
   else process.env.SWERL_SANDBOX_SCOPE = scopeBefore;
-  if (child && child.exitCode === null) child.kill('SIGKILL');
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   for (const c of await mine().catch(() => [])) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   await handle?.close();
   await testDb?.drop();
 });
 
 /** Starts a lease holder in another process; resolves with its two lease ids once both containers run. */
-async function startHolder(image: string, run: string): Promise<{ proc: ChildProcess; renewed: string; control: string }> {
+async function startHolder(image: string, run: string, ttlSec = LEASE_TTL_SEC): Promise<{ proc: ChildProcess; renewed: string; control: string }> {
   const script = `
     const Docker = require('dockerode');
     const { LeaseManager } = require('./activities/sandbox/leases');
     const { createDb } = require('./db/client');
     const { db } = createDb(process.env.LEDGER_URL);
-    const mgr = new LeaseManager(new Docker(), { maxConcurrent: 2, prewarm: 0, leaseTtlSec: ${LEASE_TTL_SEC}, ledger: { db, host: 'lease-ledger-test' } });
+    const mgr = new LeaseManager(new Docker(), { maxConcurrent: 2, prewarm: 0, leaseTtlSec: ${ttlSec}, ledger: { db, host: 'lease-ledger-test' } });
     const limits = JSON.parse(process.env.LIMITS);
     const spec = (episode) => ({ image: process.env.IMAGE, limits, labels: { run: process.env.RUN, episode } });
     (async () => {
@@ -66,7 +69,7 @@ async function startHolder(image: string, run: string): Promise<{ proc: ChildPro
     env: { ...process.env, IMAGE: image, RUN: run, LIMITS: JSON.stringify(limits), LEDGER_URL: testDb.url },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  child = proc;
+  children.push(proc);
   const ids = await new Promise<{ renewed: string; control: string }>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -131,4 +134,26 @@ describe('a lease renewed in another process', () => {
     }
     throw new Error('every attempt was disturbed by a foreign reaper on this shared daemon');
   }, 240_000);
+});
+
+describe('a lease superseded by a newer lease of its episode', () => {
+  it("loses its container at the next reaper pass, long before its label's expiry", async () => {
+    const image = await ensureBaseImage();
+    const run = `${RUN}-superseded`;
+    const inRun = async (): Promise<string[]> =>
+      (await docker.listContainers({ all: true, filters: { label: [`${Labels.run}=${run}`] } })).map((c) => c.Labels[Labels.leaseId]!).sort();
+    // A holder in another process with a one-hour TTL, killed like a lost rollout worker.
+    const holder = await startHolder(image, run, 3600);
+    holder.proc.kill('SIGKILL');
+    expect(await inRun()).toEqual([holder.control, holder.renewed].sort());
+    // Its episode "control" is rebuilt on another host: the new lease supersedes the old one.
+    await recordHeldLease(handle.db, { id: `${run}-rebuilt`, host: 'another-host', image, containerId: 'elsewhere', expiresAt: new Date(Date.now() + 3_600_000), episodeId: 'control' });
+    expect([...(await endedLeaseIds(handle.db, [holder.control, holder.renewed]))]).toEqual([holder.control]);
+
+    // Without the database, the labels (an hour to go) keep both.
+    expect(await reapOrphans(docker, Date.now(), { run })).toEqual([]);
+    const reaped = await reapOrphans(docker, Date.now(), { db: handle.db, run });
+    expect(reaped.map((r) => [r.leaseId, r.reason])).toEqual([[holder.control, 'lease-ended']]);
+    expect(await inRun()).toEqual([holder.renewed]);
+  }, 120_000);
 });
