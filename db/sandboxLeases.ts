@@ -4,7 +4,7 @@
  * transaction-scoped advisory lock, so two workers racing for the last slot cannot both win.
  * Lease ids come from the caller (derived from the episode), so a retried acquire is a no-op.
  */
-import { and, eq, gt, inArray, lt, ne, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
 import { ErrorCodes, SandboxError } from '../core/errors';
 import type { Db } from './client';
 import { runs, sandboxLeases } from './schema';
@@ -101,29 +101,87 @@ export async function expireLeases(db: Db, host?: string): Promise<SandboxLease[
     .returning();
 }
 
+/** Marks the episode's other active leases expired: an episode holds one sandbox at a time. */
+async function supersedeOthers(tx: Parameters<Parameters<Db['transaction']>[0]>[0], episodeId: string | undefined, leaseId: string): Promise<void> {
+  if (!episodeId) return;
+  await tx
+    .update(sandboxLeases)
+    .set({ status: 'expired', releasedAt: sql`now()` })
+    .where(and(eq(sandboxLeases.episodeId, episodeId), eq(sandboxLeases.status, 'active'), ne(sandboxLeases.id, leaseId)));
+}
+
+/** A stored run's id, or NULL (sandboxes of ad-hoc tests name runs that are not stored). */
+const storedRun = (runId: string | undefined) => (runId ? sql`(select ${runs.id} from ${runs} where ${runs.id} = ${runId})` : null);
+
 /**
- * Records a lease a host's lease manager has already granted (its own cap decided), with the
- * expiry its container label carries; a second call for the same id changes nothing. The run is
- * recorded when it is a stored run (sandboxes of ad-hoc tests have none). An episode holds one
- * sandbox at a time: a new lease supersedes its earlier active ones (a dead host's, or a retried
- * acquire's), which are marked expired so that a reaper anywhere may remove their containers.
+ * Records a lease before its container exists (or a pre-warmed pool container's, with no run or
+ * episode): no container id, a short expiry its lease manager keeps extending while it creates the
+ * container or keeps it pooled (`extendPendingLeases`). A process killed meanwhile stops extending
+ * it, so a reaper anywhere removes what it left behind once the row is overdue, whatever the
+ * container's label says. Supersedes the episode's earlier active leases, like `recordHeldLease`.
+ */
+export async function recordPendingLease(
+  db: Db,
+  lease: { id: string; host: string; image: string; expiresAt: Date; runId?: string; episodeId?: string },
+): Promise<void> {
+  const { runId, episodeId, ...rest } = lease;
+  await db.transaction(async (tx) => {
+    await supersedeOthers(tx, episodeId, lease.id);
+    await tx
+      .insert(sandboxLeases)
+      .values({ ...rest, containerId: null, runId: storedRun(runId), episodeId: episodeId || null })
+      .onConflictDoNothing();
+  });
+}
+
+/**
+ * Moves the expiry of those of these leases that are active and still pending (no container id:
+ * being created, or pooled) to at least `expiresAt`. A lease handed out meanwhile (its container id
+ * set) is left alone: its holder's renewals decide its expiry from then on.
+ */
+export async function extendPendingLeases(db: Db, leaseIds: readonly string[], expiresAt: Date): Promise<number> {
+  if (leaseIds.length === 0) return 0;
+  const rows = await db
+    .update(sandboxLeases)
+    .set({ expiresAt: sql`greatest(${sandboxLeases.expiresAt}, ${expiresAt.toISOString()}::timestamptz)` })
+    .where(and(inArray(sandboxLeases.id, [...leaseIds]), eq(sandboxLeases.status, 'active'), isNull(sandboxLeases.containerId)))
+    .returning({ id: sandboxLeases.id });
+  return rows.length;
+}
+
+/**
+ * Records a lease a host's lease manager has granted (its own cap decided) once its container
+ * exists, with the expiry its holder renews from now on: a new row, or the lease's pending row
+ * (`recordPendingLease`) completed with the container, run and episode. The run is recorded when
+ * it is a stored run. An episode holds one sandbox at a time: a new lease supersedes its earlier
+ * active ones (a dead host's, or a retried acquire's), which are marked expired so that a reaper
+ * anywhere may remove their containers. Returns false when the lease's row already ended (it was
+ * superseded or reaped while its container was being created): the caller must not hand it out.
+ * Calling it again for a held lease changes nothing but its expiry.
  */
 export async function recordHeldLease(
   db: Db,
   lease: { id: string; host: string; image: string; containerId: string; expiresAt: Date; runId?: string; episodeId?: string },
-): Promise<void> {
+): Promise<boolean> {
   const { runId, episodeId, ...rest } = lease;
-  await db.transaction(async (tx) => {
-    if (episodeId) {
-      await tx
-        .update(sandboxLeases)
-        .set({ status: 'expired', releasedAt: sql`now()` })
-        .where(and(eq(sandboxLeases.episodeId, episodeId), eq(sandboxLeases.status, 'active'), ne(sandboxLeases.id, lease.id)));
-    }
-    await tx
+  return db.transaction(async (tx) => {
+    await supersedeOthers(tx, episodeId, lease.id);
+    const rows = await tx
       .insert(sandboxLeases)
-      .values({ ...rest, runId: runId ? sql`(select ${runs.id} from ${runs} where ${runs.id} = ${runId})` : null, episodeId: episodeId || null })
-      .onConflictDoNothing();
+      .values({ ...rest, runId: storedRun(runId), episodeId: episodeId || null })
+      .onConflictDoUpdate({
+        target: sandboxLeases.id,
+        set: {
+          containerId: sql`excluded.container_id`,
+          expiresAt: sql`excluded.expires_at`,
+          runId: sql`excluded.run_id`,
+          episodeId: sql`excluded.episode_id`,
+          renewedAt: sql`now()`,
+        },
+        setWhere: eq(sandboxLeases.status, 'active'),
+      })
+      .returning({ id: sandboxLeases.id });
+    return rows.length > 0;
   });
 }
 
@@ -159,4 +217,17 @@ export async function endedLeaseIds(db: Db, leaseIds: readonly string[]): Promis
     .from(sandboxLeases)
     .where(and(inArray(sandboxLeases.id, [...leaseIds]), ne(sandboxLeases.status, 'active')));
   return new Set(rows.map((r) => r.id));
+}
+
+/**
+ * Marks these leases expired when they are still active and overdue at `now`: a reaper removed
+ * their containers because nobody renewed them. A holder's late write then finds the lease ended
+ * (recordHeldLease returns false) instead of handing out a removed container.
+ */
+export async function expireOverdueLeases(db: Db, leaseIds: readonly string[], now: Date): Promise<void> {
+  if (leaseIds.length === 0) return;
+  await db
+    .update(sandboxLeases)
+    .set({ status: 'expired', releasedAt: sql`now()` })
+    .where(and(inArray(sandboxLeases.id, [...leaseIds]), eq(sandboxLeases.status, 'active'), lt(sandboxLeases.expiresAt, now)));
 }

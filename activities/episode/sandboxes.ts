@@ -59,6 +59,8 @@ export async function buildSandbox(ctx: HostContext, episodeId: string): Promise
     image,
     limits: settings,
     labels: { run: episode.runId, episode: episodeId },
+    // The run config's TTL, whatever this host's own config says (compose workers run with its default).
+    leaseTtlSec: settings.leaseTtlSec,
   });
   leaseByContainer.set(sandbox.containerId, leaseId);
   attached.set(sandbox.containerId, sandbox);

@@ -6,6 +6,13 @@
  * stored in Postgres (sandbox_leases), so a reaper in another process sharing the Docker daemon
  * sees a lease renewed past its label's creation expiry as held (reaper.ts, `db`).
  *
+ * With a ledger the row comes first: it is written before the container is created, with a short
+ * expiry (`pendingTtlSec`) this manager extends while it creates the container and, for a pool
+ * container, while it stays in the pool; the lease's real expiry is set when it is handed out. A
+ * process killed at any point (between `docker create` and the hand-out, or with a pool) leaves
+ * rows nobody extends, so the survivors' reapers remove its containers within `pendingTtlSec` and
+ * a reaper pass, not one label TTL (the lease TTL, default 1 h) later.
+ *
  * The cap counts leases, not pool containers: pooled containers are idle `sleep`s and there are at
  * most `prewarm` of them per image.
  */
@@ -13,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import { ErrorCodes, SandboxError } from '../../core/errors';
 import type { Db } from '../../db/client';
-import { activeLeaseExpiries, extendHeldLease, recordHeldLease, releaseLease } from '../../db/sandboxLeases';
+import { activeLeaseExpiries, extendHeldLease, extendPendingLeases, recordHeldLease, recordPendingLease, releaseLease } from '../../db/sandboxLeases';
 import { createSandbox } from './sandbox';
 import { statusCodeOf } from './exec';
 import { Labels, type Sandbox, type SandboxLimits } from './types';
@@ -27,14 +34,23 @@ export interface LeaseManagerOptions {
   acquireTimeoutMs?: number;
   /** A pooled container older than this is replaced rather than handed out. */
   poolMaxIdleSec?: number;
-  /** Stores leases and renewals in Postgres under this host name, for reapers in other processes. */
-  ledger?: { db: Db; host: string };
+  /**
+   * Stores leases and renewals in Postgres under this host name, for reapers in other processes.
+   * `pendingTtlSec` (default PENDING_LEASE_TTL_SEC): how long the row of a container being created
+   * or pooled outlives this manager's last extension of it (every sixth of it).
+   */
+  ledger?: { db: Db; host: string; pendingTtlSec?: number };
 }
+
+/** A pending (being created, or pooled) lease's row expires this long after its manager last extended it. */
+export const PENDING_LEASE_TTL_SEC = 120;
 
 export interface AcquireSpec {
   image: string;
   limits: SandboxLimits;
   labels: { run: string; episode: string };
+  /** This lease's TTL (the run config's `sandbox.leaseTtlSec`) instead of the manager's. */
+  leaseTtlSec?: number;
 }
 
 export interface AcquiredLease {
@@ -49,6 +65,7 @@ export type LeaseVerdict = 'active' | 'expired' | 'unknown';
 interface LeaseState {
   sandbox: Sandbox;
   expiresAt: number;
+  ttlSec: number;
   labels: { run: string; episode: string };
 }
 
@@ -93,12 +110,48 @@ export class LeaseManager {
   /** The last failed ledger write (renewal, release), for status output. */
   lastLedgerError: Error | undefined;
   private readonly ledgerWrites = new Set<Promise<void>>();
+  private readonly keepAlive: NodeJS.Timeout | undefined;
+  private keepAliveInFlight = false;
 
   constructor(
     private readonly docker: Docker,
     private readonly opts: LeaseManagerOptions,
   ) {
     liveManagers.set(this.id, this);
+    if (opts.ledger) {
+      this.keepAlive = setInterval(() => this.extendPending(), Math.max(250, (this.pendingTtlSec() * 1000) / 6));
+      this.keepAlive.unref();
+    }
+  }
+
+  private pendingTtlSec(): number {
+    return this.opts.ledger?.pendingTtlSec ?? PENDING_LEASE_TTL_SEC;
+  }
+
+  private pendingExpiry(): Date {
+    return new Date(Date.now() + this.pendingTtlSec() * 1000);
+  }
+
+  /** Extends the rows of the containers this manager is creating or keeps pooled (one write at a time). */
+  private extendPending(): void {
+    const ledger = this.opts.ledger;
+    if (!ledger || this.keepAliveInFlight) return;
+    const ids = [...this.pending];
+    for (const pool of this.pools.values()) ids.push(...pool.ready.map((p) => p.leaseId));
+    if (ids.length === 0) return;
+    this.keepAliveInFlight = true;
+    this.track(
+      extendPendingLeases(ledger.db, ids, this.pendingExpiry())
+        .then(() => undefined)
+        .finally(() => {
+          this.keepAliveInFlight = false;
+        }),
+    );
+  }
+
+  /** Ends a lease's row that will never be handed out (its container failed, was discarded or drained). */
+  private releaseRow(leaseId: string): void {
+    if (this.opts.ledger) this.track(releaseLease(this.opts.ledger.db, leaseId));
   }
 
   private async takeSlot(): Promise<void> {
@@ -135,42 +188,60 @@ export class LeaseManager {
   async acquire(spec: AcquireSpec): Promise<AcquiredLease> {
     if (this.closed) throw new SandboxError(ErrorCodes.LEASE_UNAVAILABLE, `lease manager ${this.id} is closed`, { managerId: this.id });
     await this.takeSlot();
+    const ttlSec = spec.leaseTtlSec ?? this.opts.leaseTtlSec;
+    const ledger = this.opts.ledger;
+    let leaseId: string | undefined;
+    let sandbox: Sandbox | undefined;
     try {
       const pooled = await this.takeFromPool(spec);
-      const leaseId = pooled?.leaseId ?? randomUUID();
-      let sandbox = pooled?.sandbox;
+      leaseId = pooled?.leaseId ?? randomUUID();
+      this.pending.add(leaseId);
+      sandbox = pooled?.sandbox;
       if (!sandbox) {
-        this.pending.add(leaseId);
-        try {
-          sandbox = await createSandbox(this.docker, { ...spec, leaseTtlSec: this.opts.leaseTtlSec }, { leaseId, managerId: this.id });
-        } catch (err) {
-          this.pending.delete(leaseId);
-          throw err;
+        // The row before the container: a process killed while Docker creates it leaves a row that
+        // nobody extends, which a reaper elsewhere trusts over the container's label.
+        if (ledger) {
+          await recordPendingLease(ledger.db, {
+            id: leaseId,
+            host: ledger.host,
+            image: spec.image,
+            expiresAt: this.pendingExpiry(),
+            runId: spec.labels.run,
+            episodeId: spec.labels.episode,
+          });
         }
+        sandbox = await createSandbox(this.docker, { ...spec, leaseTtlSec: ttlSec }, { leaseId, managerId: this.id });
       }
-      const expiresAt = Date.now() + this.opts.leaseTtlSec * 1000;
-      if (this.opts.ledger) {
+      const expiresAt = Date.now() + ttlSec * 1000;
+      if (ledger) {
         // Before the lease is handed out: once the holder renews, the stored row is what a reaper elsewhere trusts.
-        await recordHeldLease(this.opts.ledger.db, {
+        const held = await recordHeldLease(ledger.db, {
           id: leaseId,
-          host: this.opts.ledger.host,
+          host: ledger.host,
           image: spec.image,
           containerId: sandbox.containerId,
           expiresAt: new Date(expiresAt),
           runId: spec.labels.run,
           episodeId: spec.labels.episode,
-        })
-          .catch(async (err: unknown) => {
-            this.pending.delete(leaseId);
-            await sandbox!.destroy().catch(() => undefined);
-            throw err;
-          });
+        });
+        if (!held) {
+          throw new SandboxError(
+            ErrorCodes.SANDBOX_GONE,
+            `lease ${leaseId} ended before its sandbox was handed out (superseded by a newer lease of episode ${spec.labels.episode || '-'}, or reaped)`,
+            { leaseId, managerId: this.id, ...spec.labels },
+          );
+        }
       }
-      this.leases.set(leaseId, { sandbox, expiresAt, labels: spec.labels });
+      this.leases.set(leaseId, { sandbox, expiresAt, ttlSec, labels: spec.labels });
       this.pending.delete(leaseId);
       this.fillPool(spec);
       return { leaseId, sandbox, fromPool: pooled !== undefined };
     } catch (err) {
+      if (leaseId !== undefined) {
+        this.pending.delete(leaseId);
+        await sandbox?.destroy().catch(() => undefined);
+        this.releaseRow(leaseId);
+      }
       this.freeSlot();
       throw err;
     }
@@ -186,7 +257,7 @@ export class LeaseManager {
     if (!lease) {
       throw new SandboxError(ErrorCodes.SANDBOX_GONE, `lease ${leaseId} is unknown to manager ${this.id} (released, reaped, or held by another process)`, { leaseId, managerId: this.id });
     }
-    lease.expiresAt = Date.now() + this.opts.leaseTtlSec * 1000;
+    lease.expiresAt = Date.now() + lease.ttlSec * 1000;
     const ledger = this.opts.ledger;
     if (ledger) this.track(extendHeldLease(ledger.db, leaseId, new Date(lease.expiresAt)).then(() => undefined));
     return lease.expiresAt;
@@ -264,6 +335,7 @@ export class LeaseManager {
       if (Date.now() - entry.createdAt <= maxIdleMs && (await this.isRunning(entry.sandbox))) return entry;
       this.pending.delete(entry.leaseId);
       await entry.sandbox.destroy().catch(() => undefined);
+      this.releaseRow(entry.leaseId);
     }
     return undefined;
   }
@@ -287,8 +359,12 @@ export class LeaseManager {
 
   private async startPooled(pool: Pool): Promise<void> {
     const leaseId = randomUUID();
+    const ledger = this.opts.ledger;
     this.pending.add(leaseId);
+    let pooled = false;
     try {
+      // The row first, with no run or episode: this manager extends it while the container is pooled.
+      if (ledger) await recordPendingLease(ledger.db, { id: leaseId, host: ledger.host, image: pool.spec.image, expiresAt: this.pendingExpiry() });
       // The label expiry covers the longest idle time plus a full lease, so a reaper that only
       // sees labels never removes a container that was handed out late from the pool.
       const ttl = this.opts.leaseTtlSec + (this.opts.poolMaxIdleSec ?? 600);
@@ -304,8 +380,10 @@ export class LeaseManager {
         return;
       }
       pool.ready.push({ leaseId, sandbox, createdAt: Date.now() });
+      pooled = true;
     } finally {
       this.pending.delete(leaseId);
+      if (!pooled) this.releaseRow(leaseId);
     }
   }
 
@@ -332,12 +410,14 @@ export class LeaseManager {
     this.draining = true;
     // Containers still starting destroy themselves when they see `draining`.
     await Promise.allSettled([...this.pools.values()].flatMap((pool) => [...pool.filling]));
-    const pooled: Sandbox[] = [];
-    for (const pool of this.pools.values()) pooled.push(...pool.ready.splice(0).map((p) => p.sandbox));
-    await Promise.all(pooled.map((s) => s.destroy().catch(() => undefined)));
+    const pooled: PooledSandbox[] = [];
+    for (const pool of this.pools.values()) pooled.push(...pool.ready.splice(0));
+    await Promise.all(pooled.map((p) => p.sandbox.destroy().catch(() => undefined)));
+    for (const p of pooled) this.releaseRow(p.leaseId);
     const held = new Set([...this.leases.keys(), ...this.pending]);
     const labelled = await this.docker.listContainers({ all: true, filters: { label: [`${Labels.manager}=${this.id}`] } });
     const strays = labelled.filter((c) => !held.has(c.Labels?.[Labels.leaseId] ?? ''));
+    for (const leaseId of new Set(strays.map((c) => c.Labels?.[Labels.leaseId] ?? ''))) if (leaseId) this.releaseRow(leaseId);
     await Promise.all(
       strays.map((c) =>
         this.docker
@@ -355,16 +435,22 @@ export class LeaseManager {
   /** Destroys pooled containers and (unless told otherwise) leased ones; the manager is unusable after. */
   async close(opts: { releaseLeases?: boolean } = {}): Promise<void> {
     this.closed = true;
+    clearInterval(this.keepAlive);
     // Containers still starting destroy themselves when they see `closed`; wait for that, or a
     // process that exits right after close() leaves them behind.
     await Promise.allSettled([...this.pools.values()].flatMap((pool) => [...pool.filling]));
     liveManagers.delete(this.id);
     const doomed: Sandbox[] = [];
-    for (const pool of this.pools.values()) doomed.push(...pool.ready.splice(0).map((p) => p.sandbox));
+    for (const pool of this.pools.values()) {
+      for (const p of pool.ready.splice(0)) {
+        doomed.push(p.sandbox);
+        this.releaseRow(p.leaseId);
+      }
+    }
     if (opts.releaseLeases ?? true) {
       for (const [leaseId, lease] of this.leases) {
         doomed.push(lease.sandbox);
-        if (this.opts.ledger) this.track(releaseLease(this.opts.ledger.db, leaseId));
+        this.releaseRow(leaseId);
       }
       this.leases.clear();
     }

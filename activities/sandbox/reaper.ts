@@ -3,17 +3,20 @@
  * of this process does not know (it was released but the removal failed, or it belongs to a
  * manager that restarted under the same process). Containers of managers in other processes are
  * judged by their `swerl.lease-expires` label, so a crashed worker's sandboxes disappear one TTL
- * after their lease was taken; given the database, a lease whose stored expiry (renewed by its
- * holder in another process, leases.ts `ledger`) has not passed is kept although its label expired,
- * and one the database says ended (released, or superseded when its episode was rebuilt on another
- * host) is removed although its label has not: a killed rollout worker's sandboxes go within a
- * reaper pass of the rebuild, not one lease TTL (default 1 h) later.
+ * after their lease was taken. Given the database, a lease's row decides whatever its label says:
+ * one whose stored expiry (renewed by its holder in another process, or extended by its manager
+ * while the container is created or pooled: leases.ts `ledger`) has not passed is kept; one that
+ * is overdue (its holder or creator died) or that the database says ended (released, or superseded
+ * when its episode was rebuilt on another host) is removed. A killed rollout worker's sandboxes
+ * (held, half-created or pooled) go within a reaper pass of the rebuild or of the pending TTL
+ * (leases.ts PENDING_LEASE_TTL_SEC), not one lease TTL (default 1 h) later. A lease with no row
+ * (a manager without a ledger, another deployment's database) is judged by its label.
  */
 import type Docker from 'dockerode';
 import { ErrorCodes, SandboxError } from '../../core/errors';
 import { statusCodeOf } from './exec';
 import type { Db } from '../../db/client';
-import { endedLeaseIds } from '../../db/sandboxLeases';
+import { endedLeaseIds, expireOverdueLeases } from '../../db/sandboxLeases';
 import { liveManager, storedLeaseExpiries } from './leases';
 import { Labels, sandboxScope } from './types';
 
@@ -36,11 +39,14 @@ function reasonToReap(labels: Record<string, string>, now: number, stored: Reado
     return verdict === 'expired' ? 'lease-expired' : 'unknown-to-manager';
   }
   // Held in another process (or by a dead one): a lease the ledger says ended is nobody's, label or not.
-  if (ended.has(labels[Labels.leaseId] ?? '')) return 'lease-ended';
-  // A missing or garbled expiry is treated as expired: a managed container must say when it ends.
+  const leaseId = labels[Labels.leaseId] ?? '';
+  if (ended.has(leaseId)) return 'lease-ended';
+  // Its active row is the lease: kept alive by whoever holds or creates it; overdue, that one is gone.
+  const storedExpiry = leaseId ? stored.get(leaseId) : undefined;
+  if (storedExpiry !== undefined) return storedExpiry >= now ? undefined : 'lease-expired';
+  // No row: a missing or garbled expiry is treated as expired: a managed container must say when it ends.
   const expires = Number(labels[Labels.leaseExpires]);
-  if (Number.isFinite(expires) && expires >= now) return undefined;
-  return (stored.get(labels[Labels.leaseId] ?? '') ?? 0) >= now ? undefined : 'lease-expired';
+  return Number.isFinite(expires) && expires >= now ? undefined : 'lease-expired';
 }
 
 /** How long a removal someone else started (409: its holder's own sweep, another reaper) may take. */
@@ -83,6 +89,7 @@ export async function reapOrphans(docker: Docker, now: number = Date.now(), opts
   const stored = opts.db ? await storedLeaseExpiries(opts.db, elsewhereIds) : new Map<string, number>();
   const ended = opts.db ? await endedLeaseIds(opts.db, elsewhereIds) : new Set<string>();
   const reaped: ReapedContainer[] = [];
+  const overdue = new Set<string>();
   for (const c of containers) {
     const labels = c.Labels ?? {};
     const reason = reasonToReap(labels, now, stored, ended);
@@ -98,8 +105,12 @@ export async function reapOrphans(docker: Docker, now: number = Date.now(), opts
     }
     const leaseId = labels[Labels.leaseId] ?? '';
     liveManager(labels[Labels.manager] ?? '')?.forget(leaseId);
+    if (reason === 'lease-expired' && stored.has(leaseId)) overdue.add(leaseId);
     reaped.push({ containerId: c.Id, leaseId, run: labels[Labels.run] ?? '', episode: labels[Labels.episode] ?? '', reason });
   }
+  // The rows of the leases whose containers went for being overdue end too: a late write of their
+  // holder (a stalled, not dead, process) then finds them ended rather than a removed container.
+  if (opts.db) await expireOverdueLeases(opts.db, [...overdue], new Date(now));
   return reaped;
 }
 
