@@ -42,7 +42,11 @@ const children: ChildProcess[] = [];
 
 const ours = async (): Promise<Docker.ContainerInfo[]> => docker.listContainers({ all: true, filters: { label: [`${Labels.managed}=true`, `${Labels.scope}=${SCOPE}`] } });
 
+let image: string;
+
 beforeAll(async () => {
+  // Built by earlier files in a full run; the first build of a fresh machine takes minutes (hook timeout).
+  image = await ensureBaseImage();
   testDb = await createTestDatabase('lease_crash');
   handle = createDb(testDb.url);
 });
@@ -146,7 +150,6 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
 
 describe('a sandbox host killed between docker create and the hand-out of the lease', () => {
   it("loses its half-created sandbox and its pool container to another process's reaper once its rows are overdue; a live host keeps its lease and pool", async () => {
-    const image = await ensureBaseImage();
     const [live, dying] = await Promise.all([startHost('live', image), startHost('dying', image)]);
 
     // Who has what, by lease id (the labels every reaper sees).
