@@ -14,7 +14,8 @@
  * daemon, and the socket proxy refuses what a sandbox host must not do. The kill run asserts that
  * the run still completes on the survivor with each episode once (one row per task and sample, each
  * assistant turn stored once), that the dead host's sandboxes are removed by the survivor's reaper
- * (nothing of the run is left on the daemon) and that no lease stays active.
+ * (nothing of the run is left on the daemon, nor any container the dead worker made: half-created
+ * and pre-warmed ones too) and that no lease stays active.
  * Timings and counts go to test-artifacts/cluster/report.json (copied to bench/reports/ when committed).
  */
 import { execFile } from 'node:child_process';
@@ -304,6 +305,12 @@ describe('the compose deployment', () => {
     await docker.getContainer(victim!.id).kill({ signal: 'SIGKILL' });
     const afterKill = await docker.getContainer(victim!.id).inspect();
     expect(afterKill.State.Running, 'the killed rollout worker is down').toBe(false);
+    // What the victim left: its sandboxes (held, half-created, pooled) and their lease rows, for the report.
+    const victimContainersAtKill = await managerContainers(victimManager);
+    const victimRowsAtKill = await query<{ id: string; episode_id: string | null; container_id: string | null }>(
+      "select id, episode_id, container_id from sandbox_leases where host = $1 and status = 'active'",
+      [held.host],
+    );
     console.log(`killed ${victim!.name} (host ${held.host}) holding episode ${held.episode_id}, ${timings.killAfterStart} s after the start`);
 
     const ended = await startedRun;
@@ -327,12 +334,20 @@ describe('the compose deployment', () => {
     const t3 = Date.now();
     await eventually('every container of the run to be gone', 6 * MIN, async () => ((await runContainers(runId)).length === 0 ? true : undefined));
     timings.killRunContainersGoneAfterEnd = since(t3);
+    // And every container the victim made, its pre-warmed pool too (no run label): their rows are
+    // no longer extended by anyone, so the survivors' reapers remove them (pending TTL + a pass).
+    await eventually("every container of the killed worker's lease manager to be gone", 6 * MIN, async () => ((await managerContainers(victimManager)).length === 0 ? true : undefined));
+    timings.killRunVictimContainersGoneAfterEnd = since(t3);
     runs.push({
       kind: 'rollout worker killed',
       runId,
       seconds: timings.killRun,
       victim: { container: victim!.name, host: held.host, manager: victimManager, episode: held.episode_id, killedAfterSec: timings.killAfterStart, restartedByDocker: victimInfo.State.Running, restartCount: victimInfo.RestartCount },
       victimLeases: victimLeases.map((l) => l.status),
+      // At the kill: the victim's containers (pool ones have no run) and its active rows (no container id = being created or pooled).
+      victimContainersAtKill: victimContainersAtKill.map((c) => ({ name: c.Names[0], run: c.Labels[Labels.run] ?? '', state: c.State })),
+      victimActiveRowsAtKill: victimRowsAtKill.map((r) => ({ lease: r.id, episode: r.episode_id, pending: r.container_id === null })),
+      victimContainersGoneAfterRunEndSec: timings.killRunVictimContainersGoneAfterEnd,
       containersGoneAfterRunEndSec: timings.killRunContainersGoneAfterEnd,
       ...summary,
     });
@@ -351,6 +366,8 @@ async function rolloutContainers(): Promise<Array<{ id: string; name: string; ho
 }
 
 const runContainers = (runId: string): Promise<Docker.ContainerInfo[]> => docker.listContainers({ all: true, filters: { label: [`${Labels.run}=${runId}`] } });
+const managerContainers = (manager: string): Promise<Docker.ContainerInfo[]> =>
+  manager ? docker.listContainers({ all: true, filters: { label: [`${Labels.manager}=${manager}`, `${Labels.scope}=${PROJECT}`] } }) : Promise.resolve([]);
 
 /**
  * What every run must show: completed, each of its 4 episodes once (one row per task and sample,
