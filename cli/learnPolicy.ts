@@ -7,19 +7,22 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { learnCorpus, LEARN_CORPUS } from '../tasks/learn/suite';
+import { firstPromptRows, learnCorpus, LEARN_CORPUS } from '../tasks/learn/suite';
 import { REPO_ROOT } from './dev/settings';
 import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
 
 /**
- * Pre-training of the demo's base: long enough to learn the transcript format and the
- * demonstrations' mix of behaviours (issue 7's family: loss plateaued by ~150 steps, ~11 min on 2
- * idle cores for ~500-token transcripts; this family's open/edit/submit ones are ~880 tokens, at
- * most ~1150, hence the 1280-token context). On the sed-style corpus (~320 tokens) the 200 steps
- * took 786 s at load 13-25 under nice 19, and the base does not copy the issue's line yet
- * (docs/learn-demo-attempts.md, section 3).
+ * Pre-training of the demo's base. The copy of the issue's line number into `sed -i 'Nd' app.py`
+ * is learned abruptly, after several hundred steps at a high learning rate: on the validation
+ * prompts (greedy first actions), 200 steps with the cosine schedule never copied (0-3 of 20,
+ * docs/learn-demo-attempts.md section 3), while the same corpus and learning rate over 1500 steps
+ * copied a line from the issue (gold or the line below, the corpus's two edit modes) on 20 of 20 by
+ * step 900 (section 4). ~5 M sequence tokens: minutes on 2 idle cores.
  */
-export const PRETRAIN = { preset: 'learn', steps: 200, batchSize: 16, lr: 3e-3, warmup: 20, weightDecay: 0.01, seed: 1, maxSeqLen: 1280 } as const;
+export const PRETRAIN = { preset: 'learn', steps: 1500, batchSize: 16, lr: 3e-3, warmup: 20, weightDecay: 0.01, seed: 1, maxSeqLen: 1280 } as const;
+
+/** Steps between pre-training's validation probes (20 greedy first actions: ~2 s). */
+const PROBE_EVERY = 250;
 
 export interface LearnedPolicy {
   url: string;
@@ -38,6 +41,23 @@ export function writeCorpus(): { file: string; sha: string } {
   return { file, sha };
 }
 
+/**
+ * The validation split's first prompts (what `tasks/learn/generate.ts --prompts validation` writes),
+ * for pre-training's greedy probe: validation only, never test.
+ */
+export function writeProbePrompts(dir: string): string {
+  const text = firstPromptRows('validation').map((r) => JSON.stringify(r)).join('\n') + '\n';
+  const file = path.join(dir, `learn-probe-validation-${createHash('sha256').update(text).digest('hex').slice(0, 12)}.jsonl`);
+  if (!existsSync(file)) writeFileSync(file, text);
+  return file;
+}
+
+/** How many of a probe's greedy first actions copied the issue's line (gold) or the line below. */
+export function describeProbe(e: Record<string, unknown>): string {
+  const g = (e.greedy ?? {}) as Record<string, number>;
+  return `  validation probe at step ${String(e.step)}: greedy first action deletes the issue's line on ${g.gold ?? 0}/${String(e.tasks)}, the line below on ${g['line-below'] ?? 0}, another line on ${(g['other-line'] ?? 0) + (g['def-line'] ?? 0)}, submits on ${g.submit ?? 0}`;
+}
+
 /** Pre-trains `<base>-<hash>` unless cached; returns its checkpoint id. */
 export async function pretrainBase(base: string, log: (line: string) => void): Promise<string> {
   const corpus = writeCorpus();
@@ -52,9 +72,11 @@ export async function pretrainBase(base: string, log: (line: string) => void): P
       '--corpus', corpus.file, '--checkpoints', CHECKPOINTS_DIR, '--id', id, '--preset', p.preset,
       '--steps', String(p.steps), '--batch-size', String(p.batchSize), '--lr', String(p.lr), '--warmup', String(p.warmup),
       '--weight-decay', String(p.weightDecay), '--seed', String(p.seed), '--max-seq-len', String(p.maxSeqLen), '--threads', '2',
+      '--probe-prompts', writeProbePrompts(path.dirname(corpus.file)), '--probe-every', String(PROBE_EVERY),
     ],
     onEvent: (e) => {
-      if (e.event === 'pretrain_progress') log(`  pre-training step ${String(e.step)}/${p.steps}: loss ${Number(e.loss).toFixed(3)}, ${Number(e.tokens_per_s).toFixed(0)} tokens/s`);
+      if (e.event === 'pretrain_probe') log(describeProbe(e));
+      if (e.event === 'pretrain_progress' && Number(e.step) % 100 === 0) log(`  pre-training step ${String(e.step)}/${p.steps}: loss ${Number(e.loss).toFixed(3)}, ${Number(e.tokens_per_s).toFixed(0)} tokens/s`);
     },
   });
   log(`base policy ${id}: ${done.cached ? 'cached' : `pre-trained in ${((Date.now() - started) / 1000).toFixed(0)}s`} (final loss ${Number(done.final_loss ?? done.loss).toFixed(3)})`);

@@ -13,8 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSuite } from '../suite';
-import { LEARN_CORPUS, LEARN_SPLITS, learnCorpus, learnSuiteInstances, splitInstances, splitOfSpec, type LearnSplit } from './suite';
-import { firstPrompts } from './demos';
+import { firstPromptRows, LEARN_CORPUS, LEARN_SPLITS, learnCorpus, learnSuiteInstances, splitOfSpec, type LearnSplit } from './suite';
 import { learnBaselines, renderBaselinesDoc } from './baselines';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -26,7 +25,7 @@ if (promptsAt >= 0) {
   const split = args[promptsAt + 1] as LearnSplit;
   const out = args[promptsAt + 2];
   if (!LEARN_SPLITS.includes(split) || !out) throw new Error(`--prompts needs a split (${LEARN_SPLITS.join(', ')}) and a file name`);
-  const rows = splitInstances(split).map((i) => ({ task_id: `learn__${i.name}`, line: i.line, def_line: i.defLine, messages: firstPrompts(i, { maxTurns: LEARN_CORPUS.maxTurns }) }));
+  const rows = firstPromptRows(split);
   writeFileSync(out, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   console.log(`wrote ${rows.length} ${split} prompts to ${out}`);
 } else if (baselinesAt >= 0) {

@@ -7,7 +7,7 @@
  * minus any instance identical to a validation or test one, so those stay unseen.
  */
 import type { ToyTaskSpec } from '../toy/spec';
-import { corpus, type CorpusOptions, type Demonstration } from './demos';
+import { corpus, firstPrompts, type CorpusOptions, type DemoMessage, type Demonstration } from './demos';
 import { learnInstance, type LearnInstance } from './family';
 
 export const SUITE_SEED = 1;
@@ -84,4 +84,16 @@ export function learnCorpus(opts: CorpusOptions): Demonstration[] {
   const sources = new Set(held.map((i) => i.source));
   const problems = new Set(held.map((i) => i.spec.problem));
   return corpus((i) => learnInstance(CORPUS_SEED, i), (inst) => sources.has(inst.source) || problems.has(inst.spec.problem), opts);
+}
+
+/** A split's first prompts with their answers: the input of `python -m swerl_trainer.first_action` and of pre-training's probe. */
+export interface PromptRow {
+  task_id: string;
+  line: number;
+  def_line: number;
+  messages: DemoMessage[];
+}
+
+export function firstPromptRows(split: LearnSplit): PromptRow[] {
+  return splitInstances(split).map((i) => ({ task_id: `learn__${i.name}`, line: i.line, def_line: i.defLine, messages: firstPrompts(i, { maxTurns: LEARN_CORPUS.maxTurns }) }));
 }

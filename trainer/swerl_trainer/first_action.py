@@ -22,7 +22,7 @@ import torch
 
 from . import checkpoint as ckpt
 from .sampling import Decoding, generate
-from .tokenizer import ChatMessage
+from .tokenizer import ChatMessage, Tokenizer
 
 CLASSES = ("gold", "line-below", "def-line", "other-line", "submit", "other")
 _SED = re.compile(r"```\nsed -i '(\d+)d' app\.py\n```")
@@ -39,17 +39,27 @@ def classify(text: str, line: int, def_line: int) -> str:
     return "submit" if text == "```\nsubmit\n```" else "other"
 
 
-def probe(c: ckpt.Checkpoint, tasks: list[dict], samples: int, temperature: float, max_tokens: int) -> dict:
+def probe_policy(model: torch.nn.Module, tokenizer: Tokenizer, tasks: list[dict], samples: int, temperature: float, max_tokens: int) -> dict:
+    """The classes of `model`'s first actions on `tasks` (see the module doc); `model` is left in eval mode."""
+    model.eval()
     counts = dict.fromkeys(CLASSES, 0)
     for ti, t in enumerate(tasks):
-        prompt = c.tokenizer.encode_prompt([ChatMessage(m["role"], m["content"]) for m in t["messages"]])
+        prompt = tokenizer.encode_prompt([ChatMessage(m["role"], m["content"]) for m in t["messages"]])
         for k in range(samples if temperature > 0 else 1):
-            out = generate(c.model, c.tokenizer, prompt, Decoding(temperature=temperature, seed=1000 * ti + k), max_tokens)
-            text = c.tokenizer.decode(i for i in out.token_ids if i != c.tokenizer.end_id)
+            out = generate(model, tokenizer, prompt, Decoding(temperature=temperature, seed=1000 * ti + k), max_tokens)
+            text = tokenizer.decode(i for i in out.token_ids if i != tokenizer.end_id)
             counts[classify(text, t["line"], t["def_line"])] += 1
     n = sum(counts.values())
-    return {"checkpoint": c.id, "tasks": len(tasks), "actions": n, "temperature": temperature,
-            "share": {k: v / n for k, v in counts.items()}, "counts": counts}
+    return {"tasks": len(tasks), "actions": n, "temperature": temperature, "share": {k: v / n for k, v in counts.items()}, "counts": counts}
+
+
+def read_prompts(path: Path) -> list[dict]:
+    """The JSONL of `tasks/learn/generate.ts --prompts SPLIT FILE`."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def probe(c: ckpt.Checkpoint, tasks: list[dict], samples: int, temperature: float, max_tokens: int) -> dict:
+    return {"checkpoint": c.id, **probe_policy(c.model, c.tokenizer, tasks, samples, temperature, max_tokens)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    tasks = [json.loads(line) for line in Path(a.prompts).read_text().splitlines() if line.strip()]
+    tasks = read_prompts(Path(a.prompts))
     c = ckpt.load(Path(a.checkpoints).resolve(), a.id)
     print(json.dumps(probe(c, tasks, a.samples, a.temperature, a.max_tokens)), flush=True)
     return 0

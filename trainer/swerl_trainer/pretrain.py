@@ -38,6 +38,7 @@ import torch
 from . import checkpoint as ckpt
 from .batch import EncodedSample, encode_sample, micro_batches
 from .errors import TRAINER_BAD_BATCH, TRAINER_STEP_CONFLICT, TrainerFault
+from .first_action import probe_policy, read_prompts
 from .losses import sft_loss
 from .model import PRESETS, CausalLM, preset_config
 from .tokenizer import ROLES, WordTokenizer
@@ -63,6 +64,15 @@ class PretrainHyper:
     min_count: int = 2
     max_vocab: int = 4096
     grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Greedy first actions on these prompts (first_action.py) every `every` steps and at the end:
+    whether the base reads the issue yet. Not part of the cache key (it does not change the weights)."""
+
+    tasks: list[dict[str, Any]]
+    every: int
 
 
 def lr_at(step: int, h: PretrainHyper) -> float:
@@ -178,7 +188,9 @@ def _print(event: dict[str, Any]) -> None:
     print(json.dumps(event), flush=True)
 
 
-def pretrain(corpus: Path, root: Path, cid: str, h: PretrainHyper, emit: Emit = _print, log_every: int = 10, micro_batch_tokens: int = 16384) -> dict[str, Any]:
+def pretrain(
+    corpus: Path, root: Path, cid: str, h: PretrainHyper, emit: Emit = _print, log_every: int = 10, micro_batch_tokens: int = 16384, probe: Probe | None = None
+) -> dict[str, Any]:
     """Pre-train (or recall) the checkpoint `cid` under `root`; returns its `pretrained` record
     plus `cached`, `checkpoint_id`, `path` and the per-step `losses` (empty when cached)."""
     demos, sha = read_corpus(corpus)
@@ -189,7 +201,7 @@ def pretrain(corpus: Path, root: Path, cid: str, h: PretrainHyper, emit: Emit = 
             emit({"event": "pretrain_cached", "cached": True, "checkpoint_id": cid, "path": str(path), **rec})
             return {**rec, "cached": True, "checkpoint_id": cid, "path": str(path), "losses": []}
         ckpt.remove_stale_temps(path)
-        model, tok, rec, losses = _train(demos, sha, h, emit, log_every, micro_batch_tokens)
+        model, tok, rec, losses = _train(demos, sha, h, emit, log_every, micro_batch_tokens, probe)
         if not ckpt.write_atomically(path, model, tok, None, {RECORD_KEY: rec}):
             raise TrainerFault(TRAINER_STEP_CONFLICT, f"checkpoint {cid!r} at {path} appeared while pre-training (written without the lock)", {"checkpoint": cid})
     emit({"event": "pretrain_done", "cached": False, "checkpoint_id": cid, "path": str(path), **rec})
@@ -197,7 +209,7 @@ def pretrain(corpus: Path, root: Path, cid: str, h: PretrainHyper, emit: Emit = 
 
 
 def _train(
-    demos: list[dict[str, Any]], sha: str, h: PretrainHyper, emit: Emit, log_every: int, micro_batch_tokens: int
+    demos: list[dict[str, Any]], sha: str, h: PretrainHyper, emit: Emit, log_every: int, micro_batch_tokens: int, probe: Probe | None = None
 ) -> tuple[CausalLM, WordTokenizer, dict[str, Any], list[float]]:
     tok = WordTokenizer.train((m["content"] for d in demos for m in d["messages"]), h.min_count, h.max_vocab)
     encoded, truncated = [], 0
@@ -223,6 +235,7 @@ def _train(
     order: list[int] = []
     losses: list[float] = []
     seen_tokens, window_start = 0, 0
+    probes: list[dict[str, Any]] = []
     started = time.monotonic()
     for step in range(h.steps):
         picked = []
@@ -256,6 +269,11 @@ def _train(
             window_start = len(losses)
             emit({"event": "pretrain_progress", "step": done, "steps": h.steps, "loss": sum(window) / len(window),
                   "step_loss": loss_sum, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": seen_tokens / elapsed, "seconds": elapsed})
+        if probe is not None and (done % probe.every == 0 or done == h.steps):
+            counts = probe_policy(model, tok, probe.tasks, 1, 0.0, 48)["counts"]
+            model.train()
+            probes.append({"step": done, "greedy": counts})
+            emit({"event": "pretrain_probe", "step": done, "tasks": len(probe.tasks), "greedy": counts})
     seconds = max(time.monotonic() - started, 1e-9)
     model.eval()
     lengths = [e.length + 1 for e in encoded]
@@ -278,6 +296,7 @@ def _train(
         "demo_tokens_max": max(lengths),
         "tokenizer": {"type": tok.to_json()["type"], "pieces": len(tok.pieces), "vocab_size": tok.vocab_size},
         "parameters": sum(p.numel() for p in model.parameters()),
+        **({"probes": probes} if probe is not None else {}),
     }
     return model, tok, rec, losses
 
@@ -324,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-count", type=_positive(int), default=d.min_count, help="a piece enters the vocabulary if it occurs this often")
     p.add_argument("--max-vocab", type=_positive(int), default=d.max_vocab, help="at most this many learned pieces")
     p.add_argument("--log-every", type=_positive(int), default=10)
+    p.add_argument("--probe-prompts", help="first prompts of a split (tasks/learn/generate.ts --prompts validation FILE): greedy first actions every --probe-every steps")
+    p.add_argument("--probe-every", type=_positive(int), default=250)
     p.add_argument("--micro-batch-tokens", type=_positive(int), default=16384, help="padded tokens per forward (memory, not results)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -333,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         max_vocab=a.max_vocab,
     )
     try:
-        pretrain(Path(a.corpus), Path(a.checkpoints).resolve(), a.id, h, log_every=a.log_every, micro_batch_tokens=a.micro_batch_tokens)
+        probe = Probe(read_prompts(Path(a.probe_prompts)), a.probe_every) if a.probe_prompts else None
+        pretrain(Path(a.corpus), Path(a.checkpoints).resolve(), a.id, h, log_every=a.log_every, micro_batch_tokens=a.micro_batch_tokens, probe=probe)
     except TrainerFault as e:
         _print({"event": "pretrain_failed", "code": e.code, "message": str(e), "details": e.details})
         print(str(e), file=sys.stderr)

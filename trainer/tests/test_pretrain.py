@@ -16,7 +16,7 @@ import pytest
 from conftest import PAPER_DECODING, step_input
 from swerl_trainer import checkpoint as ckpt
 from swerl_trainer.errors import TRAINER_BAD_BATCH, TRAINER_STEP_CONFLICT, TrainerFault
-from swerl_trainer.pretrain import PretrainHyper, encode_demo, lr_at, main, pretrain, read_corpus
+from swerl_trainer.pretrain import PretrainHyper, Probe, encode_demo, lr_at, main, pretrain, read_corpus
 from swerl_trainer.server import make_server
 from swerl_trainer.steps import run_step
 from swerl_trainer.tokenizer import ChatMessage, WordTokenizer
@@ -200,3 +200,34 @@ def test_malformed_corpus_is_refused_naming_the_line(tmp_path, capsys):
     code, events = _run(cli(corpus, tmp_path / "c", "x"), capsys)
     assert code == 2 and events[-1]["code"] == TRAINER_BAD_BATCH
     assert not (tmp_path / "c" / "x").exists()
+
+
+def sed_demo(i: int) -> dict:
+    """A learn-style sed demonstration: the issue names line n, the assistant deletes it."""
+    n = 2 + i % 7
+    return {"task_id": f"sed-{i}", "mode": "gold", "messages": [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": f"<issue>\napp.py line {n}: f() returns the wrong value\n</issue>"},
+        {"role": "assistant", "content": f"```\nsed -i '{n}d' app.py\n```"},
+        {"role": "tool", "content": "Your command ran successfully and did not produce any output."},
+        {"role": "assistant", "content": "```\nsubmit\n```"}]}
+
+
+def test_probe_reports_greedy_first_actions_and_leaves_the_weights_unchanged(tmp_path):
+    import torch
+    corpus = tmp_path / "sed.jsonl"
+    corpus.write_text("".join(json.dumps(sed_demo(i)) + "\n" for i in range(21)))
+    prompts = [{"task_id": d["task_id"], "line": 2 + i % 7, "def_line": 1, "messages": d["messages"][:2]} for i, d in enumerate(map(sed_demo, range(5)))]
+    h = PretrainHyper(preset="test", steps=20, batch_size=4, lr=3e-3, warmup=2, max_seq_len=256)
+    plain: list[dict] = []
+    probed: list[dict] = []
+    pretrain(corpus, tmp_path / "a", "plain", h, emit=plain.append, log_every=10)
+    result = pretrain(corpus, tmp_path / "b", "probed", h, emit=probed.append, log_every=10, probe=Probe(prompts, 8))
+    probes = [e for e in probed if e["event"] == "pretrain_probe"]
+    assert [e["step"] for e in probes] == [8, 16, 20] and not [e for e in plain if e["event"] == "pretrain_probe"]
+    assert all(e["tasks"] == 5 and sum(e["greedy"].values()) == 5 for e in probes)
+    assert result["probes"] == [{"step": e["step"], "greedy": e["greedy"]} for e in probes]
+    # Probing (sampling in eval mode with its own generator) must not change what is trained.
+    a, b = ckpt.load(tmp_path / "a", "plain").model.state_dict(), ckpt.load(tmp_path / "b", "probed").model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [e["loss"] for e in plain if e["event"] == "pretrain_progress"] == [e["loss"] for e in probed if e["event"] == "pretrain_progress"]
