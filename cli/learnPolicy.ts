@@ -21,6 +21,12 @@ import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProces
  */
 export const PRETRAIN = { preset: 'learn', steps: 1500, batchSize: 16, lr: 3e-3, warmup: 20, weightDecay: 0.01, seed: 1, maxSeqLen: 1280 } as const;
 
+/**
+ * torch threads of pre-training. One: on the 2-core machine shared with the rest of the demo (or
+ * anything else) two threads ran at ~5,000 tokens/s, one at ~10,000 (measured 2026-11-30, load 4-7).
+ */
+const PRETRAIN_THREADS = 1;
+
 /** Steps between pre-training's validation probes (20 greedy first actions: ~2 s). */
 const PROBE_EVERY = 250;
 
@@ -71,7 +77,7 @@ export async function pretrainBase(base: string, log: (line: string) => void): P
     args: [
       '--corpus', corpus.file, '--checkpoints', CHECKPOINTS_DIR, '--id', id, '--preset', p.preset,
       '--steps', String(p.steps), '--batch-size', String(p.batchSize), '--lr', String(p.lr), '--warmup', String(p.warmup),
-      '--weight-decay', String(p.weightDecay), '--seed', String(p.seed), '--max-seq-len', String(p.maxSeqLen), '--threads', '2',
+      '--weight-decay', String(p.weightDecay), '--seed', String(p.seed), '--max-seq-len', String(p.maxSeqLen), '--threads', String(PRETRAIN_THREADS),
       '--probe-prompts', writeProbePrompts(path.dirname(corpus.file)), '--probe-every', String(PROBE_EVERY),
     ],
     onEvent: (e) => {
