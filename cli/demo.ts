@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -118,12 +118,13 @@ interface DemoPolicy {
   close(): Promise<void> | void;
 }
 
-async function preparePolicy(config: RunConfig, scripted: boolean, tasks: ImportedTask[]): Promise<DemoPolicy> {
+async function preparePolicy(config: RunConfig, scripted: boolean, tasks: ImportedTask[], fromCheckpoint?: string): Promise<DemoPolicy> {
   if (scripted) {
     const policy = await startParityScriptedPolicy(tasks);
     return { url: policy.router.url, baseId: config.model.base, close: () => policy.close() };
   }
-  const baseId = await pretrainBase(config.model.base, (line) => console.log(line));
+  const baseId = fromCheckpoint ?? (await pretrainBase(config.model.base, (line) => console.log(line)));
+  if (fromCheckpoint) console.log(`base policy ${baseId}: an existing checkpoint (--base), not pre-trained`);
   const served = await startPolicyServer(baseId);
   console.log(`policy server ${served.url} serving ${baseId}`);
   return { url: served.url, baseId, close: () => served.server.kill() };
@@ -161,13 +162,23 @@ function suiteBaselines(imported: readonly ImportedTask[]): LearnBaselines | nul
   return same ? learnBaselines(instances) : null;
 }
 
-async function runDemo(opts: { config?: string; scripted?: boolean; seed?: string }): Promise<void> {
+/** `--base` names a checkpoint the trainer wrote here; fail before the stack comes up if it is not one. */
+function requireCheckpoint(id: string, scripted: boolean): void {
+  if (scripted) throw new ConfigError(ErrorCodes.CONFIG_INVALID, '--base needs a model: it cannot be used with --scripted', { base: id });
+  const dir = path.resolve(CHECKPOINTS_DIR, id);
+  if (!dir.startsWith(CHECKPOINTS_DIR + path.sep) || !existsSync(dir)) {
+    throw new ConfigError(ErrorCodes.CONFIG_INVALID, `--base ${id}: no such checkpoint in ${path.relative(REPO_ROOT, CHECKPOINTS_DIR)}`, { base: id });
+  }
+}
+
+async function runDemo(opts: { config?: string; scripted?: boolean; seed?: string; base?: string }): Promise<void> {
   installTemporalLogging('warn');
   const startedMs = Date.now();
   const scripted = opts.scripted ?? false;
   const loaded: RunConfig = loadRunConfig(opts.config ?? (scripted ? 'toy' : 'learn'));
   const config: RunConfig = opts.seed === undefined ? loaded : { ...loaded, seed: parseSeed(opts.seed) };
   if (scripted) console.log(SCRIPTED_NOTE);
+  if (opts.base !== undefined) requireCheckpoint(opts.base, scripted);
   const stack = await devUp();
   console.log(`stack up: Temporal ${stack.temporalAddress} (UI ${stack.temporalUiUrl}), Postgres ${stack.databaseUrl}`);
   const endpoints = resolveEndpoints();
@@ -194,7 +205,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
     const baselines = scripted ? null : suiteBaselines(imported.accepted);
     if (baselines) console.log(`\ntrivial policies, scored on every task (the model's numbers below are on the test split):\n${renderBaselines(baselines)}`);
 
-    const policy = await preparePolicy(config, scripted, imported.accepted);
+    const policy = await preparePolicy(config, scripted, imported.accepted, opts.base);
     closers.push(() => policy.close());
     const runConfig: RunConfig = { ...config, model: { ...config.model, base: policy.baseId } };
     const queue = `swerl-demo-${randomUUID().slice(0, 8)}`;
@@ -290,6 +301,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--config <file>', 'run config or preset (default: learn, or toy with --scripted)')
     .option('--scripted', 'rollouts from scripted policies instead of a model (toy preset): the plumbing only')
     .option('--seed <n>', "the run's seed instead of the config's (episode sampling and training order; the pre-trained base is the same)")
+    .option('--base <checkpoint>', 'start from this checkpoint in .swerl/checkpoints instead of pre-training (e.g. an RFT checkpoint, with the learn-rl-tune preset)')
     .addHelpText(
       'after',
       '\nBrings up the dev stack, imports the config\'s task suite, pre-trains the base policy on noisy demonstrations ' +

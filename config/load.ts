@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseRunConfig, type RunConfig } from '../core/config';
 import { ConfigError, ErrorCodes } from '../core/errors';
 
-export const PRESETS = ['paper-stage1', 'paper-stage2', 'toy', 'learn'] as const;
+export const PRESETS = ['paper-stage1', 'paper-stage2', 'toy', 'learn', 'learn-rl-tune'] as const;
 
 /** Resolves a preset name (e.g. `toy`) or a path to a YAML/JSON file. */
 export function resolveConfigPath(nameOrPath: string): string {
