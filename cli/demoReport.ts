@@ -70,19 +70,37 @@ export function compareEvals(from: StageEval, to: StageEval): Comparison {
   return { from: from.label, to: to.label, delta, combinedSem, gainBeyondSem: delta > combinedSem, pairedByTask: pairedByTask(from, to) };
 }
 
+/** Whether two evals ran on the same tasks: the same per-task keys when both have them, else the same count. */
+function sameTasks(a: StageEval, b: StageEval): boolean {
+  if (a.perTask && b.perTask) {
+    const keys = Object.keys(a.perTask);
+    return keys.length === Object.keys(b.perTask).length && keys.every((t) => b.perTask![t] !== undefined);
+  }
+  return a.tasks === b.tasks;
+}
+
+/**
+ * Each eval against the latest earlier one on the same tasks: the gate eval (validation) is not
+ * compared with the test evals around it, nor the final eval with the gate.
+ */
 export function reportRows(evals: readonly StageEval[]): ReportRow[] {
-  return evals.map((e, i) => ({ ...e, vsPrevious: i > 0 ? compareEvals(evals[i - 1]!, e) : null }));
+  return evals.map((e, i) => {
+    const previous = evals.slice(0, i).reverse().find((p) => sameTasks(p, e));
+    return { ...e, vsPrevious: previous ? compareEvals(previous, e) : null };
+  });
 }
 
 /**
  * base < RFT: the run's first eval (before any training) against the eval that follows the RFT
  * stage; RFT < RL: that eval against the run's last eval, taken after the last RL stage. A claim
- * whose evals the run does not have (a run without RFT, or one that stopped early) is left out.
+ * whose evals the run does not have (a run without RFT, or one that stopped early) is left out; a
+ * run whose first eval is the RFT eval (started from an RFT checkpoint) claims RFT < RL only.
  */
 export function learningClaims(evals: readonly StageEval[], rftEvalLabel = 'rft-eval'): LearningClaim[] {
   const rftAt = evals.findIndex((e) => e.label === rftEvalLabel);
-  if (rftAt <= 0) return [];
-  const claims: LearningClaim[] = [{ claim: 'base < after RFT', ...compareEvals(evals[0]!, evals[rftAt]!) }];
+  if (rftAt < 0) return [];
+  // A run started from an RFT checkpoint (the learn-rl-tune preset) has no base eval: RFT < RL only.
+  const claims: LearningClaim[] = rftAt > 0 ? [{ claim: 'base < after RFT', ...compareEvals(evals[0]!, evals[rftAt]!) }] : [];
   if (evals.length - 1 > rftAt) claims.push({ claim: 'after RFT < after RL', ...compareEvals(evals[rftAt]!, evals[evals.length - 1]!) });
   return claims;
 }
@@ -111,7 +129,7 @@ export function renderReportMarkdown(head: ReportHead, evals: readonly StageEval
     '',
     `config ${head.config}, seed ${head.seed}, ${head.phase} in ${head.wallSec.toFixed(0)} s${loadText(head.loadAverage)}`,
     '',
-    '| eval | checkpoint | Pass@1 | SEM (runs) | Pass@k (k) | Δ vs previous | gain beyond SEM |',
+    '| eval | checkpoint | Pass@1 | SEM (runs) | Pass@k (k) | Δ vs previous eval on the same tasks | gain beyond SEM |',
     '|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const c = r.vsPrevious;

@@ -46,6 +46,20 @@ describe('demo report', () => {
     expect(rows[2]!.vsPrevious!.gainBeyondSem).toBe(false);
   });
 
+  it('each row against the latest earlier eval on the same tasks (the gate on validation is skipped)', () => {
+    const on = (label: string, pass1: number, tasks: string[]): StageEval => ({
+      ...ev(label, pass1, 0.01),
+      tasks: tasks.length,
+      perTask: Object.fromEntries(tasks.map((t) => [t, { solved: 0, runs: 3 }])),
+    });
+    const test = ['t1', 't2', 't3'];
+    const rows = reportRows([on('base-eval', 0.1, test), on('rft-eval', 0.3, test), on('rl-stage1-gate', 0.5, ['v1', 'v2', 'v3']), on('eval', 0.35, test)]);
+    expect(rows.map((r) => r.vsPrevious && [r.vsPrevious.from, r.vsPrevious.to])).toEqual([null, ['base-eval', 'rft-eval'], null, ['rft-eval', 'eval']]);
+    expect(rows[3]!.vsPrevious!.delta).toBeCloseTo(0.05, 12); // 0.35 − 0.3, not 0.35 − 0.5
+    // Without per-task results, the task count decides.
+    expect(reportRows([ev('a', 0.1, 0.01), { ...ev('b', 0.2, 0.01), tasks: 40 }])[1]!.vsPrevious).toBeNull();
+  });
+
   it('claims base < after RFT (first vs rft-eval) and after RFT < after RL (rft-eval vs last)', () => {
     const claims = learningClaims(run);
     expect(claims.map((c) => [c.claim, c.from, c.to])).toEqual([
@@ -59,8 +73,12 @@ describe('demo report', () => {
     expect(claims.every((c) => c.gainBeyondSem)).toBe(true);
     // The gate eval is not "after RL": against it the second claim fails.
     expect(learningClaims(run.slice(0, 3))[1]!.gainBeyondSem).toBe(false);
-    // No RFT eval, or RFT eval first: nothing to claim; a run stopped after rft-eval: one claim.
+    // No RFT eval: nothing to claim; RFT eval first (a run from an RFT checkpoint): RFT < RL only;
+    // a run stopped after rft-eval: one claim.
     expect(learningClaims([ev('base-eval', 0, 0), ev('eval', 0.5, 0)])).toEqual([]);
+    expect(learningClaims([ev('rft-eval', 0.2, 0.01), ev('rl-stage1-gate', 0.3, 0.01), ev('eval', 0.4, 0.01)]).map((c) => [c.claim, c.from, c.to])).toEqual([
+      ['after RFT < after RL', 'rft-eval', 'eval'],
+    ]);
     expect(learningClaims(run.slice(0, 2))).toHaveLength(1);
   });
 
