@@ -46,6 +46,10 @@ SIZES = {
     # The CPU toy: trains a step in well under a second on 2 cores.
     "test": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
     "small": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2),
+    # The learning demo's base (pretrain.py --arch qwen2|llama --preset learn): the native `learn`
+    # preset's width, depth and heads; the gated MLP's width is 2/3 of the native d_ff (256), rounded
+    # up to a multiple of 16 as Llama does, so a token costs about the same multiply-adds.
+    "learn": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4),
 }
 _SENTINEL = "\ue000swerl-content\ue001"
 
@@ -254,6 +258,9 @@ def load(path: Path) -> tuple[HFCausalLM, HFTokenizer]:
 
 def save(dirpath: Path, model: HFCausalLM, tokenizer: HFTokenizer) -> None:
     """`save_pretrained` of model (safetensors) and tokenizer into `dirpath`."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # stderr of the worker and of pre-training is for logs
     model.hf.save_pretrained(str(dirpath), safe_serialization=True)
     tokenizer.hf.save_pretrained(str(dirpath))
 
@@ -268,16 +275,25 @@ DEFAULT_CORPUS = (
 )
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> Any:
-    """A byte-level BPE tokenizer (any text encodes) trained here, with the ChatML specials and template."""
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 512, min_frequency: int = 0) -> Any:
+    """A byte-level BPE tokenizer (any text encodes) trained here, with the ChatML specials and template.
+
+    Digits are split one by one before byte-level BPE, as the Qwen2 and Llama tokenizers do: the
+    learning demo's policy must copy a line number from the issue into `sed -i 'Nd' app.py`, which
+    the native model learned with digit tokens and never with whole-number tokens
+    (docs/learn-demo-attempts.md, section 4)."""
     from tokenizers import Tokenizer as RawTokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     raw = RawTokenizer(models.BPE())
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
     raw.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIALS), initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIALS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     raw.train_from_iterator(list(texts), trainer=trainer)
     return PreTrainedTokenizerFast(
@@ -285,22 +301,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> Any:
     )
 
 
-def create_base(
-    dirpath: Path,
-    arch: str = "qwen2",
-    size: str = "test",
-    seed: int = 0,
-    max_seq_len: int = 1024,
-    texts: Iterable[str] | None = None,
-    vocab_size: int = 512,
-) -> None:
-    """A `arch`-config causal LM with seeded random weights and a tokenizer trained on `texts`,
-    written with save_pretrained into `dirpath` (which must not exist yet)."""
+def new_model(tok: Any, arch: str = "qwen2", size: str = "test", seed: int = 0, max_seq_len: int = 1024) -> HFCausalLM:
+    """An `arch`-config causal LM of `size` for the tokenizer `tok`, with weights seeded by `seed`
+    (on CPU, in float32)."""
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     if arch not in ARCHITECTURES or size not in SIZES:
         raise ValueError(f"unknown architecture {arch!r} or size {size!r} (expected {ARCHITECTURES} and {tuple(SIZES)})")
-    tok = train_tokenizer(texts if texts is not None else DEFAULT_CORPUS, vocab_size)
     config_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if arch == "qwen2" else (LlamaConfig, LlamaForCausalLM)
     config = config_cls(
         vocab_size=len(tok),
@@ -315,8 +322,26 @@ def create_base(
     model = model_cls(config)
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
+    return HFCausalLM(model)
+
+
+def create_base(
+    dirpath: Path,
+    arch: str = "qwen2",
+    size: str = "test",
+    seed: int = 0,
+    max_seq_len: int = 1024,
+    texts: Iterable[str] | None = None,
+    vocab_size: int = 512,
+) -> None:
+    """A `arch`-config causal LM with seeded random weights and a tokenizer trained on `texts`,
+    written with save_pretrained into `dirpath` (which must not exist yet)."""
+    if arch not in ARCHITECTURES or size not in SIZES:
+        raise ValueError(f"unknown architecture {arch!r} or size {size!r} (expected {ARCHITECTURES} and {tuple(SIZES)})")
+    tok = train_tokenizer(texts if texts is not None else DEFAULT_CORPUS, vocab_size)
+    model = new_model(tok, arch, size, seed, max_seq_len)
     dirpath.mkdir(parents=True)
-    model.save_pretrained(str(dirpath), safe_serialization=True)
+    model.hf.save_pretrained(str(dirpath), safe_serialization=True)
     tok.save_pretrained(str(dirpath))
     (dirpath / SWERL_META_FILE).write_text(
         json.dumps({"created_from": {"architecture": arch, "size": size, "seed": seed, "max_seq_len": max_seq_len, "tokenizer_vocab": len(tok)}}, indent=2)

@@ -1,7 +1,7 @@
 """Pre-train a base policy on scripted demonstrations (the learning demo's base model, issue 7).
 
   python -m swerl_trainer.pretrain --corpus demos.jsonl --checkpoints DIR --id learn-base \\
-      [--preset learn] [--steps 300] [--batch-size 16] [--lr 3e-3] [--warmup 20] [--weight-decay 0.1] \\
+      [--arch native|qwen2|llama] [--preset learn] [--steps 300] [--batch-size 16] [--lr 3e-3] [--warmup 20] [--weight-decay 0.1] \\
       [--seed 0] [--threads 2] [--max-seq-len L] [--min-count 2] [--max-vocab 4096]
 
 Corpus: JSONL, one demonstration per line, {"task_id", "mode", "messages": [{"role", "content",
@@ -11,6 +11,13 @@ trained with the SFT loss on assistant tokens only (format-error turns masked), 
 as batch.encode_sample and the policy server lay a conversation out. The result is an ordinary
 checkpoint `<checkpoints>/<id>` without optimizer state (RFT starts its own AdamW), whose
 config.json holds a `pretrained` record (corpus sha256, hyper-parameters, losses, speed).
+
+--arch qwen2 | llama (the trainer's HF venv, `trainer/install.sh --hf`): the base is instead a
+transformers model of that config and the size `--preset` names in hf.SIZES, with seeded random
+weights, and a byte-level BPE tokenizer trained here with `tokenizers` on the same texts (digits
+split one by one, as Qwen2's and Llama's are; --min-count is its minimum pair frequency and
+--max-vocab its number of merges at most); the same loop, loss, probes and record, written with
+save_pretrained (the record is in swerl.json), so AutoModelForCausalLM / AutoTokenizer load it.
 
 Cached: if `<id>` already holds a checkpoint pre-trained from the same corpus bytes and
 hyper-parameters, nothing is trained (exit 0, event pretrain_cached); any other checkpoint there
@@ -36,17 +43,20 @@ from typing import Any, Callable, Iterator
 import torch
 
 from . import checkpoint as ckpt
+from . import hf
 from .batch import EncodedSample, encode_sample, micro_batches
 from .errors import TRAINER_BAD_BATCH, TRAINER_STEP_CONFLICT, TrainerFault
 from .first_action import probe_policy, read_prompts
 from .losses import sft_loss
 from .model import PRESETS, CausalLM, preset_config
-from .tokenizer import ROLES, WordTokenizer
+from .tokenizer import ROLES, Tokenizer, WordTokenizer
 
 Emit = Callable[[dict[str, Any]], None]
 RECORD_KEY = "pretrained"
 # Losses of the last steps averaged into `final_loss` (one step's batch loss is noisy).
 FINAL_LOSS_WINDOW = 10
+# Context of a qwen2 | llama base when --max-seq-len is not given (hf.SIZES hold no context).
+HF_MAX_SEQ_LEN = 1024
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,20 @@ class PretrainHyper:
     min_count: int = 2
     max_vocab: int = 4096
     grad_clip: float = 1.0
+    # Last, and left out of a native checkpoint's record (`hyper_record`): native records written
+    # before --arch existed stay valid cache entries, byte for byte.
+    arch: str = "native"
+
+
+NATIVE = "native"
+
+
+def hyper_record(h: PretrainHyper) -> dict[str, Any]:
+    """The hyper-parameters as recorded in the checkpoint (and compared by the cache)."""
+    rec = asdict(h)
+    if h.arch == NATIVE:
+        del rec["arch"]
+    return rec
 
 
 @dataclass(frozen=True)
@@ -127,7 +151,7 @@ def _demo_problem(demo: Any) -> str | None:
     return None
 
 
-def encode_demo(tok: WordTokenizer, demo: dict[str, Any], max_seq_len: int) -> tuple[EncodedSample, bool]:
+def encode_demo(tok: Tokenizer, demo: dict[str, Any], max_seq_len: int) -> tuple[EncodedSample, bool]:
     """The demonstration as batch.encode_sample lays out an RFT trajectory (same template, same
     masks), cut to the context; returns (sample, whether it was cut)."""
     sample = {
@@ -141,8 +165,10 @@ def encode_demo(tok: WordTokenizer, demo: dict[str, Any], max_seq_len: int) -> t
 
 
 def _record_of(path: Path) -> dict[str, Any] | None:
+    # A native checkpoint keeps it in config.json; a Hugging Face one next to save_pretrained's files.
     try:
-        record = json.loads((path / ckpt.CONFIG_FILE).read_text()).get(RECORD_KEY)
+        meta = hf.SWERL_META_FILE if ckpt.is_hf(path) else ckpt.CONFIG_FILE
+        record = json.loads((path / meta).read_text()).get(RECORD_KEY)
     except (OSError, ValueError, AttributeError):
         return None
     return record if isinstance(record, dict) else None
@@ -159,7 +185,7 @@ def _check_existing(cid: str, path: Path, corpus_sha256: str, h: PretrainHyper) 
     else:
         want = asdict(h)
         diffs = [f"corpus sha256 {str(rec.get('corpus_sha256'))[:12]} vs {corpus_sha256[:12]}"] if rec.get("corpus_sha256") != corpus_sha256 else []
-        got = rec.get("hyper") or {}
+        got = {"arch": NATIVE, **(rec.get("hyper") or {})}
         diffs += [f"{k} {got.get(k)!r} vs {v!r}" for k, v in want.items() if got.get(k) != v]
         if not diffs:
             return rec
@@ -208,10 +234,24 @@ def pretrain(
     return {**rec, "cached": False, "checkpoint_id": cid, "path": str(path), "losses": losses}
 
 
+def _new_policy(demos: list[dict[str, Any]], h: PretrainHyper) -> tuple[Any, Tokenizer, dict[str, Any]]:
+    """The untrained model, its tokenizer trained on the corpus's message texts, and the record of that tokenizer."""
+    texts = [m["content"] for d in demos for m in d["messages"]]
+    if h.arch == NATIVE:
+        tok = WordTokenizer.train(texts, h.min_count, h.max_vocab)
+        torch.manual_seed(h.seed)
+        model = CausalLM.initialized(preset_config(h.preset, tok.vocab_size, h.seed, max_seq_len=h.max_seq_len))
+        return model, tok, {"type": tok.to_json()["type"], "pieces": len(tok.pieces), "vocab_size": tok.vocab_size}
+    bpe = hf.train_tokenizer(texts, vocab_size=256 + len(hf.SPECIALS) + h.max_vocab, min_frequency=h.min_count)
+    model = hf.new_model(bpe, h.arch, h.preset, h.seed, h.max_seq_len)
+    tok = hf.HFTokenizer(bpe, model.cfg.vocab_size)
+    return model, tok, {"type": "byte-level-bpe", "digits": "individual", "merges": len(bpe) - 256 - len(hf.SPECIALS), "vocab_size": len(bpe)}
+
+
 def _train(
     demos: list[dict[str, Any]], sha: str, h: PretrainHyper, emit: Emit, log_every: int, micro_batch_tokens: int, probe: Probe | None = None
-) -> tuple[CausalLM, WordTokenizer, dict[str, Any], list[float]]:
-    tok = WordTokenizer.train((m["content"] for d in demos for m in d["messages"]), h.min_count, h.max_vocab)
+) -> tuple[Any, Tokenizer, dict[str, Any], list[float]]:
+    model, tok, tok_record = _new_policy(demos, h)
     encoded, truncated = [], 0
     for d in demos:
         enc, cut = encode_demo(tok, d, h.max_seq_len)
@@ -220,8 +260,6 @@ def _train(
             encoded.append(enc)
     if not encoded:
         raise _bad(f"none of the {len(demos)} demonstrations has an assistant token to learn within {h.max_seq_len} tokens")
-    torch.manual_seed(h.seed)
-    model = CausalLM.initialized(preset_config(h.preset, tok.vocab_size, h.seed, max_seq_len=h.max_seq_len))
     model.train()
     params = dict(model.named_parameters())
     opt = torch.optim.AdamW(
@@ -280,7 +318,8 @@ def _train(
     tail = losses[-FINAL_LOSS_WINDOW:]
     rec = {
         "corpus_sha256": sha,
-        "hyper": asdict(h),
+        "hyper": hyper_record(h),
+        **({} if h.arch == NATIVE else {"arch": h.arch}),
         "preset": h.preset,
         "steps": h.steps,
         "first_loss": losses[0],
@@ -294,7 +333,7 @@ def _train(
         "truncated_demonstrations": truncated,
         "demo_tokens_mean": sum(lengths) / len(lengths),
         "demo_tokens_max": max(lengths),
-        "tokenizer": {"type": tok.to_json()["type"], "pieces": len(tok.pieces), "vocab_size": tok.vocab_size},
+        "tokenizer": tok_record,
         "parameters": sum(p.numel() for p in model.parameters()),
         **({"probes": probes} if probe is not None else {}),
     }
@@ -331,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", required=True, help="demonstrations JSONL")
     p.add_argument("--checkpoints", required=True, help="checkpoints root (the worker's and the server's)")
     p.add_argument("--id", required=True, help="checkpoint id to write, e.g. learn-base")
-    p.add_argument("--preset", default=d.preset, choices=sorted(PRESETS))
+    p.add_argument("--arch", default=d.arch, choices=[NATIVE, *hf.ARCHITECTURES], help="native: swerl's GPT and word tokenizer; qwen2 | llama: a transformers model (the HF venv)")
+    p.add_argument("--preset", default=d.preset, help=f"model size: native {sorted(PRESETS)}, qwen2 | llama {sorted(hf.SIZES)}")
     p.add_argument("--steps", type=_positive(int), default=d.steps)
     p.add_argument("--batch-size", type=_positive(int), default=d.batch_size)
     p.add_argument("--lr", type=_positive(float), default=d.lr)
@@ -339,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=_positive(int), default=2, help="torch CPU threads (not part of the cache key)")
-    p.add_argument("--max-seq-len", type=_positive(int), default=None, help="model context; longer demonstrations are cut (default: the preset's)")
+    p.add_argument("--max-seq-len", type=_positive(int), default=None, help=f"model context; longer demonstrations are cut (default: the native preset's, {HF_MAX_SEQ_LEN} for qwen2 | llama)")
     p.add_argument("--min-count", type=_positive(int), default=d.min_count, help="a piece enters the vocabulary if it occurs this often")
     p.add_argument("--max-vocab", type=_positive(int), default=d.max_vocab, help="at most this many learned pieces")
     p.add_argument("--log-every", type=_positive(int), default=10)
@@ -347,10 +387,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--probe-every", type=_positive(int), default=250)
     p.add_argument("--micro-batch-tokens", type=_positive(int), default=16384, help="padded tokens per forward (memory, not results)")
     a = p.parse_args(argv)
+    sizes = PRESETS if a.arch == NATIVE else hf.SIZES
+    if a.preset not in sizes:
+        p.error(f"--preset {a.preset!r} is not a size of --arch {a.arch} (expected one of {', '.join(sorted(sizes))})")
     torch.set_num_threads(a.threads)
+    default_len = int(PRESETS[a.preset]["max_seq_len"]) if a.arch == NATIVE else HF_MAX_SEQ_LEN
     h = PretrainHyper(
+        arch=a.arch,
         preset=a.preset, steps=a.steps, batch_size=a.batch_size, lr=a.lr, warmup=max(0, a.warmup), weight_decay=a.weight_decay,
-        seed=a.seed, max_seq_len=a.max_seq_len or int(PRESETS[a.preset]["max_seq_len"]), min_count=a.min_count,
+        seed=a.seed, max_seq_len=a.max_seq_len or default_len, min_count=a.min_count,
         max_vocab=a.max_vocab,
     )
     try:

@@ -160,3 +160,115 @@ def test_a_model_name_of_another_version_is_refused(hf_root: Path, serve):
     url = serve(hf_root, HF_BASE)
     status, body = _post(url, "/v1/chat/completions", {"model": "no-such-version", "messages": MESSAGES, "max_tokens": 2})
     assert status == 404 and body["error"]["code"] == "model_not_found"
+
+
+# --- pretrain.py --arch qwen2: the learning demo's base as a transformers model ------------------
+
+PRE_SYSTEM = "Reply with one command in a ``` block."
+PRE_HYPER = dict(arch="qwen2", preset="test", steps=30, batch_size=4, lr=3e-3, warmup=2, seed=0, max_seq_len=256)
+
+
+def _sed_demo(i: int) -> dict:
+    """A learn-style demonstration: the issue names line n, the assistant deletes it."""
+    n = 2 + i % 7
+    return {"task_id": f"sed-{i}", "mode": "gold", "messages": [
+        {"role": "system", "content": PRE_SYSTEM},
+        {"role": "user", "content": f"<issue>\napp.py line {n}: f() returns the wrong value\n</issue>"},
+        {"role": "assistant", "content": f"```\nsed -i '{n}d' app.py\n```"},
+        {"role": "tool", "content": "Your command ran successfully and did not produce any output."},
+        {"role": "assistant", "content": "```\nsubmit\n```"}]}
+
+
+@pytest.fixture(scope="module")
+def pretrained_qwen2(tmp_path_factory):
+    from swerl_trainer.pretrain import PretrainHyper, pretrain
+
+    d = tmp_path_factory.mktemp("hf-pretrain")
+    corpus = d / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(_sed_demo(i)) + "\n" for i in range(14)))
+    events: list[dict] = []
+    result = pretrain(corpus, d / "ckpts", "learn-base-qwen2", PretrainHyper(**PRE_HYPER), emit=events.append, log_every=10)
+    return d, corpus, result, events
+
+
+def test_pretrain_arch_qwen2_writes_a_base_transformers_loads_and_lowers_the_loss(pretrained_qwen2):
+    d, _, result, events = pretrained_qwen2
+    path = d / "ckpts" / "learn-base-qwen2"
+    assert not result["cached"] and [e["step"] for e in events if e["event"] == "pretrain_progress"] == [1, 10, 20, 30]
+    # 30 steps over 14 demonstrations (each seen ~8 times): from ~ln(vocab) to well below half of it.
+    assert result["first_loss"] > 5.0, result["losses"]
+    assert result["final_loss"] < 0.5 * result["first_loss"], result["losses"]
+    assert sum(result["losses"][-10:]) < sum(result["losses"][:10]) / 2
+    config = json.loads((path / "config.json").read_text())
+    assert config["model_type"] == "qwen2" and config["hidden_size"] == hf.SIZES["test"]["hidden_size"]
+    assert "pretrained" not in config  # the record lives in swerl.json, beside save_pretrained's files
+    rec = json.loads((path / hf.SWERL_META_FILE).read_text())["pretrained"]
+    assert rec["arch"] == "qwen2" and rec["hyper"]["arch"] == "qwen2" and rec["preset"] == "test"
+    assert rec["tokenizer"]["type"] == "byte-level-bpe" and rec["tokenizer"]["digits"] == "individual"
+    assert not (path / ckpt.OPTIMIZER_FILE).exists()
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(path))
+    tok = transformers.AutoTokenizer.from_pretrained(str(path))
+    assert type(model).__name__ == "Qwen2ForCausalLM" and len(tok) == rec["tokenizer"]["vocab_size"] == model.config.vocab_size
+    assert rec["parameters"] == sum(p.numel() for p in model.parameters())
+    # transformers' own forward gives the trained loss on a demonstration's answer (through <|im_end|>).
+    messages = _sed_demo(3)["messages"]
+    prompt = list(tok.apply_chat_template(messages[:2], tokenize=True, add_generation_prompt=True, return_dict=False))
+    full = list(tok.apply_chat_template(messages[:3], tokenize=True, return_dict=False))
+    full = full[: full.index(tok.eos_token_id, len(prompt)) + 1]
+    labels = [-100] * len(prompt) + full[len(prompt):]
+    with torch.no_grad():
+        loss = model(torch.tensor([full]), labels=torch.tensor([labels])).loss.item()
+    assert loss < result["first_loss"] / 2, loss
+
+
+def test_pretrained_tokenizer_splits_digits_and_round_trips_the_chat_template(pretrained_qwen2):
+    d, _, _, _ = pretrained_qwen2
+    path = d / "ckpts" / "learn-base-qwen2"
+    tok = transformers.AutoTokenizer.from_pretrained(str(path))
+    # Line numbers are copied digit by digit (docs/learn-demo-attempts.md, section 4).
+    assert tok.convert_ids_to_tokens(tok.encode("137", add_special_tokens=False)) == ["1", "3", "7"]
+    pieces = tok.convert_ids_to_tokens(tok.encode("sed -i '137d' app.py", add_special_tokens=False))
+    assert ["1", "3", "7"] == [p for p in pieces if p.isdigit()] and "sed" in pieces
+    c = ckpt.load(d / "ckpts", "learn-base-qwen2")
+    messages = _sed_demo(5)["messages"]
+    want = tok.apply_chat_template(messages[:4], tokenize=True, add_generation_prompt=True, return_dict=False)
+    assert c.tokenizer.encode_prompt([ChatMessage(m["role"], m["content"]) for m in messages[:4]]) == list(want)
+    rendered = tok.apply_chat_template(messages, tokenize=False)
+    assert tok.decode(tok.apply_chat_template(messages, tokenize=True, return_dict=False)) == rendered
+    for m in messages:
+        assert c.tokenizer.decode(c.tokenizer.encode(m["content"])) == m["content"]
+
+
+def test_policy_server_serves_the_pretrained_qwen2_base_as_transformers_generates(pretrained_qwen2, serve):
+    d, _, _, _ = pretrained_qwen2
+    root, cid = d / "ckpts", "learn-base-qwen2"
+    messages = _sed_demo(4)["messages"][:2]
+    status, body = _post(serve(root, cid), "/v1/chat/completions", {"model": cid, "messages": messages, "temperature": 0, "max_tokens": 16, "return_token_ids": True})
+    assert status == 200 and body["model"] == cid, body
+    served = body["choices"][0]["token_ids"]
+    tok = transformers.AutoTokenizer.from_pretrained(str(root / cid))
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(root / cid))
+    prompt = list(tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, return_dict=False))
+    assert body["prompt_token_ids"] == prompt
+    gen = model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long), do_sample=False, max_new_tokens=16)
+    assert served == gen[0, len(prompt):].tolist()[: len(served)] and served
+
+
+def test_pretrain_arch_is_part_of_the_cache_key(pretrained_qwen2, capsys):
+    from swerl_trainer.pretrain import main
+
+    d, corpus, result, _ = pretrained_qwen2
+    h = {**PRE_HYPER, "batch-size": PRE_HYPER["batch_size"], "max-seq-len": PRE_HYPER["max_seq_len"]}
+    argv = ["--corpus", str(corpus), "--checkpoints", str(d / "ckpts"), "--id", "learn-base-qwen2", "--threads", "2"]
+    for k in ("arch", "preset", "steps", "batch-size", "lr", "warmup", "seed", "max-seq-len"):
+        argv += [f"--{k}", str(h[k])]
+    assert main(argv) == 0
+    [event] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert event["event"] == "pretrain_cached" and event["final_loss"] == result["final_loss"]
+    native = [*argv[: argv.index("--arch")], *argv[argv.index("--arch") + 2 :]]
+    assert main(native) == 2
+    event = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert event["event"] == "pretrain_failed" and "arch 'qwen2' vs 'native'" in event["message"]
+    assert main([*argv, "--arch", "llama"]) == 2 and "arch 'qwen2' vs 'llama'" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*argv, "--preset", "tiny"])  # a native preset is not a qwen2 size
