@@ -34,7 +34,7 @@ import type { RunStatus } from '../workflows/definitions';
 import { REPO_ROOT } from './dev/settings';
 import { devUp } from './dev/stack';
 import { formatStatus, newRunId, startRun } from './runs';
-import { pretrainBase, startPolicyServer } from './learnPolicy';
+import { parseBaseArch, pretrainBase, startPolicyServer, trainerPython, type BaseArch } from './learnPolicy';
 import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
 import { promoteRun, runReport } from './trainingCommands';
 import { renderDemoDoc, renderReportMarkdown, type DemoDoc, type DemoRun } from './demoReport';
@@ -54,9 +54,10 @@ const SCRIPTED_NOTE =
  * policy URL is what load_policy hot-reloads: the policy server, or the scripted seed router,
  * which acknowledges loads and has nothing to reload.
  */
-function startTrainer(opts: { temporalAddress: string; namespace: string; taskQueue: string; policyUrl: string; baseId: string; databaseUrl: string }): Promise<PythonProcess> {
+function startTrainer(opts: { temporalAddress: string; namespace: string; taskQueue: string; policyUrl: string; baseId: string; databaseUrl: string; python: string }): Promise<PythonProcess> {
   return spawnPython({
     module: 'swerl_trainer.worker',
+    python: opts.python,
     label: 'trainer worker',
     readyEvent: 'worker_ready',
     readyTimeoutMs: TRAINER_READY_MS,
@@ -118,14 +119,14 @@ interface DemoPolicy {
   close(): Promise<void> | void;
 }
 
-async function preparePolicy(config: RunConfig, scripted: boolean, tasks: ImportedTask[], fromCheckpoint?: string): Promise<DemoPolicy> {
+async function preparePolicy(config: RunConfig, scripted: boolean, tasks: ImportedTask[], arch: BaseArch, fromCheckpoint?: string): Promise<DemoPolicy> {
   if (scripted) {
     const policy = await startParityScriptedPolicy(tasks);
     return { url: policy.router.url, baseId: config.model.base, close: () => policy.close() };
   }
-  const baseId = fromCheckpoint ?? (await pretrainBase(config.model.base, (line) => console.log(line)));
+  const baseId = fromCheckpoint ?? (await pretrainBase(config.model.base, (line) => console.log(line), arch));
   if (fromCheckpoint) console.log(`base policy ${baseId}: an existing checkpoint (--base), not pre-trained`);
-  const served = await startPolicyServer(baseId);
+  const served = await startPolicyServer(baseId, trainerPython(arch));
   console.log(`policy server ${served.url} serving ${baseId}`);
   return { url: served.url, baseId, close: () => served.server.kill() };
 }
@@ -171,7 +172,7 @@ function requireCheckpoint(id: string, scripted: boolean): void {
   }
 }
 
-async function runDemo(opts: { config?: string; scripted?: boolean; seed?: string; base?: string }): Promise<void> {
+async function runDemo(opts: { config?: string; scripted?: boolean; seed?: string; base?: string; arch?: string }): Promise<void> {
   installTemporalLogging('warn');
   const startedMs = Date.now();
   const scripted = opts.scripted ?? false;
@@ -179,6 +180,9 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
   const config: RunConfig = opts.seed === undefined ? loaded : { ...loaded, seed: parseSeed(opts.seed) };
   if (scripted) console.log(SCRIPTED_NOTE);
   if (opts.base !== undefined) requireCheckpoint(opts.base, scripted);
+  const arch = parseBaseArch(opts.arch);
+  if (scripted && arch !== 'native') throw new ConfigError(ErrorCodes.CONFIG_INVALID, '--arch needs a model: it cannot be used with --scripted', { arch });
+  const python = trainerPython(arch); // before the stack comes up: a missing HF venv fails fast
   const stack = await devUp();
   console.log(`stack up: Temporal ${stack.temporalAddress} (UI ${stack.temporalUiUrl}), Postgres ${stack.databaseUrl}`);
   const endpoints = resolveEndpoints();
@@ -205,7 +209,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
     const baselines = scripted ? null : suiteBaselines(imported.accepted);
     if (baselines) console.log(`\ntrivial policies, scored on every task (the model's numbers below are on the test split):\n${renderBaselines(baselines)}`);
 
-    const policy = await preparePolicy(config, scripted, imported.accepted, opts.base);
+    const policy = await preparePolicy(config, scripted, imported.accepted, arch, opts.base);
     closers.push(() => policy.close());
     const runConfig: RunConfig = { ...config, model: { ...config.model, base: policy.baseId } };
     const queue = `swerl-demo-${randomUUID().slice(0, 8)}`;
@@ -217,6 +221,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
       policyUrl: policy.url,
       baseId: policy.baseId,
       databaseUrl: endpoints.databaseUrl,
+      python,
     });
     closers.push(() => trainer?.kill());
     console.log(`trainer worker up (checkpoints in ${path.relative(REPO_ROOT, CHECKPOINTS_DIR)})`);
@@ -302,6 +307,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--scripted', 'rollouts from scripted policies instead of a model (toy preset): the plumbing only')
     .option('--seed <n>', "the run's seed instead of the config's (episode sampling and training order; the pre-trained base is the same)")
     .option('--base <checkpoint>', 'start from this checkpoint in .swerl/checkpoints instead of pre-training (e.g. an RFT checkpoint, with the learn-rl-tune preset)')
+    .option('--arch <arch>', 'the base model: native (default; swerl\'s GPT, trainer/.venv), qwen2 or llama (a transformers model of the same size, trainer/.venv-hf from `bash trainer/install.sh --hf`; the policy server and the trainer worker run there too)')
     .addHelpText(
       'after',
       '\nBrings up the dev stack, imports the config\'s task suite, pre-trains the base policy on noisy demonstrations ' +

@@ -7,9 +7,49 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ConfigError, ErrorCodes } from '../core/errors';
 import { firstPromptRows, learnCorpus, LEARN_CORPUS } from '../tasks/learn/suite';
 import { REPO_ROOT } from './dev/settings';
-import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
+import { CHECKPOINTS_DIR, spawnPython, TRAINER_HF_PYTHON, TRAINER_PYTHON, type PythonProcess } from './pythonProcess';
+
+/**
+ * The base's architecture: `native` (swerl's GPT with a word tokenizer, on the native venv's torch
+ * 1.13) or a transformers Qwen2 / Llama config of the same size (hf.SIZES `learn`) with a byte-level
+ * BPE tokenizer trained here, on the HF venv, where the policy server and the trainer worker then
+ * run too (issue #16).
+ */
+export const BASE_ARCHS = ['native', 'qwen2', 'llama'] as const;
+export type BaseArch = (typeof BASE_ARCHS)[number];
+
+export function parseBaseArch(text: string | undefined): BaseArch {
+  if (text === undefined) return 'native';
+  const arch = BASE_ARCHS.find((a) => a === text);
+  if (!arch) throw new ConfigError(ErrorCodes.CONFIG_INVALID, `--arch must be one of ${BASE_ARCHS.join(', ')}, got ${JSON.stringify(text)}`, { arch: text });
+  return arch;
+}
+
+/**
+ * The interpreter of every Python process of a demo on this base. A transformers base needs the HF
+ * venv: a ConfigError naming its install command if it is missing (the native venv is the
+ * bootstrap's, checked when a process is spawned, as before).
+ */
+export function trainerPython(arch: BaseArch, exists: (file: string) => boolean = existsSync): string {
+  if (arch === 'native') return TRAINER_PYTHON;
+  if (!exists(TRAINER_HF_PYTHON)) {
+    throw new ConfigError(
+      ErrorCodes.CONFIG_INVALID,
+      `--arch ${arch} runs pre-training, the policy server and the trainer worker with ${path.relative(REPO_ROOT, TRAINER_HF_PYTHON)}, which is missing: ` +
+        'run `bash trainer/install.sh --hf` first (torch 2.x + transformers: ~5 GB the first time, then cached under ~/.cache/swerl)',
+      { arch, python: TRAINER_HF_PYTHON },
+    );
+  }
+  return TRAINER_HF_PYTHON;
+}
+
+/** The pre-trained base's checkpoint id: the native one as before, a transformers one named by its architecture. */
+export function baseCheckpointId(base: string, corpusSha: string, arch: BaseArch): string {
+  return arch === 'native' ? `${base}-${corpusSha.slice(0, 8)}` : `${base}-${arch}-${corpusSha.slice(0, 8)}`;
+}
 
 /**
  * Pre-training of the demo's base. The copy of the issue's line number into `sed -i 'Nd' app.py`
@@ -64,22 +104,29 @@ export function describeProbe(e: Record<string, unknown>): string {
   return `  validation probe at step ${String(e.step)}: greedy first action deletes the issue's line on ${g.gold ?? 0}/${String(e.tasks)}, the line below on ${g['line-below'] ?? 0}, another line on ${(g['other-line'] ?? 0) + (g['def-line'] ?? 0)}, submits on ${g.submit ?? 0}`;
 }
 
-/** Pre-trains `<base>-<hash>` unless cached; returns its checkpoint id. */
-export async function pretrainBase(base: string, log: (line: string) => void): Promise<string> {
+/** `python -m swerl_trainer.pretrain`'s arguments for PRETRAIN on `arch` (native: none added). */
+export function pretrainArgs(corpusFile: string, id: string, probePrompts: string, arch: BaseArch): string[] {
+  const p = PRETRAIN;
+  return [
+    '--corpus', corpusFile, '--checkpoints', CHECKPOINTS_DIR, '--id', id, ...(arch === 'native' ? [] : ['--arch', arch]), '--preset', p.preset,
+    '--steps', String(p.steps), '--batch-size', String(p.batchSize), '--lr', String(p.lr), '--warmup', String(p.warmup),
+    '--weight-decay', String(p.weightDecay), '--seed', String(p.seed), '--max-seq-len', String(p.maxSeqLen), '--threads', String(PRETRAIN_THREADS),
+    '--probe-prompts', probePrompts, '--probe-every', String(PROBE_EVERY),
+  ];
+}
+
+/** Pre-trains `<base>-<hash>` (`<base>-<arch>-<hash>` for a transformers base) unless cached; returns its checkpoint id. */
+export async function pretrainBase(base: string, log: (line: string) => void, arch: BaseArch = 'native'): Promise<string> {
   const corpus = writeCorpus();
-  const id = `${base}-${corpus.sha.slice(0, 8)}`;
+  const id = baseCheckpointId(base, corpus.sha, arch);
   const p = PRETRAIN;
   const started = Date.now();
   const { ready: done } = await spawnPython({
     module: 'swerl_trainer.pretrain',
+    python: trainerPython(arch),
     label: 'pre-training',
     readyTimeoutMs: 60 * 60_000,
-    args: [
-      '--corpus', corpus.file, '--checkpoints', CHECKPOINTS_DIR, '--id', id, '--preset', p.preset,
-      '--steps', String(p.steps), '--batch-size', String(p.batchSize), '--lr', String(p.lr), '--warmup', String(p.warmup),
-      '--weight-decay', String(p.weightDecay), '--seed', String(p.seed), '--max-seq-len', String(p.maxSeqLen), '--threads', String(PRETRAIN_THREADS),
-      '--probe-prompts', writeProbePrompts(path.dirname(corpus.file)), '--probe-every', String(PROBE_EVERY),
-    ],
+    args: pretrainArgs(corpus.file, id, writeProbePrompts(path.dirname(corpus.file)), arch),
     onEvent: (e) => {
       if (e.event === 'pretrain_probe') log(describeProbe(e));
       if (e.event === 'pretrain_progress' && Number(e.step) % 100 === 0) log(`  pre-training step ${String(e.step)}/${p.steps}: loss ${Number(e.loss).toFixed(3)}, ${Number(e.tokens_per_s).toFixed(0)} tokens/s`);
@@ -89,9 +136,10 @@ export async function pretrainBase(base: string, log: (line: string) => void): P
   return id;
 }
 
-export async function startPolicyServer(checkpointId: string): Promise<LearnedPolicy> {
+export async function startPolicyServer(checkpointId: string, python: string = TRAINER_PYTHON): Promise<LearnedPolicy> {
   const server = await spawnPython({
     module: 'swerl_trainer.server',
+    python,
     label: 'policy server',
     readyEvent: 'policy_server_ready',
     readyTimeoutMs: 120_000,

@@ -11,6 +11,8 @@ import { REPO_ROOT } from './dev/settings';
 
 export const TRAINER_DIR = path.join(REPO_ROOT, 'trainer');
 export const TRAINER_PYTHON = path.join(TRAINER_DIR, '.venv', 'bin', 'python');
+/** The Hugging Face path's venv (torch 2.x + transformers), made by `bash trainer/install.sh --hf`. */
+export const TRAINER_HF_PYTHON = path.join(TRAINER_DIR, '.venv-hf', 'bin', 'python');
 export const CHECKPOINTS_DIR = path.join(REPO_ROOT, '.swerl', 'checkpoints');
 
 export interface PythonProcess {
@@ -23,6 +25,8 @@ export interface PythonProcess {
 export interface SpawnOptions {
   /** e.g. `swerl_trainer.worker` */
   module: string;
+  /** The interpreter (default: the native venv's, TRAINER_PYTHON). */
+  python?: string;
   args: string[];
   /** Resolve when a stdout JSON line has this `event`; undefined = resolve when the process exits 0. */
   readyEvent?: string;
@@ -51,13 +55,13 @@ function parseEvent(line: string): Record<string, unknown> | undefined {
  * stderr lines; a later unexpected exit is printed, since the run's activities surface its effect.
  */
 export async function spawnPython(opts: SpawnOptions): Promise<PythonProcess> {
-  if (!existsSync(TRAINER_PYTHON)) {
-    throw new TrainerError(ErrorCodes.STACK_DEPENDENCY_MISSING, `the trainer's venv is missing (${TRAINER_PYTHON}): run \`bash scripts/bootstrap.sh\` first`, {
-      python: TRAINER_PYTHON,
-    });
+  const python = opts.python ?? TRAINER_PYTHON;
+  if (!existsSync(python)) {
+    const how = python === TRAINER_HF_PYTHON ? 'bash trainer/install.sh --hf' : 'bash scripts/bootstrap.sh';
+    throw new TrainerError(ErrorCodes.STACK_DEPENDENCY_MISSING, `the trainer's venv is missing (${python}): run \`${how}\` first`, { python });
   }
   const args = ['-m', opts.module, ...opts.args];
-  const child = spawn(TRAINER_PYTHON, args, { cwd: TRAINER_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const child = spawn(python, args, { cwd: TRAINER_DIR, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   const stderrTail: string[] = [];
   readline.createInterface({ input: child.stderr! }).on('line', (line) => {
     stderrTail.push(line);

@@ -19,6 +19,12 @@ if [[ "${1:-}" == "--hf" ]]; then
   venv=$(dirname "$(dirname "$python")")
   echo "install.sh --hf: $venv ready in $(( $(date +%s) - started )) s" >&2
   ln -sfn "$venv" .venv-hf
+  # The trainer worker's own pins (requirements-worker.txt) go on top, outside the key (a pin there
+  # must not re-download torch): `npm run demo -- --arch qwen2` runs the worker in this venv.
+  # Checked first, so a venv that has them costs no pip call.
+  if ! .venv-hf/bin/python -c 'import prometheus_client' 2>/dev/null; then
+    flock "$venv.lock" .venv-hf/bin/pip install -q --disable-pip-version-check -r requirements-worker.txt
+  fi
   .venv-hf/bin/python - <<'PY'
 import json, sys, torch, transformers, tokenizers, temporalio
 print(json.dumps({"trainer_hf_python": sys.prefix, "torch": torch.__version__, "cuda": torch.cuda.is_available(),

@@ -272,3 +272,15 @@ def test_pretrain_arch_is_part_of_the_cache_key(pretrained_qwen2, capsys):
     assert main([*argv, "--arch", "llama"]) == 2 and "arch 'qwen2' vs 'llama'" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([*argv, "--preset", "tiny"])  # a native preset is not a qwen2 size
+
+
+def test_the_trainer_worker_and_the_policy_server_start_in_this_venv():
+    """`npm run demo -- --arch qwen2` runs them with this interpreter (install.sh --hf adds the
+    worker's own pins, requirements-worker.txt, to the HF venv)."""
+    import subprocess
+    import sys
+
+    trainer_dir = Path(__file__).resolve().parent.parent
+    for module in ("swerl_trainer.worker", "swerl_trainer.server", "swerl_trainer.pretrain"):
+        out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=trainer_dir, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and "usage:" in out.stdout, (module, out.stderr[-2000:])
