@@ -207,7 +207,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
     await persistImport(db.db, suiteNameOf(suiteFile), imported);
     console.log(`tasks: ${imported.accepted.length} imported from ${path.relative(REPO_ROOT, suiteFile)}`);
     const baselines = scripted ? null : suiteBaselines(imported.accepted);
-    if (baselines) console.log(`\ntrivial policies, scored on every task (the model's numbers below are on the test split):\n${renderBaselines(baselines)}`);
+    if (baselines) console.log(`\ntrivial policies, scored on every task (the model's numbers below are on the ${config.tasks.evalSplit} split):\n${renderBaselines(baselines)}`);
 
     const policy = await preparePolicy(config, scripted, imported.accepted, arch, opts.base);
     closers.push(() => policy.close());

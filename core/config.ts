@@ -125,6 +125,10 @@ export const RlStageSchema = z.strictObject({
     .describe('asymmetric PPO clip (eps_low, eps_high): paper (0.2, 0.3) stage 1, (0.2, 0.26) stage 2'),
   gradClip: z.number().positive().default(1.0).describe('paper: 1.0'),
   epochsPerIteration: positiveInt.default(1).describe('paper: 1 epoch per iteration = 2-8 optimizer steps'),
+  batchGrouping: z
+    .enum(['episode', 'group'])
+    .default('episode')
+    .describe("how optimizer steps are cut: 'episode' shuffles rollouts (paper scale: many groups per step); 'group' keeps each problem's G rollouts in one step, so a small batch is whole within-group contrasts"),
   advantageEpsilon: z.number().positive().default(1e-6).describe('delta in (R - mean) / (std + delta)'),
   dropZeroAdvantage: z.boolean().default(true).describe('paper: dynamic sampling drops A = 0 samples'),
   lengthPenalty: LengthPenaltySchema.default({ enabled: true, freeTurns: 10 }),

@@ -14,7 +14,7 @@
  */
 import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { RlStageConfig } from '../core/config';
-import { deriveSeed } from '../core/rl';
+import { deriveSeed, rlBatchShaping } from '../core/rl';
 import type { IterationReport } from './definitions';
 import { runSharded, SHARDED_FANOUT_PATCH } from './episodeShard';
 import { iterationReport } from './iterationReport';
@@ -80,7 +80,7 @@ export async function rlIteration(input: RlIterationInput): Promise<RlIterationR
     stage: stage.name,
     iteration,
     groups: groups.map((g) => ({ taskId: g.taskId, episodeIds: g.slots.map(() => episodeIds[cursor++]!) })),
-    shaping: { advantageEpsilon: stage.advantageEpsilon, dropZeroAdvantage: stage.dropZeroAdvantage, batchSize: stage.batchSize, epochsPerIteration: stage.epochsPerIteration },
+    shaping: rlBatchShaping(stage),
     seed: deriveSeed(stageSeed, 'batches', iteration),
   });
 
@@ -136,7 +136,7 @@ async function rlIterationSharded(input: RlIterationInput): Promise<RlIterationR
   await training.recordIterationPhase({ ...key, status: 'training' });
   const plan = await training.buildRlBatchByKey({
     ...key,
-    shaping: { advantageEpsilon: stage.advantageEpsilon, dropZeroAdvantage: stage.dropZeroAdvantage, batchSize: stage.batchSize, epochsPerIteration: stage.epochsPerIteration },
+    shaping: rlBatchShaping(stage),
     seed: deriveSeed(stageSeed, 'batches', iteration),
   });
   const update = await applyStoredUpdateSteps(ctx, { stage: stage.name, iteration, kind: 'rl' }, input.policyVersion, plan.steps, {

@@ -4,8 +4,7 @@
  * and advantages per step — never trajectories. Also counts episodes into task_stats, once each.
  */
 import { inArray } from 'drizzle-orm';
-import type { RlStageConfig } from '../../core/config';
-import { formBatches, iterationMetrics, selectTrainingSamples, type Group, type IterationMetrics } from '../../core/rl';
+import { formBatches, iterationMetrics, rlSteps, type RlBatchShaping, selectTrainingSamples, type Group, type IterationMetrics } from '../../core/rl';
 import type { Db } from '../../db/client';
 import { episodes, type EpisodeExitReason } from '../../db/schema';
 import { recordEpisodeOutcome } from '../../db/taskStats';
@@ -24,7 +23,7 @@ export interface RlBatchInput {
   iteration: number;
   /** One group per sampled problem: the G episodes of that draw. */
   groups: Array<{ taskId: string; episodeIds: string[] }>;
-  shaping: Pick<RlStageConfig, 'advantageEpsilon' | 'dropZeroAdvantage' | 'batchSize' | 'epochsPerIteration'>;
+  shaping: RlBatchShaping;
   seed: number;
 }
 
@@ -96,7 +95,7 @@ export function createBatchActivities(db: Db) {
           if (samples.length > 0) groups.push({ taskId: g.taskId, samples });
         }
         const selected = selectTrainingSamples(groups, input.shaping);
-        const steps = formBatches(selected.kept, { batchSize: input.shaping.batchSize, epochs: input.shaping.epochsPerIteration, seed: input.seed });
+        const steps = rlSteps(groups, selected.kept, input.shaping, input.seed);
         return {
           steps: steps.map((s) => ({ step: s.step, episodeIds: s.samples.map((x) => x.episodeId), advantages: s.samples.map((x) => x.advantage) })),
           groupsTotal: selected.groupsTotal,

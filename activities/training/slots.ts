@@ -9,10 +9,9 @@
  * every episode is counted into task_stats once (task_stat_events, keyed by episode id).
  */
 import { and, asc, eq, gte, lt, sql } from 'drizzle-orm';
-import type { RlStageConfig } from '../../core/config';
 import { ErrorCodes, RunError } from '../../core/errors';
 import { groupSlots } from '../../core/fanout';
-import { formBatches, iterationMetrics, sampleProblems, selectTrainingSamples, type Group } from '../../core/rl';
+import { formBatches, iterationMetrics, rlSteps, type RlBatchShaping, sampleProblems, selectTrainingSamples, type Group } from '../../core/rl';
 import type { Db } from '../../db/client';
 import { getCurriculumSnapshot } from '../../db/curriculum';
 import { episodes, iterationSlots, updateSteps } from '../../db/schema';
@@ -170,7 +169,7 @@ export function createSlotActivities(db: Db) {
     },
 
     /** buildRlBatch by key: the groups are the slots' draws, in slot order; the steps go to update_steps. */
-    async buildRlBatchByKey(input: IterationKey & { shaping: Pick<RlStageConfig, 'advantageEpsilon' | 'dropZeroAdvantage' | 'batchSize' | 'epochsPerIteration'>; seed: number }): Promise<RlBatchSummary> {
+    async buildRlBatchByKey(input: IterationKey & { shaping: RlBatchShaping; seed: number }): Promise<RlBatchSummary> {
       return guarded(`building the batch of ${input.runId}/${input.stage}/${input.iteration}`, async () => {
         const rows = await slotEpisodes(db, input);
         const byGroup = new Map<number, { taskId: string; samples: Array<{ episodeId: string; rewardFinal: number; tokens: number }> }>();
@@ -181,7 +180,7 @@ export function createSlotActivities(db: Db) {
         }
         const groups: Array<Group<{ episodeId: string; rewardFinal: number; tokens: number }>> = [...byGroup.values()].filter((g) => g.samples.length > 0);
         const selected = selectTrainingSamples(groups, input.shaping);
-        const steps = formBatches(selected.kept, { batchSize: input.shaping.batchSize, epochs: input.shaping.epochsPerIteration, seed: input.seed });
+        const steps = rlSteps(groups, selected.kept, input.shaping, input.seed);
         await storeSteps(db, input, steps.map((s) => ({ step: s.step, episodeIds: s.samples.map((x) => x.episodeId), advantages: s.samples.map((x) => x.advantage) })));
         return {
           steps: steps.length,

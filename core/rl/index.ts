@@ -12,7 +12,7 @@ export {
   type ScoredSample,
   type ZeroAdvantageFiltered,
 } from './advantage';
-export { batchesPerEpoch, formBatches, microBatches, type BatchOptions, type BatchSample, type OptimizerStep } from './batch';
+export { batchesPerEpoch, formBatches, formGroupBatches, microBatches, rlBatchShaping, rlSteps, type RlBatchShaping, type BatchOptions, type BatchSample, type OptimizerStep } from './batch';
 export { evalSummary, pass1MeanSem, passAtK, type EvalResult, type EvalSummary, type MeanSem, type TaskEval } from './passAtK';
 export {
   applyCurriculumRule,
