@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { benchEpisode } from './episode';
 import { benchFanout } from './fanout';
+import { benchPretrainDemo } from './pretrainDemo';
 import { benchReward } from './reward';
 import { benchSandbox } from './sandbox';
 import { benchScale } from './scale';
@@ -61,6 +62,7 @@ const BENCHES: Record<string, Bench> = {
   trainer: benchTrainer,
   'trainer-demo': benchTrainerDemo,
   'trainer-hf': benchTrainerHf,
+  'pretrain-demo': benchPretrainDemo,
   scale: () => benchScale(),
   fanout: () => benchFanout(),
 };
