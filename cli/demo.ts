@@ -34,7 +34,7 @@ import type { RunStatus } from '../workflows/definitions';
 import { REPO_ROOT } from './dev/settings';
 import { devUp } from './dev/stack';
 import { formatStatus, newRunId, startRun } from './runs';
-import { parseBaseArch, pretrainBase, startPolicyServer, trainerPython, type BaseArch } from './learnPolicy';
+import { parseBaseArch, pretrainBase, requireVenvFor, startPolicyServer, trainerPython, type BaseArch } from './learnPolicy';
 import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
 import { promoteRun, runReport } from './trainingCommands';
 import { renderDemoDoc, renderReportMarkdown, type DemoDoc, type DemoRun } from './demoReport';
@@ -182,6 +182,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
   if (opts.base !== undefined) requireCheckpoint(opts.base, scripted);
   const arch = parseBaseArch(opts.arch);
   if (scripted && arch !== 'native') throw new ConfigError(ErrorCodes.CONFIG_INVALID, '--arch needs a model: it cannot be used with --scripted', { arch });
+  if (opts.base !== undefined) requireVenvFor(path.resolve(CHECKPOINTS_DIR, opts.base), arch);
   const python = trainerPython(arch); // before the stack comes up: a missing HF venv fails fast
   const stack = await devUp();
   console.log(`stack up: Temporal ${stack.temporalAddress} (UI ${stack.temporalUiUrl}), Postgres ${stack.databaseUrl}`);

@@ -5,7 +5,7 @@
  * hot-reloads that server through the trainer's load_policy activity after every update.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ErrorCodes } from '../core/errors';
 import { firstPromptRows, learnCorpus, LEARN_CORPUS } from '../tasks/learn/suite';
@@ -44,6 +44,26 @@ export function trainerPython(arch: BaseArch, exists: (file: string) => boolean 
     );
   }
   return TRAINER_HF_PYTHON;
+}
+
+/**
+ * A `--base` checkpoint written in the Hugging Face format (config.json with a `model_type`) loads
+ * only in the HF venv: refused, naming the flag, when the demo would run the native one.
+ */
+export function requireVenvFor(baseDir: string, arch: BaseArch): void {
+  let modelType: unknown;
+  try {
+    modelType = (JSON.parse(readFileSync(path.join(baseDir, 'config.json'), 'utf8')) as { model_type?: unknown }).model_type;
+  } catch {
+    return; // not a checkpoint the demo can judge: the policy server says what is wrong with it
+  }
+  if (typeof modelType === 'string' && arch === 'native') {
+    throw new ConfigError(
+      ErrorCodes.CONFIG_INVALID,
+      `--base ${path.basename(baseDir)} is a transformers checkpoint (model_type ${modelType}): add --arch qwen2 or --arch llama so the policy server and the trainer worker run in trainer/.venv-hf`,
+      { base: baseDir, modelType },
+    );
+  }
 }
 
 /** The pre-trained base's checkpoint id: the native one as before, a transformers one named by its architecture. */

@@ -1,6 +1,9 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../core/errors';
-import { baseCheckpointId, parseBaseArch, PRETRAIN, pretrainArgs, trainerPython } from '../../cli/learnPolicy';
+import { baseCheckpointId, parseBaseArch, PRETRAIN, pretrainArgs, requireVenvFor, trainerPython } from '../../cli/learnPolicy';
 import { TRAINER_HF_PYTHON, TRAINER_PYTHON } from '../../cli/pythonProcess';
 
 const flag = (args: string[], name: string): string | undefined => {
@@ -42,5 +45,24 @@ describe('the demo base architecture (--arch)', () => {
       }),
     ).toThrow(/--arch llama .*trainer\/\.venv-hf\/bin\/python, which is missing: run `bash trainer\/install\.sh --hf` first/);
     expect(seen).toEqual([TRAINER_HF_PYTHON]);
+  });
+
+  it('refuses a transformers --base checkpoint on the native venv, naming --arch', () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'swerl-learn-policy-'));
+    try {
+      const hfDir = path.join(root, 'rft-qwen2');
+      const nativeDir = path.join(root, 'rft-native');
+      mkdirSync(hfDir);
+      mkdirSync(nativeDir);
+      writeFileSync(path.join(hfDir, 'config.json'), JSON.stringify({ model_type: 'qwen2', hidden_size: 64 }));
+      writeFileSync(path.join(nativeDir, 'config.json'), JSON.stringify({ model: { architecture: 'swerl-causal-lm-v1' } }));
+      expect(() => requireVenvFor(hfDir, 'native')).toThrow(/--base rft-qwen2 is a transformers checkpoint \(model_type qwen2\): add --arch qwen2/);
+      expect(() => requireVenvFor(hfDir, 'qwen2')).not.toThrow();
+      expect(() => requireVenvFor(nativeDir, 'native')).not.toThrow();
+      expect(() => requireVenvFor(nativeDir, 'llama')).not.toThrow(); // the HF venv loads native checkpoints too
+      expect(() => requireVenvFor(path.join(root, 'missing'), 'native')).not.toThrow();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
