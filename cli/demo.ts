@@ -277,7 +277,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
 }
 
 /** `swerl demo-doc`: the committed report (markdown + JSON) of demo runs, from their .swerl/reports JSON. */
-function writeDemoDoc(files: string[], opts: { out: string; command: string }): void {
+function writeDemoDoc(files: string[], opts: { out: string; command: string; title?: string; split?: string }): void {
   const runs = files.map((f) => {
     const r = JSON.parse(readFileSync(f, 'utf8')) as DemoRun & { baselines?: DemoDoc['baselines'] };
     return { ...r, baselines: r.baselines ?? null };
@@ -287,6 +287,9 @@ function writeDemoDoc(files: string[], opts: { out: string; command: string }): 
     command: opts.command,
     runs: runs.map((r) => ({ runId: r.runId, config: r.config, seed: r.seed, phase: r.phase, wallSec: r.wallSec, ...(r.loadAverage ? { loadAverage: r.loadAverage } : {}), stageEvals: r.stageEvals })),
     baselines: runs[0]?.baselines ?? null,
+    ...(opts.title ? { title: opts.title } : {}),
+    ...(opts.split ? { split: opts.split } : {}),
+    ...(opts.out === 'docs/learn-demo' ? {} : { source: `${opts.out}.json` }),
   };
   writeFileSync(`${opts.out}.json`, JSON.stringify(doc, null, 2) + '\n');
   writeFileSync(`${opts.out}.md`, renderDemoDoc(doc));
@@ -300,6 +303,8 @@ export function registerDemoCommand(program: Command): void {
     .argument('<reports...>', 'run reports written by `swerl demo`')
     .option('--out <prefix>', 'output path without extension', 'docs/learn-demo')
     .option('--command <text>', 'the command that made the runs', 'npm run demo -- --seed N')
+    .option('--title <text>', 'the title line (default: the learning demo\'s)')
+    .option('--split <name>', "the split the runs' evals ran on (default: test)")
     .action(writeDemoDoc);
   program
     .command('demo')

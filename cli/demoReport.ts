@@ -165,6 +165,12 @@ export interface DemoDoc {
   command: string;
   runs: DemoRun[];
   baselines: LearnBaselines | null;
+  /** The title line; absent = the learning demo's. */
+  title?: string;
+  /** The split the runs' evals ran on (their config's tasks.evalSplit); absent = test. */
+  split?: string;
+  /** Where the JSON is committed; absent = docs/learn-demo.json. */
+  source?: string;
 }
 
 /** Per claim: on how many runs it holds beyond each SEM. */
@@ -185,11 +191,11 @@ export function claimSummary(runs: readonly DemoRun[]): Array<{ claim: string; r
 export function renderDemoDoc(doc: DemoDoc): string {
   const summary = claimSummary(doc.runs);
   return [
-    '# The learning demo: committed report',
+    `# ${doc.title ?? 'The learning demo: committed report'}`,
     '',
-    `Commit ${doc.commit}; \`${doc.command}\`. Rebuilt from docs/learn-demo.json by test/unit/demoReport.test.ts.`,
+    `Commit ${doc.commit}; \`${doc.command}\`. Rebuilt from ${doc.source ?? 'docs/learn-demo.json'} by test/unit/demoReport.test.ts.`,
     '',
-    '## Claims (test split)',
+    `## Claims (${doc.split ?? 'test'} split)`,
     '',
     '| claim | runs | beyond the SEM over runs | beyond the task-paired SEM |',
     '|---|---|---|---|',

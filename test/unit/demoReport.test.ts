@@ -120,11 +120,21 @@ describe('committed demo report', () => {
     expect(md).toContain('| after RFT < after RL | 2 | 0 of 2 | 0 of 2 |');
     expect(md).toContain('## r1\n\nconfig learn, seed 1, completed in 100 s (load average 20.0, 25.5, 30.0 at the end)');
     expect(md).toContain('## r2\n\nconfig learn, seed 2, completed in 200 s\n');
+    expect(md).toContain('## Claims (test split)');
+    expect(md).toContain('Rebuilt from docs/learn-demo.json');
+    // A report of runs on another split (the RL tuning runs on validation) says so.
+    const tuned = renderDemoDoc({ ...doc, title: 'RL tuning', split: 'validation', source: 'docs/learn-rl-tune.json' });
+    expect(tuned.split('\n')[0]).toBe('# RL tuning');
+    expect(tuned).toContain('## Claims (validation split)');
+    expect(tuned).toContain('Rebuilt from docs/learn-rl-tune.json');
   });
 
-  const committed = path.join(__dirname, '..', '..', 'docs', 'learn-demo.json');
-  it.skipIf(!existsSync(committed))('docs/learn-demo.md is rebuilt from docs/learn-demo.json', () => {
-    const json = JSON.parse(readFileSync(committed, 'utf8')) as DemoDoc;
-    expect(readFileSync(committed.replace(/\.json$/, '.md'), 'utf8')).toBe(renderDemoDoc(json));
-  });
+  // The demo's runs (the README's table) and the RL tuning runs on validation (docs/learn-demo-attempts.md section 6).
+  for (const name of ['learn-demo', 'learn-rl-tune']) {
+    const committed = path.join(__dirname, '..', '..', 'docs', `${name}.json`);
+    it.skipIf(!existsSync(committed))(`docs/${name}.md is rebuilt from docs/${name}.json`, () => {
+      const json = JSON.parse(readFileSync(committed, 'utf8')) as DemoDoc;
+      expect(readFileSync(committed.replace(/\.json$/, '.md'), 'utf8')).toBe(renderDemoDoc(json));
+    });
+  }
 });
