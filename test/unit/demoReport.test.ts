@@ -129,8 +129,9 @@ describe('committed demo report', () => {
     expect(tuned).toContain('Rebuilt from docs/learn-rl-tune.json');
   });
 
-  // The demo's runs (the README's table) and the RL tuning runs on validation (docs/learn-demo-attempts.md section 6).
-  for (const name of ['learn-demo', 'learn-rl-tune']) {
+  // The demo's runs (the README's table), the RL tuning runs on validation (docs/learn-demo-attempts.md
+  // section 6) and the demo with the Qwen2 base.
+  for (const name of ['learn-demo', 'learn-rl-tune', 'learn-demo-qwen2']) {
     const committed = path.join(__dirname, '..', '..', 'docs', `${name}.json`);
     it.skipIf(!existsSync(committed))(`docs/${name}.md is rebuilt from docs/${name}.json`, () => {
       const json = JSON.parse(readFileSync(committed, 'utf8')) as DemoDoc;
