@@ -61,3 +61,17 @@ def http_json(url: str, body: dict | None = None, timeout: float = 300) -> tuple
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
+
+
+SED_SYSTEM = "Reply with one command in a ``` block."
+
+
+def sed_demo(i: int) -> dict:
+    """A learn-style sed demonstration: the issue names line n, the assistant deletes it."""
+    n = 2 + i % 7
+    return {"task_id": f"sed-{i}", "mode": "gold", "messages": [
+        {"role": "system", "content": SED_SYSTEM},
+        {"role": "user", "content": f"<issue>\napp.py line {n}: f() returns the wrong value\n</issue>"},
+        {"role": "assistant", "content": f"```\nsed -i '{n}d' app.py\n```"},
+        {"role": "tool", "content": "Your command ran successfully and did not produce any output."},
+        {"role": "assistant", "content": "```\nsubmit\n```"}]}

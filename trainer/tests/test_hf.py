@@ -16,7 +16,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from conftest import PAPER_DECODING, http_json, step_input, trajectory  # noqa: E402
+from conftest import PAPER_DECODING, http_json, sed_demo, step_input, trajectory  # noqa: E402
 from swerl_trainer import checkpoint as ckpt  # noqa: E402
 from swerl_trainer import hf  # noqa: E402
 from swerl_trainer.server import make_server  # noqa: E402
@@ -164,19 +164,7 @@ def test_a_model_name_of_another_version_is_refused(hf_root: Path, serve):
 
 # --- pretrain.py --arch qwen2: the learning demo's base as a transformers model ------------------
 
-PRE_SYSTEM = "Reply with one command in a ``` block."
 PRE_HYPER = dict(arch="qwen2", preset="test", steps=30, batch_size=4, lr=3e-3, warmup=2, seed=0, max_seq_len=256)
-
-
-def _sed_demo(i: int) -> dict:
-    """A learn-style demonstration: the issue names line n, the assistant deletes it."""
-    n = 2 + i % 7
-    return {"task_id": f"sed-{i}", "mode": "gold", "messages": [
-        {"role": "system", "content": PRE_SYSTEM},
-        {"role": "user", "content": f"<issue>\napp.py line {n}: f() returns the wrong value\n</issue>"},
-        {"role": "assistant", "content": f"```\nsed -i '{n}d' app.py\n```"},
-        {"role": "tool", "content": "Your command ran successfully and did not produce any output."},
-        {"role": "assistant", "content": "```\nsubmit\n```"}]}
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +173,7 @@ def pretrained_qwen2(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("hf-pretrain")
     corpus = d / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps(_sed_demo(i)) + "\n" for i in range(14)))
+    corpus.write_text("".join(json.dumps(sed_demo(i)) + "\n" for i in range(14)))
     events: list[dict] = []
     result = pretrain(corpus, d / "ckpts", "learn-base-qwen2", PretrainHyper(**PRE_HYPER), emit=events.append, log_every=10)
     return d, corpus, result, events
@@ -211,7 +199,7 @@ def test_pretrain_arch_qwen2_writes_a_base_transformers_loads_and_lowers_the_los
     assert type(model).__name__ == "Qwen2ForCausalLM" and len(tok) == rec["tokenizer"]["vocab_size"] == model.config.vocab_size
     assert rec["parameters"] == sum(p.numel() for p in model.parameters())
     # transformers' own forward gives the trained loss on a demonstration's answer (through <|im_end|>).
-    messages = _sed_demo(3)["messages"]
+    messages = sed_demo(3)["messages"]
     prompt = list(tok.apply_chat_template(messages[:2], tokenize=True, add_generation_prompt=True, return_dict=False))
     full = list(tok.apply_chat_template(messages[:3], tokenize=True, return_dict=False))
     full = full[: full.index(tok.eos_token_id, len(prompt)) + 1]
@@ -230,7 +218,7 @@ def test_pretrained_tokenizer_splits_digits_and_round_trips_the_chat_template(pr
     pieces = tok.convert_ids_to_tokens(tok.encode("sed -i '137d' app.py", add_special_tokens=False))
     assert ["1", "3", "7"] == [p for p in pieces if p.isdigit()] and "sed" in pieces
     c = ckpt.load(d / "ckpts", "learn-base-qwen2")
-    messages = _sed_demo(5)["messages"]
+    messages = sed_demo(5)["messages"]
     want = tok.apply_chat_template(messages[:4], tokenize=True, add_generation_prompt=True, return_dict=False)
     assert c.tokenizer.encode_prompt([ChatMessage(m["role"], m["content"]) for m in messages[:4]]) == list(want)
     rendered = tok.apply_chat_template(messages, tokenize=False)
@@ -242,7 +230,7 @@ def test_pretrained_tokenizer_splits_digits_and_round_trips_the_chat_template(pr
 def test_policy_server_serves_the_pretrained_qwen2_base_as_transformers_generates(pretrained_qwen2, serve):
     d, _, _, _ = pretrained_qwen2
     root, cid = d / "ckpts", "learn-base-qwen2"
-    messages = _sed_demo(4)["messages"][:2]
+    messages = sed_demo(4)["messages"][:2]
     status, body = _post(serve(root, cid), "/v1/chat/completions", {"model": cid, "messages": messages, "temperature": 0, "max_tokens": 16, "return_token_ids": True})
     assert status == 200 and body["model"] == cid, body
     served = body["choices"][0]["token_ids"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PAPER_DECODING, step_input
+from conftest import PAPER_DECODING, sed_demo, step_input
 from swerl_trainer import checkpoint as ckpt
 from swerl_trainer.errors import TRAINER_BAD_BATCH, TRAINER_STEP_CONFLICT, TrainerFault
 from swerl_trainer.pretrain import PretrainHyper, Probe, encode_demo, lr_at, main, pretrain, read_corpus
@@ -200,17 +200,6 @@ def test_malformed_corpus_is_refused_naming_the_line(tmp_path, capsys):
     code, events = _run(cli(corpus, tmp_path / "c", "x"), capsys)
     assert code == 2 and events[-1]["code"] == TRAINER_BAD_BATCH
     assert not (tmp_path / "c" / "x").exists()
-
-
-def sed_demo(i: int) -> dict:
-    """A learn-style sed demonstration: the issue names line n, the assistant deletes it."""
-    n = 2 + i % 7
-    return {"task_id": f"sed-{i}", "mode": "gold", "messages": [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": f"<issue>\napp.py line {n}: f() returns the wrong value\n</issue>"},
-        {"role": "assistant", "content": f"```\nsed -i '{n}d' app.py\n```"},
-        {"role": "tool", "content": "Your command ran successfully and did not produce any output."},
-        {"role": "assistant", "content": "```\nsubmit\n```"}]}
 
 
 def test_probe_reports_greedy_first_actions_and_leaves_the_weights_unchanged(tmp_path):
