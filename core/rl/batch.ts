@@ -138,7 +138,9 @@ export function rlSteps<S extends BatchSample>(groups: ReadonlyArray<{ samples: 
   for (const s of kept) {
     const i = groupOf.get(s.episodeId);
     if (i === undefined) throw invalidInput(`kept sample ${s.episodeId} belongs to no group`, { episodeId: s.episodeId });
-    byGroup.set(i, [...(byGroup.get(i) ?? []), s]);
+    const members = byGroup.get(i);
+    if (members) members.push(s);
+    else byGroup.set(i, [s]);
   }
   return formGroupBatches([...byGroup.values()], opts);
 }
