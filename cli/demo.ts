@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -34,7 +34,7 @@ import type { RunStatus } from '../workflows/definitions';
 import { REPO_ROOT } from './dev/settings';
 import { devUp } from './dev/stack';
 import { formatStatus, newRunId, startRun } from './runs';
-import { parseBaseArch, pretrainBase, requireVenvFor, startPolicyServer, trainerPython, type BaseArch } from './learnPolicy';
+import { parseBaseArch, pretrainBase, resolveBaseCheckpoint, startPolicyServer, trainerPython, type BaseArch } from './learnPolicy';
 import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
 import { promoteRun, runReport } from './trainingCommands';
 import { renderDemoDoc, renderReportMarkdown, type DemoDoc, type DemoRun } from './demoReport';
@@ -163,15 +163,6 @@ function suiteBaselines(imported: readonly ImportedTask[]): LearnBaselines | nul
   return same ? learnBaselines(instances) : null;
 }
 
-/** `--base` names a checkpoint the trainer wrote here; fail before the stack comes up if it is not one. */
-function requireCheckpoint(id: string, scripted: boolean): void {
-  if (scripted) throw new ConfigError(ErrorCodes.CONFIG_INVALID, '--base needs a model: it cannot be used with --scripted', { base: id });
-  const dir = path.resolve(CHECKPOINTS_DIR, id);
-  if (!dir.startsWith(CHECKPOINTS_DIR + path.sep) || !existsSync(dir)) {
-    throw new ConfigError(ErrorCodes.CONFIG_INVALID, `--base ${id}: no such checkpoint in ${path.relative(REPO_ROOT, CHECKPOINTS_DIR)}`, { base: id });
-  }
-}
-
 async function runDemo(opts: { config?: string; scripted?: boolean; seed?: string; base?: string; arch?: string }): Promise<void> {
   installTemporalLogging('warn');
   const startedMs = Date.now();
@@ -179,11 +170,11 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
   const loaded: RunConfig = loadRunConfig(opts.config ?? (scripted ? 'toy' : 'learn'));
   const config: RunConfig = opts.seed === undefined ? loaded : { ...loaded, seed: parseSeed(opts.seed) };
   if (scripted) console.log(SCRIPTED_NOTE);
-  if (opts.base !== undefined) requireCheckpoint(opts.base, scripted);
+  if (scripted && opts.base !== undefined) throw new ConfigError(ErrorCodes.CONFIG_INVALID, '--base needs a model: it cannot be used with --scripted', { base: opts.base });
   const arch = parseBaseArch(opts.arch);
   if (scripted && arch !== 'native') throw new ConfigError(ErrorCodes.CONFIG_INVALID, '--arch needs a model: it cannot be used with --scripted', { arch });
-  if (opts.base !== undefined) requireVenvFor(path.resolve(CHECKPOINTS_DIR, opts.base), arch);
-  const python = trainerPython(arch); // before the stack comes up: a missing HF venv fails fast
+  // Before the stack comes up: a missing checkpoint, a mismatched --arch or a missing HF venv fails fast.
+  const python = opts.base !== undefined ? resolveBaseCheckpoint(opts.base, arch).python : trainerPython(arch);
   const stack = await devUp();
   console.log(`stack up: Temporal ${stack.temporalAddress} (UI ${stack.temporalUiUrl}), Postgres ${stack.databaseUrl}`);
   const endpoints = resolveEndpoints();

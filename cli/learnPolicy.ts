@@ -46,24 +46,42 @@ export function trainerPython(arch: BaseArch, exists: (file: string) => boolean 
   return TRAINER_HF_PYTHON;
 }
 
+export interface BaseCheckpoint {
+  id: string;
+  dir: string;
+  /** The interpreter of the demo's Python processes on this base (trainerPython). */
+  python: string;
+}
+
 /**
- * A `--base` checkpoint written in the Hugging Face format (config.json with a `model_type`) loads
- * only in the HF venv: refused, naming the flag, when the demo would run the native one.
+ * `--base <id>` with `--arch <arch>`, checked before the stack comes up: a checkpoint the trainer
+ * wrote under .swerl/checkpoints; one in the Hugging Face format (config.json with a `model_type`)
+ * only with the --arch of that model_type (a native checkpoint loads in either venv); and the venv
+ * of that arch present. A ConfigError naming the flag otherwise. A config.json the demo cannot read
+ * is left to the policy server, which says what is wrong with it.
  */
-export function requireVenvFor(baseDir: string, arch: BaseArch): void {
+export function resolveBaseCheckpoint(id: string, arch: BaseArch, opts: { checkpointsDir?: string; venvExists?: (file: string) => boolean } = {}): BaseCheckpoint {
+  const root = opts.checkpointsDir ?? CHECKPOINTS_DIR;
+  const dir = path.resolve(root, id);
+  if (!dir.startsWith(root + path.sep) || !existsSync(dir)) {
+    throw new ConfigError(ErrorCodes.CONFIG_INVALID, `--base ${id}: no such checkpoint in ${path.relative(REPO_ROOT, root) || root}`, { base: id });
+  }
   let modelType: unknown;
   try {
-    modelType = (JSON.parse(readFileSync(path.join(baseDir, 'config.json'), 'utf8')) as { model_type?: unknown }).model_type;
+    modelType = (JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as { model_type?: unknown }).model_type;
   } catch {
-    return; // not a checkpoint the demo can judge: the policy server says what is wrong with it
+    modelType = undefined;
   }
-  if (typeof modelType === 'string' && arch === 'native') {
+  if (typeof modelType === 'string' && modelType !== arch) {
+    const known = BASE_ARCHS.find((a) => a === modelType);
+    const fix = known ? `add --arch ${known} (the policy server and the trainer worker then run in trainer/.venv-hf)` : `--arch supports ${BASE_ARCHS.filter((a) => a !== 'native').join(' and ')} only`;
     throw new ConfigError(
       ErrorCodes.CONFIG_INVALID,
-      `--base ${path.basename(baseDir)} is a transformers checkpoint (model_type ${modelType}): add --arch qwen2 or --arch llama so the policy server and the trainer worker run in trainer/.venv-hf`,
-      { base: baseDir, modelType },
+      `--base ${id} is a transformers checkpoint (model_type ${modelType}), not --arch ${arch}: ${fix}`,
+      { base: id, dir, modelType, arch },
     );
   }
+  return { id, dir, python: trainerPython(arch, opts.venvExists) };
 }
 
 /** The pre-trained base's checkpoint id: the native one as before, a transformers one named by its architecture. */

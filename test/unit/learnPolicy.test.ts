@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../core/errors';
-import { baseCheckpointId, parseBaseArch, PRETRAIN, pretrainArgs, requireVenvFor, trainerPython } from '../../cli/learnPolicy';
+import { baseCheckpointId, parseBaseArch, PRETRAIN, pretrainArgs, resolveBaseCheckpoint, trainerPython } from '../../cli/learnPolicy';
 import { TRAINER_HF_PYTHON, TRAINER_PYTHON } from '../../cli/pythonProcess';
 
 const flag = (args: string[], name: string): string | undefined => {
@@ -47,20 +47,40 @@ describe('the demo base architecture (--arch)', () => {
     expect(seen).toEqual([TRAINER_HF_PYTHON]);
   });
 
-  it('refuses a transformers --base checkpoint on the native venv, naming --arch', () => {
+  it('resolves --base: a checkpoint under the checkpoints dir, of the --arch its model_type names, with that venv present', () => {
     const root = mkdtempSync(path.join(tmpdir(), 'swerl-learn-policy-'));
     try {
-      const hfDir = path.join(root, 'rft-qwen2');
-      const nativeDir = path.join(root, 'rft-native');
-      mkdirSync(hfDir);
-      mkdirSync(nativeDir);
-      writeFileSync(path.join(hfDir, 'config.json'), JSON.stringify({ model_type: 'qwen2', hidden_size: 64 }));
-      writeFileSync(path.join(nativeDir, 'config.json'), JSON.stringify({ model: { architecture: 'swerl-causal-lm-v1' } }));
-      expect(() => requireVenvFor(hfDir, 'native')).toThrow(/--base rft-qwen2 is a transformers checkpoint \(model_type qwen2\): add --arch qwen2/);
-      expect(() => requireVenvFor(hfDir, 'qwen2')).not.toThrow();
-      expect(() => requireVenvFor(nativeDir, 'native')).not.toThrow();
-      expect(() => requireVenvFor(nativeDir, 'llama')).not.toThrow(); // the HF venv loads native checkpoints too
-      expect(() => requireVenvFor(path.join(root, 'missing'), 'native')).not.toThrow();
+      const write = (id: string, config: unknown) => {
+        mkdirSync(path.join(root, id));
+        writeFileSync(path.join(root, id, 'config.json'), JSON.stringify(config));
+      };
+      write('rft-qwen2', { model_type: 'qwen2', hidden_size: 64 });
+      write('rft-mistral', { model_type: 'mistral' });
+      write('rft-native', { model: { architecture: 'swerl-causal-lm-v1' } });
+      mkdirSync(path.join(root, 'no-config'));
+      const venvs: string[] = [];
+      const resolve = (id: string, arch: 'native' | 'qwen2' | 'llama', venvPresent = true) =>
+        resolveBaseCheckpoint(id, arch, {
+          checkpointsDir: root,
+          venvExists: (f) => {
+            venvs.push(f);
+            return venvPresent;
+          },
+        });
+
+      expect(resolve('rft-qwen2', 'qwen2')).toEqual({ id: 'rft-qwen2', dir: path.join(root, 'rft-qwen2'), python: TRAINER_HF_PYTHON });
+      expect(resolve('rft-native', 'native').python).toBe(TRAINER_PYTHON);
+      expect(resolve('rft-native', 'llama').python).toBe(TRAINER_HF_PYTHON); // the HF venv loads native checkpoints too
+      expect(resolve('no-config', 'native').python).toBe(TRAINER_PYTHON); // left to the policy server
+      expect(venvs).toEqual([TRAINER_HF_PYTHON, TRAINER_HF_PYTHON]); // asked for the HF venv only
+
+      expect(() => resolve('rft-qwen2', 'native')).toThrow(ConfigError);
+      expect(() => resolve('rft-qwen2', 'native')).toThrow(/--base rft-qwen2 is a transformers checkpoint \(model_type qwen2\), not --arch native: add --arch qwen2 /);
+      expect(() => resolve('rft-qwen2', 'llama')).toThrow(/model_type qwen2\), not --arch llama: add --arch qwen2 /);
+      expect(() => resolve('rft-mistral', 'qwen2')).toThrow(/model_type mistral\), not --arch qwen2: --arch supports qwen2 and llama only/);
+      expect(() => resolve('missing', 'native')).toThrow(/--base missing: no such checkpoint in /);
+      expect(() => resolve('../etc', 'native')).toThrow(/--base \.\.\/etc: no such checkpoint/);
+      expect(() => resolve('rft-qwen2', 'qwen2', false)).toThrow(/--arch qwen2 .*which is missing: run `bash trainer\/install\.sh --hf` first/);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
