@@ -171,7 +171,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
   const config: RunConfig = opts.seed === undefined ? loaded : { ...loaded, seed: parseSeed(opts.seed) };
   if (scripted) console.log(SCRIPTED_NOTE);
   if (scripted && opts.base !== undefined) throw new ConfigError(ErrorCodes.CONFIG_INVALID, '--base needs a model: it cannot be used with --scripted', { base: opts.base });
-  const arch = parseBaseArch(opts.arch);
+  const arch = parseBaseArch(opts.arch, config.model.arch);
   if (scripted && arch !== 'native') throw new ConfigError(ErrorCodes.CONFIG_INVALID, '--arch needs a model: it cannot be used with --scripted', { arch });
   // Before the stack comes up: a missing checkpoint, a mismatched --arch or a missing HF venv fails fast.
   const python = opts.base !== undefined ? resolveBaseCheckpoint(opts.base, arch).python : trainerPython(arch);
@@ -304,7 +304,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--scripted', 'rollouts from scripted policies instead of a model (toy preset): the plumbing only')
     .option('--seed <n>', "the run's seed instead of the config's (episode sampling and training order; the pre-trained base is the same)")
     .option('--base <checkpoint>', 'start from this checkpoint in .swerl/checkpoints instead of pre-training (e.g. an RFT checkpoint, with the learn-rl-tune preset)')
-    .option('--arch <arch>', 'the base model: native (default; swerl\'s GPT, trainer/.venv), qwen2 or llama (a transformers model of the same size, trainer/.venv-hf from `bash trainer/install.sh --hf`; the policy server and the trainer worker run there too)')
+    .option('--arch <arch>', 'the base model, overriding the config\'s model.arch: native (swerl\'s GPT, trainer/.venv), qwen2 or llama (a transformers model of the same size, trainer/.venv-hf from `bash trainer/install.sh --hf`; the policy server and the trainer worker run there too)')
     .addHelpText(
       'after',
       '\nBrings up the dev stack, imports the config\'s task suite, pre-trains the base policy on noisy demonstrations ' +

@@ -7,22 +7,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { BASE_ARCHS, type BaseArch } from '../core/config';
 import { ConfigError, ErrorCodes } from '../core/errors';
 import { firstPromptRows, learnCorpus, LEARN_CORPUS } from '../tasks/learn/suite';
 import { REPO_ROOT } from './dev/settings';
 import { CHECKPOINTS_DIR, spawnPython, TRAINER_HF_PYTHON, TRAINER_PYTHON, type PythonProcess } from './pythonProcess';
 
-/**
- * The base's architecture: `native` (swerl's GPT with a word tokenizer, on the native venv's torch
- * 1.13) or a transformers Qwen2 / Llama config of the same size (hf.SIZES `learn`) with a byte-level
- * BPE tokenizer trained here, on the HF venv, where the policy server and the trainer worker then
- * run too (issue #16).
- */
-export const BASE_ARCHS = ['native', 'qwen2', 'llama'] as const;
-export type BaseArch = (typeof BASE_ARCHS)[number];
+export { BASE_ARCHS, type BaseArch };
 
-export function parseBaseArch(text: string | undefined): BaseArch {
-  if (text === undefined) return 'native';
+/** `--arch`, else the config's `model.arch`, else native. */
+export function parseBaseArch(text: string | undefined, fromConfig: BaseArch = 'native'): BaseArch {
+  if (text === undefined) return fromConfig;
   const arch = BASE_ARCHS.find((a) => a === text);
   if (!arch) throw new ConfigError(ErrorCodes.CONFIG_INVALID, `--arch must be one of ${BASE_ARCHS.join(', ')}, got ${JSON.stringify(text)}`, { arch: text });
   return arch;

@@ -185,12 +185,26 @@ export const TrackingSchema = z.strictObject({
 });
 export type TrackingConfig = z.infer<typeof TrackingSchema>;
 
+/**
+ * The architectures the learning demo pre-trains a base in (issue #16): `native` (swerl's GPT with a
+ * word tokenizer, on the native venv's torch 1.13) or a transformers Qwen2 / Llama config of the same
+ * size with a byte-level BPE tokenizer trained here, on the HF venv.
+ */
+export const BASE_ARCHS = ['native', 'qwen2', 'llama'] as const;
+export type BaseArch = (typeof BASE_ARCHS)[number];
+
 export const RunConfigSchema = z
   .strictObject({
     name: z.string().min(1).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash, underscore'),
     seed: nonNegativeInt.default(0),
     model: z.strictObject({
       base: z.string().min(1).describe('checkpoint id or path of the base policy'),
+      arch: z
+        .enum(BASE_ARCHS)
+        .optional()
+        .describe(
+          "the architecture of a base the demo pre-trains (model.base names a pre-training preset, e.g. learn-base): native (swerl's GPT, trainer/.venv) or a transformers config of the same size (qwen2, llama; trainer/.venv-hf). `demo --arch` overrides it; unset = native",
+        ),
     }),
     policy: z
       .strictObject({

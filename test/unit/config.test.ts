@@ -39,6 +39,13 @@ describe('run config', () => {
     expect(rl2?.kind === 'rl' && rl2.curriculum).toMatchObject({ rule: 'drop-easy-and-unsolved', dropNeverSolved: true, fromStages: ['rl-stage1'] });
   });
 
+  it('takes the demo base architecture from model.arch, only a known one, and leaves it unset by default', () => {
+    expect(parseRunConfig(minimal).model.arch).toBeUndefined();
+    expect(parseRunConfig({ ...minimal, model: { base: 'b', arch: 'qwen2' } }).model.arch).toBe('qwen2');
+    const v = violationsOf(() => parseRunConfig({ ...minimal, model: { base: 'b', arch: 'gpt2' } }));
+    expect(v.map((x) => x.path)).toEqual(['model.arch']);
+  });
+
   it('fills defaults for a minimal config', () => {
     const c = parseRunConfig(minimal);
     expect(c.seed).toBe(0);

@@ -16,6 +16,9 @@ describe('the demo base architecture (--arch)', () => {
     expect(parseBaseArch(undefined)).toBe('native');
     expect(parseBaseArch('qwen2')).toBe('qwen2');
     expect(parseBaseArch('llama')).toBe('llama');
+    // The config's model.arch is the default; --arch overrides it.
+    expect(parseBaseArch(undefined, 'qwen2')).toBe('qwen2');
+    expect(parseBaseArch('native', 'qwen2')).toBe('native');
     expect(() => parseBaseArch('gpt2')).toThrow(ConfigError);
     expect(() => parseBaseArch('gpt2')).toThrow(/--arch must be one of native, qwen2, llama, got "gpt2"/);
   });
