@@ -29,7 +29,7 @@ import { migrateDatabase } from '../db/migrate';
 import { connectClient, resolveEndpoints } from '../workers/endpoints';
 import { installTemporalLogging } from '../workers/logging';
 import { createOrchestrationWorker } from '../workers/orchestration';
-import { createRolloutWorkers } from '../workers/rollout';
+import { createRolloutWorkers, processHostId } from '../workers/rollout';
 import type { RunStatus } from '../workflows/definitions';
 import { REPO_ROOT } from './dev/settings';
 import { devUp } from './dev/stack';
@@ -220,7 +220,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
 
     const orchestration = await createOrchestrationWorker({ endpoints, db: db.db, taskQueue: queue });
     closers.push(() => orchestration.connection.close());
-    const rollout = await createRolloutWorkers({ endpoints, db: db.db, sandbox: config.sandbox, sharedQueue: services.rolloutQueue, connection: orchestration.connection });
+    const rollout = await createRolloutWorkers({ endpoints, db: db.db, sandbox: config.sandbox, hostId: processHostId(queue), sharedQueue: services.rolloutQueue, connection: orchestration.connection });
     releaseSandboxes = () => rollout.close();
     const rolloutDone = rollout.run();
     try {

@@ -19,7 +19,7 @@ import { buildEpisodeInput, episodeWorkflowId } from '../workflows/episodeInput'
 import { connectClient, resolveEndpoints } from '../workers/endpoints';
 import { installTemporalLogging } from '../workers/logging';
 import { createOrchestrationWorker } from '../workers/orchestration';
-import { createRolloutWorkers } from '../workers/rollout';
+import { createRolloutWorkers, processHostId } from '../workers/rollout';
 import { withDb, type DbHandle } from './connections';
 import { registerEpisodeOperationCommands } from './episodeOperations';
 import { formatTrajectory } from './trajectory';
@@ -82,7 +82,7 @@ export function registerEpisodeCommands(program: Command): void {
         const runId = 'adhoc';
         await upsertRun(db.db, { id: runId, workflowId: 'swerl-adhoc-episodes', name: 'adhoc', config: {} });
         const orchestration = await createOrchestrationWorker({ endpoints, db: db.db, taskQueue: queue });
-        const rollout = await createRolloutWorkers({ endpoints, db: db.db, sandbox: config.sandbox, sharedQueue: `${queue}-rollout`, connection: orchestration.connection });
+        const rollout = await createRolloutWorkers({ endpoints, db: db.db, sandbox: config.sandbox, hostId: processHostId(queue), sharedQueue: `${queue}-rollout`, connection: orchestration.connection });
         const client = await connectClient(endpoints);
         try {
           const input = {

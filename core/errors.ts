@@ -9,6 +9,8 @@ export const ErrorCodes = {
   // configuration
   CONFIG_INVALID: 'SWERL_CONFIG_INVALID',
   CONFIG_NOT_FOUND: 'SWERL_CONFIG_NOT_FOUND',
+  // another live process polls this rollout worker's host queue (one SWERL_HOST_ID for two processes): refused at start
+  HOST_QUEUE_TAKEN: 'SWERL_HOST_QUEUE_TAKEN',
   // tasks (bad task: rejected at import, quarantined, never trained on)
   TASK_INVALID: 'SWERL_TASK_INVALID',
   TASK_NOT_FOUND: 'SWERL_TASK_NOT_FOUND',

@@ -5,7 +5,9 @@
  * - its own queue `swerl-rollout-host-<hostId>`: tool execution in the sandboxes it holds.
  * The host id is stable across restarts of the worker on the same machine (SWERL_HOST_ID, default
  * the hostname), so a restarted worker picks up its queue again; its retried activities rebuild
- * the sandbox from the persisted turns.
+ * the sandbox from the persisted turns. Two live processes never share a host queue: the second
+ * refuses to start (hostQueueGuard.ts); a process whose sandboxes die with it (the demo, `episode
+ * run`) takes a host id of its own (`processHostId`).
  */
 import os from 'node:os';
 import Docker from 'dockerode';
@@ -18,6 +20,7 @@ import { createRescoreActivities } from '../activities/episode/operations';
 import type { HostContext } from '../activities/episode/sandboxes';
 import { LeaseManager, runReaperEvery } from '../activities/sandbox';
 import type { Endpoints } from './endpoints';
+import { claimHostQueue } from './hostQueueGuard';
 import { logger } from './logging';
 import { workerInterceptors } from './interceptors';
 import { registerSandboxSource } from './metrics';
@@ -28,7 +31,19 @@ export function hostQueueOf(hostId: string): string {
 }
 
 export function defaultHostId(env: NodeJS.ProcessEnv = process.env): string {
-  return (env.SWERL_HOST_ID || os.hostname()).replace(/[^A-Za-z0-9._-]/g, '-');
+  return hostIdOf(env.SWERL_HOST_ID || os.hostname());
+}
+
+function hostIdOf(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '-');
+}
+
+/**
+ * The host id of a process whose sandboxes live and die with it (the demo, `episode run`): its own
+ * unique queue name, so two such processes on one stack never poll one host queue.
+ */
+export function processHostId(uniqueQueue: string): string {
+  return hostIdOf(uniqueQueue);
 }
 
 export interface RolloutWorkerOptions {
@@ -64,35 +79,49 @@ export interface RolloutWorkers {
 
 export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<RolloutWorkers> {
   const connection = opts.connection ?? (await NativeConnection.connect(temporalConnectOptions(opts.endpoints)));
+  const hostId = opts.hostId ?? defaultHostId();
+  const hostQueue = hostQueueOf(hostId);
+  const unclaim = await claimHostQueue(connection, opts.endpoints.temporalNamespace, hostQueue, hostId).catch(async (err: unknown) => {
+    if (!opts.connection) await connection.close();
+    throw err;
+  });
   const docker = opts.docker ?? new Docker();
   const leases = new LeaseManager(docker, {
     maxConcurrent: opts.sandbox.maxConcurrent,
     prewarm: opts.sandbox.prewarm,
     leaseTtlSec: opts.sandbox.leaseTtlSec,
     // Renewals go to Postgres too: a reaper of another worker on this Docker daemon must see them.
-    ledger: { db: opts.db, host: opts.hostId ?? defaultHostId() },
+    ledger: { db: opts.db, host: hostId },
   });
-  const hostQueue = hostQueueOf(opts.hostId ?? defaultHostId());
   const ctx: HostContext = { db: opts.db, docker, leases, hostQueue };
   const common = {
     connection,
     namespace: opts.endpoints.temporalNamespace,
     ...(opts.shutdownForceSec !== undefined ? { shutdownForceTime: `${opts.shutdownForceSec}s` as const } : {}),
   };
-  const shared = await Worker.create({
-    ...common,
-    taskQueue: opts.sharedQueue ?? TaskQueues.rollout,
-    activities: { ...createEpisodeActivities(ctx), ...createRescoreActivities(ctx) },
-    interceptors: workerInterceptors(),
-    maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent * 2,
-  });
-  const host = await Worker.create({
-    ...common,
-    taskQueue: hostQueue,
-    activities: { ...createHostActivities(ctx) },
-    interceptors: workerInterceptors(),
-    maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent,
-  });
+  let shared: Worker;
+  let host: Worker;
+  try {
+    shared = await Worker.create({
+      ...common,
+      taskQueue: opts.sharedQueue ?? TaskQueues.rollout,
+      activities: { ...createEpisodeActivities(ctx), ...createRescoreActivities(ctx) },
+      interceptors: workerInterceptors(),
+      maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent * 2,
+    });
+    host = await Worker.create({
+      ...common,
+      taskQueue: hostQueue,
+      activities: { ...createHostActivities(ctx) },
+      interceptors: workerInterceptors(),
+      maxConcurrentActivityTaskExecutions: opts.sandbox.maxConcurrent,
+    });
+  } catch (err) {
+    unclaim();
+    await leases.close();
+    if (!opts.connection) await connection.close();
+    throw err;
+  }
   const log = logger().child({ component: 'reaper', hostQueue });
   const stopReaper = runReaperEvery(docker, opts.reaperIntervalMs ?? 60_000, (err) => log.warn({ err }, 'reaper pass failed'), opts.db);
   const unregisterSandboxes = registerSandboxSource(() => leases.stats());
@@ -120,6 +149,7 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
       unregisterSandboxes();
       await drained;
       await leases.close({ releaseLeases: true });
+      unclaim();
       if (!opts.connection) await connection.close();
     },
   };

@@ -23,7 +23,7 @@ import { setEpisodePatch } from './patch';
 import { complete } from '../policy/client';
 import { recordReward, REWARD_MAX_ATTEMPTS } from '../reward';
 import type { Sandbox } from '../sandbox';
-import { buildSandbox, releaseContainer, sandboxOf, type HostContext } from './sandboxes';
+import { buildSandbox, foreignLeaseOf, releaseContainer, sandboxOf, type HostContext } from './sandboxes';
 import { specOf } from './sandboxes';
 import type { EpisodeInput } from '../../workflows/episode';
 import type { EpisodeActivities, EpisodeScoreSummary, EpisodeSpec, HostActivities, PolicyStep, SandboxSettings, SegmentResult } from './types';
@@ -242,7 +242,12 @@ export function createHostActivities(ctx: HostContext): HostActivities {
       });
     },
 
-    async releaseSandbox({ containerId }) {
+    async releaseSandbox({ episodeId, containerId }) {
+      // A container this process never leased: its holder's slot is not freed here. Either this
+      // host restarted (the old process's leases died with it) or another live process polls this
+      // host queue (refused at start since hostQueueGuard.ts; say so loudly if it happens anyway).
+      const foreign = await foreignLeaseOf(ctx, containerId);
+      if (foreign) log.warn('releasing a sandbox this process holds no lease on: its holder keeps the lease until its reaper or TTL ends it', { episodeId, containerId, hostQueue: ctx.hostQueue, ...foreign });
       const sb = await sandboxOf(ctx, containerId).catch(() => undefined);
       if (sb) await releaseContainer(ctx, sb);
     },

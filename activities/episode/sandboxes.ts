@@ -11,7 +11,7 @@ import { getEpisode } from '../../db/episodes';
 import { getTask } from '../../db/tasks';
 import { listTurns } from '../../db/turns';
 import { ensureTaskImage } from '../../sandbox/images';
-import { attachSandbox, type LeaseManager, type Sandbox } from '../sandbox';
+import { attachSandbox, Labels, type LeaseManager, type Sandbox } from '../sandbox';
 import type { Episode } from '../../db/episodes';
 import type { EpisodeSpec } from './types';
 
@@ -88,6 +88,19 @@ export async function sandboxOf(ctx: HostContext, containerId: string): Promise<
   const leaseId = leaseByContainer.get(containerId);
   if (leaseId) ctx.leases.renew(leaseId);
   return sandbox;
+}
+
+/**
+ * The labels of a container this process holds no lease on, for the warning of a release that
+ * cannot free its holder's slot (the lease belongs to another process, or to this host's previous one).
+ */
+export async function foreignLeaseOf(ctx: HostContext, containerId: string): Promise<Record<string, string> | undefined> {
+  if (leaseByContainer.has(containerId)) return undefined;
+  const labels = await ctx.docker
+    .getContainer(containerId)
+    .inspect()
+    .then((info) => info.Config.Labels ?? {}, () => ({}) as Record<string, string>);
+  return { leaseId: labels[Labels.leaseId] ?? '-', managerId: labels[Labels.manager] ?? '-' };
 }
 
 export async function releaseContainer(ctx: HostContext, sandbox: Sandbox): Promise<void> {
