@@ -55,6 +55,9 @@ export const SandboxLimitsSchema = z.strictObject({
   commandTimeoutSec: positiveInt.default(120).describe('per tool command, enforced inside the container'),
   maxConcurrent: positiveInt.default(8).describe('lease cap per Docker host'),
   prewarm: nonNegativeInt.default(2).describe('pre-started containers kept per image'),
+  poolMax: nonNegativeInt
+    .optional()
+    .describe('pre-started containers kept per Docker host over all images (default maxConcurrent): the least recently used image gives up an idle one first'),
   leaseTtlSec: positiveInt.default(3600).describe('a lease not renewed for this long is reaped'),
   user: z.string().default('1000:1000'),
   maxRebuilds: nonNegativeInt.default(DEFAULT_MAX_REBUILDS).describe('sandbox rebuilds per episode (lost host, killed container) before it ends as sandbox_lost'),

@@ -89,6 +89,7 @@ export async function createRolloutWorkers(opts: RolloutWorkerOptions): Promise<
   const leases = new LeaseManager(docker, {
     maxConcurrent: opts.sandbox.maxConcurrent,
     prewarm: opts.sandbox.prewarm,
+    poolMax: opts.sandbox.poolMax,
     leaseTtlSec: opts.sandbox.leaseTtlSec,
     // Renewals go to Postgres too: a reaper of another worker on this Docker daemon must see them.
     ledger: { db: opts.db, host: hostId },

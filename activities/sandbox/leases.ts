@@ -13,8 +13,11 @@
  * rows nobody extends, so the survivors' reapers remove its containers within `pendingTtlSec` and
  * a reaper pass, not one label TTL (the lease TTL, default 1 h) later.
  *
- * The cap counts leases, not pool containers: pooled containers are idle `sleep`s and there are at
- * most `prewarm` of them per image.
+ * The cap counts leases, not pool containers: pooled containers are idle `sleep`s, at most `prewarm`
+ * of them per image and `poolMax` in all. A suite of many task images would otherwise keep
+ * `prewarm` idle containers for every image it ever ran (140 images: ~280 containers, dockerd and
+ * containerd busy with them); past `poolMax`, the pool of the image used least recently gives up an
+ * idle container to the image that needs one now.
  */
 import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
@@ -29,6 +32,8 @@ export interface LeaseManagerOptions {
   maxConcurrent: number;
   /** Pre-started containers kept per (image, limits). 0 disables the pool. */
   prewarm: number;
+  /** Pre-started containers kept in all pools together (default maxConcurrent). */
+  poolMax?: number;
   leaseTtlSec: number;
   /** How long acquire waits for a free slot before failing with SWERL_LEASE_UNAVAILABLE. */
   acquireTimeoutMs?: number;
@@ -80,6 +85,8 @@ interface Pool {
   ready: PooledSandbox[];
   /** Containers being started for this pool. */
   filling: Set<Promise<void>>;
+  /** When a lease of this pool's (image, limits) was last asked for: the least recent gives up room first. */
+  lastUsedAt: number;
 }
 
 /** Managers alive in this process, by id: the reaper asks them before trusting a label. */
@@ -107,6 +114,8 @@ export class LeaseManager {
   private draining = false;
   /** The last error of a background pool refill, for status output; refills never throw. */
   lastPoolError: Error | undefined;
+  /** Idle pooled containers removed to make room for another image's pool (see `poolMax`). */
+  poolEvictions = 0;
   /** The last failed ledger write (renewal, release), for status output. */
   lastLedgerError: Error | undefined;
   private readonly ledgerWrites = new Set<Promise<void>>();
@@ -312,7 +321,7 @@ export class LeaseManager {
     const pool = this.poolFor({ ...spec, labels: { run: '', episode: '' } });
     if (this.draining) return;
     const missing = this.opts.prewarm - pool.ready.length - pool.filling.size;
-    for (let i = 0; i < missing; i++) this.addToPool(pool);
+    for (let i = 0; i < missing && this.makeRoom(pool); i++) this.addToPool(pool);
     await Promise.all(pool.filling);
   }
 
@@ -320,14 +329,41 @@ export class LeaseManager {
     const key = poolKey(spec);
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = { spec: { image: spec.image, limits: spec.limits, labels: { run: '', episode: '' } }, ready: [], filling: new Set() };
+      pool = { spec: { image: spec.image, limits: spec.limits, labels: { run: '', episode: '' } }, ready: [], filling: new Set(), lastUsedAt: 0 };
       this.pools.set(key, pool);
     }
+    pool.lastUsedAt = Date.now();
     return pool;
+  }
+
+  /**
+   * Room for one more container in `pool` under `poolMax`, made by removing the oldest idle
+   * container of the least recently used other pool. False when the bound is taken by containers
+   * still starting or by this pool itself.
+   */
+  private makeRoom(pool: Pool): boolean {
+    const max = this.opts.poolMax ?? this.opts.maxConcurrent;
+    let total = 0;
+    for (const p of this.pools.values()) total += p.ready.length + p.filling.size;
+    for (; total >= max; total--) {
+      let victim: Pool | undefined;
+      for (const p of this.pools.values()) if (p !== pool && p.ready.length > 0 && (!victim || p.lastUsedAt < victim.lastUsedAt)) victim = p;
+      const entry = victim?.ready.shift();
+      if (!entry) return false;
+      this.poolEvictions++;
+      this.track(
+        entry.sandbox
+          .destroy()
+          .catch(() => undefined)
+          .then(() => this.releaseRow(entry.leaseId)),
+      );
+    }
+    return true;
   }
 
   private async takeFromPool(spec: AcquireSpec): Promise<PooledSandbox | undefined> {
     const pool = this.pools.get(poolKey(spec));
+    if (pool) pool.lastUsedAt = Date.now();
     const maxIdleMs = (this.opts.poolMaxIdleSec ?? 600) * 1000;
     for (let entry = pool?.ready.shift(); entry; entry = pool?.ready.shift()) {
       // Guarded by `pending` so a reaper running now does not see an unknown lease.
@@ -392,7 +428,7 @@ export class LeaseManager {
     if (this.opts.prewarm <= 0 || this.closed || this.draining) return;
     const pool = this.poolFor(spec);
     const missing = this.opts.prewarm - pool.ready.length - pool.filling.size;
-    for (let i = 0; i < missing; i++) {
+    for (let i = 0; i < missing && this.makeRoom(pool); i++) {
       this.addToPool(pool).catch((err: Error) => {
         this.lastPoolError = err;
       });
