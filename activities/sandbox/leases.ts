@@ -106,6 +106,8 @@ export class LeaseManager {
   private readonly leases = new Map<string, LeaseState>();
   /** Lease ids whose container is being created or handed over: not yet in `leases`, not orphans. */
   private readonly pending = new Set<string>();
+  /** Acquisitions past their slot: close() waits for them, so none hands out a sandbox after it. */
+  private readonly acquiring = new Set<Promise<AcquiredLease>>();
   private readonly pools = new Map<string, Pool>();
   private readonly waiters: Array<() => void> = [];
   private slotsTaken = 0;
@@ -196,12 +198,22 @@ export class LeaseManager {
 
   async acquire(spec: AcquireSpec): Promise<AcquiredLease> {
     if (this.closed) throw new SandboxError(ErrorCodes.LEASE_UNAVAILABLE, `lease manager ${this.id} is closed`, { managerId: this.id });
-    await this.takeSlot();
+    const attempt = this.takeSlot().then(() => this.acquireInSlot(spec));
+    this.acquiring.add(attempt);
+    try {
+      return await attempt;
+    } finally {
+      this.acquiring.delete(attempt);
+    }
+  }
+
+  private async acquireInSlot(spec: AcquireSpec): Promise<AcquiredLease> {
     const ttlSec = spec.leaseTtlSec ?? this.opts.leaseTtlSec;
     const ledger = this.opts.ledger;
     let leaseId: string | undefined;
     let sandbox: Sandbox | undefined;
     try {
+      if (this.closed) throw new SandboxError(ErrorCodes.LEASE_UNAVAILABLE, `lease manager ${this.id} is closed`, { managerId: this.id });
       const pooled = await this.takeFromPool(spec);
       leaseId = pooled?.leaseId ?? randomUUID();
       this.pending.add(leaseId);
@@ -241,6 +253,8 @@ export class LeaseManager {
           );
         }
       }
+      // Closed while the container was made: close() waits for this attempt, which removes it (catch below).
+      if (this.closed) throw new SandboxError(ErrorCodes.LEASE_UNAVAILABLE, `lease manager ${this.id} was closed while lease ${leaseId} was acquired`, { managerId: this.id, leaseId });
       this.leases.set(leaseId, { sandbox, expiresAt, ttlSec, labels: spec.labels });
       this.pending.delete(leaseId);
       this.fillPool(spec);
@@ -472,9 +486,13 @@ export class LeaseManager {
   async close(opts: { releaseLeases?: boolean } = {}): Promise<void> {
     this.closed = true;
     clearInterval(this.keepAlive);
+    // Waiters for a slot wake to find the manager closed (and pass the slot on to the next one).
+    for (const wake of this.waiters.splice(0)) wake();
     // Containers still starting destroy themselves when they see `closed`; wait for that, or a
     // process that exits right after close() leaves them behind.
     await Promise.allSettled([...this.pools.values()].flatMap((pool) => [...pool.filling]));
+    // An acquisition in flight sees `closed` before it hands out its sandbox, and removes it.
+    await Promise.allSettled([...this.acquiring]);
     liveManagers.delete(this.id);
     const doomed: Sandbox[] = [];
     for (const pool of this.pools.values()) {

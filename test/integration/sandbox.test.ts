@@ -14,6 +14,7 @@ import { ErrorCodes, SwerlError } from '../../core/errors';
 import { attachSandbox, createSandbox, LeaseManager, Labels, reapOrphans, type Sandbox, type SandboxLimits } from '../../activities/sandbox';
 import { execRaw } from '../../activities/sandbox/exec';
 import { ensureBaseImage, ensureTaskImage } from '../../sandbox/images';
+import { waitUntil } from '../harness/poll';
 
 const docker = new Docker();
 const RUN = `sandbox-test-${process.pid}`;
@@ -285,6 +286,26 @@ describe('leases', () => {
       // That hand-out started another refill: close() waits for it and leaves nothing behind.
       await mgr.close();
       expect(await docker.listContainers({ all: true, filters: { label: [`${Labels.manager}=${mgr.id}`] } })).toEqual([]);
+    } finally {
+      await mgr.close();
+    }
+  });
+
+  it('hands out no sandbox once closed: an acquisition in flight or waiting for a slot fails, and no container is left', async () => {
+    const mgr = new LeaseManager(docker, { maxConcurrent: 1, prewarm: 0, leaseTtlSec: 60, acquireTimeoutMs: 200_000 });
+    const ofManager = () => docker.listContainers({ all: true, filters: { label: [`${Labels.manager}=${mgr.id}`] } });
+    try {
+      const creating = codeOf(mgr.acquire({ image: baseTag, limits, labels: { run: RUN, episode: 'closed-creating' } }));
+      const waiting = codeOf(mgr.acquire({ image: baseTag, limits, labels: { run: RUN, episode: 'closed-waiting' } }));
+      // Close while the first container exists but (most likely) is still being started.
+      await waitUntil('the first container', async () => (await ofManager()).length > 0, 60_000, 20);
+      const closing = Date.now();
+      await mgr.close();
+      expect(await waiting).toBe(ErrorCodes.LEASE_UNAVAILABLE);
+      expect(Date.now() - closing).toBeLessThan(150_000); // woken by close(), not by its 200 s acquire timeout
+      // Handed out before close() (undefined), or refused by it: either way its container is gone.
+      expect([undefined, ErrorCodes.LEASE_UNAVAILABLE]).toContain(await creating);
+      expect(await ofManager()).toEqual([]);
     } finally {
       await mgr.close();
     }
