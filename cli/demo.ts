@@ -29,13 +29,14 @@ import { migrateDatabase } from '../db/migrate';
 import { connectClient, resolveEndpoints } from '../workers/endpoints';
 import { installTemporalLogging } from '../workers/logging';
 import { createOrchestrationWorker } from '../workers/orchestration';
-import { createRolloutWorkers, processHostId } from '../workers/rollout';
+import { createRolloutWorkers, processHostId, type RolloutWorkers } from '../workers/rollout';
 import type { RunStatus } from '../workflows/definitions';
 import { REPO_ROOT } from './dev/settings';
 import { devUp } from './dev/stack';
 import { formatStatus, newRunId, startRun } from './runs';
 import { parseBaseArch, pretrainBase, resolveBaseCheckpoint, startPolicyServer, trainerPython, type BaseArch } from './learnPolicy';
-import { CHECKPOINTS_DIR, spawnPython, type PythonProcess } from './pythonProcess';
+import { RELEASE_TIMEOUT_SEC, releaseDemoSandboxes, removeCommand } from './demoSandboxes';
+import { CHECKPOINTS_DIR, killPythonProcesses, spawnPython, type PythonProcess } from './pythonProcess';
 import { promoteRun, runReport } from './trainingCommands';
 import { renderDemoDoc, renderReportMarkdown, type DemoDoc, type DemoRun } from './demoReport';
 import { learnBaselines, renderBaselines, type LearnBaselines } from '../tasks/learn/baselines';
@@ -163,8 +164,10 @@ function suiteBaselines(imported: readonly ImportedTask[]): LearnBaselines | nul
   return same ? learnBaselines(instances) : null;
 }
 
-async function runDemo(opts: { config?: string; scripted?: boolean; seed?: string; base?: string; arch?: string }): Promise<void> {
-  installTemporalLogging('warn');
+async function runDemo(opts: { config?: string; scripted?: boolean; seed?: string; base?: string; arch?: string; releaseTimeout?: string }): Promise<void> {
+  // SIGINT/SIGTERM are the demo's (onSignal below): the SDK shutting its workers down first made
+  // runDemo fail and exit before its Python processes and sandboxes were cleaned up.
+  installTemporalLogging('warn', { shutdownSignals: [] });
   const startedMs = Date.now();
   const scripted = opts.scripted ?? false;
   const loaded: RunConfig = loadRunConfig(opts.config ?? (scripted ? 'toy' : 'learn'));
@@ -174,6 +177,7 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
   const arch = parseBaseArch(opts.arch, config.model.arch);
   if (scripted && arch !== 'native') throw new ConfigError(ErrorCodes.CONFIG_INVALID, '--arch needs a model: it cannot be used with --scripted', { arch });
   // Before the stack comes up: a missing checkpoint, a mismatched --arch or a missing HF venv fails fast.
+  const releaseTimeoutSec = parseReleaseTimeout(opts.releaseTimeout);
   const python = opts.base !== undefined ? resolveBaseCheckpoint(opts.base, arch).python : trainerPython(arch);
   const stack = await devUp();
   console.log(`stack up: Temporal ${stack.temporalAddress} (UI ${stack.temporalUiUrl}), Postgres ${stack.databaseUrl}`);
@@ -182,17 +186,33 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
   const db = createDb(endpoints.databaseUrl);
   const closers: Array<() => Promise<void> | void> = [() => db.close()];
   let trainer: PythonProcess | undefined;
-  let releaseSandboxes: (() => Promise<void>) | undefined;
+  let rollout: RolloutWorkers | undefined;
+  let runId: string | undefined;
+  // Every Python process this demo started (pre-training, policy server, trainer worker) ends with
+  // it, on a signal to this process alone (not only to its terminal's process group) or any exit.
   const onSignal = (signal: NodeJS.Signals) => {
-    trainer?.kill();
-    console.error(`\n${signal}: stopping the demo's workers; the run stays in Temporal (abort it with \`npm run swerl -- abort <run>\`)`);
-    // Release this process's sandboxes (bounded: a second signal or a hung daemon must not keep us here).
-    const timeout = new Promise((r) => setTimeout(r, 10_000).unref());
-    void Promise.race([releaseSandboxes?.().catch(() => undefined), timeout]).finally(() => process.exit(130));
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    const stopped = killPythonProcesses();
+    console.error(
+      `\n${signal}: stopping the demo (${stopped.length > 0 ? `ended ${stopped.join(', ')}` : 'no Python process running'}${rollout ? `; removing its sandboxes, at most ${releaseTimeoutSec} s` : ''}); ` +
+        `the run stays in Temporal (abort it with \`npm run swerl -- abort ${runId ?? '<run>'}\`)`,
+    );
+    const held = rollout;
+    // A second signal does not wait (a hung Docker daemon must not keep the demo here), but says what it leaves.
+    const again = (second: NodeJS.Signals) => {
+      if (held) console.error(`${ErrorCodes.SANDBOX_RELEASE_TIMEOUT}: ${second} again: not waiting for the demo's sandboxes; remove what is left with: ${removeCommand(held.leases.id)}`);
+      process.exit(130);
+    };
+    process.once('SIGINT', again);
+    process.once('SIGTERM', again);
+    void (held ? releaseDemoSandboxes(held, releaseTimeoutSec) : Promise.resolve(undefined))
+      .then((left) => left && console.error(left))
+      .finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  process.once('exit', () => trainer?.kill());
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.once('exit', () => killPythonProcesses());
   try {
     const suiteFile = path.resolve(REPO_ROOT, config.tasks.suite);
     const imported = await importTasks(suiteFile, { validate: false });
@@ -220,14 +240,14 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
 
     const orchestration = await createOrchestrationWorker({ endpoints, db: db.db, taskQueue: queue });
     closers.push(() => orchestration.connection.close());
-    const rollout = await createRolloutWorkers({ endpoints, db: db.db, sandbox: config.sandbox, hostId: processHostId(queue), sharedQueue: services.rolloutQueue, connection: orchestration.connection });
-    releaseSandboxes = () => rollout.close();
-    const rolloutDone = rollout.run();
+    const workers = await createRolloutWorkers({ endpoints, db: db.db, sandbox: config.sandbox, hostId: processHostId(queue), sharedQueue: services.rolloutQueue, connection: orchestration.connection });
+    rollout = workers;
+    const rolloutDone = workers.run();
     try {
       await orchestration.worker.runUntil(async () => {
         const client = await connectClient(endpoints);
         try {
-          const runId = newRunId(runConfig);
+          runId = newRunId(runConfig);
           const handle = await startRun(client, runConfig, runId, queue, { services });
           console.log(`run ${runId} started: ${stack.temporalUiUrl}/namespaces/${endpoints.temporalNamespace}/workflows/${handle.workflowId}`);
           let finished = false;
@@ -258,13 +278,20 @@ async function runDemo(opts: { config?: string; scripted?: boolean; seed?: strin
         }
       });
     } finally {
-      rollout.shutdown();
+      workers.shutdown();
       await rolloutDone.catch(() => undefined);
-      await rollout.close();
+      await workers.close();
     }
   } finally {
     for (const close of closers.reverse()) await close();
   }
+}
+
+function parseReleaseTimeout(text: string | undefined): number {
+  if (text === undefined) return RELEASE_TIMEOUT_SEC;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(ErrorCodes.CONFIG_INVALID, `--release-timeout must be a positive number of seconds, got ${JSON.stringify(text)}`, { releaseTimeout: text });
+  return n;
 }
 
 /** `swerl demo-doc`: the committed report (markdown + JSON) of demo runs, from their .swerl/reports JSON. */
@@ -305,6 +332,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--seed <n>', "the run's seed instead of the config's (episode sampling and training order; the pre-trained base is the same)")
     .option('--base <checkpoint>', 'start from this checkpoint in .swerl/checkpoints instead of pre-training (e.g. an RFT checkpoint, with the learn-rl-tune preset)')
     .option('--arch <arch>', 'the base model, overriding the config\'s model.arch: native (swerl\'s GPT, trainer/.venv), qwen2 or llama (a transformers model of the same size, trainer/.venv-hf from `bash trainer/install.sh --hf`; the policy server and the trainer worker run there too)')
+    .option('--release-timeout <sec>', `on SIGINT/SIGTERM: how long to wait for the demo's sandboxes to be removed before naming what is left (default ${RELEASE_TIMEOUT_SEC})`)
     .addHelpText(
       'after',
       '\nBrings up the dev stack, imports the config\'s task suite, pre-trains the base policy on noisy demonstrations ' +

@@ -15,6 +15,23 @@ export const TRAINER_PYTHON = path.join(TRAINER_DIR, '.venv', 'bin', 'python');
 export const TRAINER_HF_PYTHON = path.join(TRAINER_DIR, '.venv-hf', 'bin', 'python');
 export const CHECKPOINTS_DIR = path.join(REPO_ROOT, '.swerl', 'checkpoints');
 
+/**
+ * Every Python process spawned here that has not exited yet: what a process that is stopping (the
+ * demo on SIGINT/SIGTERM or at exit) ends, whether it is ready, still starting, or pre-training.
+ */
+const livePythonProcesses = new Map<ChildProcess, { label: string; kill(): void }>();
+
+/** SIGTERM to every live Python process spawned here (as their own kill()); returns what they were. */
+export function killPythonProcesses(): string[] {
+  const killed: string[] = [];
+  for (const [child, live] of livePythonProcesses) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    live.kill();
+    killed.push(`${live.label} (pid ${child.pid})`);
+  }
+  return killed;
+}
+
 export interface PythonProcess {
   child: ChildProcess;
   /** The first event line whose `event` is the awaited one. */
@@ -72,6 +89,11 @@ export async function spawnPython(opts: SpawnOptions): Promise<PythonProcess> {
     stopping = true;
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   };
+  livePythonProcesses.set(child, { label: opts.label, kill });
+  const forget = () => livePythonProcesses.delete(child);
+  child.once('exit', forget);
+  child.once('error', forget);
+  let readyExitListener: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     let last: Record<string, unknown> = {};
     const fail = (why: string) => {
@@ -93,13 +115,14 @@ export async function spawnPython(opts: SpawnOptions): Promise<PythonProcess> {
       clearTimeout(timer);
       fail(`could not start: ${err.message}`);
     });
-    child.once('exit', (code, signal) => {
+    readyExitListener = (code, signal) => {
       clearTimeout(timer);
       if (!opts.readyEvent && code === 0) resolve(last);
       else fail(`exited early (code ${code}, signal ${signal})`);
-    });
+    };
+    child.once('exit', readyExitListener);
   });
-  child.removeAllListeners('exit');
+  if (readyExitListener) child.off('exit', readyExitListener);
   child.once('exit', (code, signal) => {
     if (!stopping && opts.readyEvent) console.error(`${opts.label} exited (code ${code}, signal ${signal}):\n${stderrTail.join('\n')}`);
   });

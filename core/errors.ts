@@ -38,6 +38,8 @@ export const ErrorCodes = {
   // the episode's sandbox died more than sandbox.maxRebuilds times: the episode ends unscored
   SANDBOX_LOST: 'SWERL_SANDBOX_LOST',
   LEASE_UNAVAILABLE: 'SWERL_LEASE_UNAVAILABLE',
+  // an interrupted demo could not remove its sandboxes within its bound: the message names them and the command that removes them
+  SANDBOX_RELEASE_TIMEOUT: 'SWERL_SANDBOX_RELEASE_TIMEOUT',
   REWARD_HARNESS_CRASHED: 'SWERL_REWARD_HARNESS_CRASHED',
   // the reward harness crashed on every one of its bounded attempts (Docker answering, its container running): the episode ends failed, unscored
   REWARD_UNAVAILABLE: 'SWERL_REWARD_UNAVAILABLE',

@@ -25,13 +25,18 @@ function demote(level: LogLevel, message: string): LogLevel {
   return level === 'WARN' && message.startsWith('No workflows registered') ? 'DEBUG' : level;
 }
 
-/** Routes Temporal's runtime and worker logs through pino. Call once, before creating workers. */
-export function installTemporalLogging(defaultLevel: pino.Level = 'info'): void {
+/**
+ * Routes Temporal's runtime and worker logs through pino. Call once, before creating workers.
+ * `shutdownSignals`: the signals on which the SDK shuts every worker down (its default: SIGINT,
+ * SIGTERM, SIGQUIT, SIGUSR2); [] for a process that handles them itself (the demo cleans up first).
+ */
+export function installTemporalLogging(defaultLevel: pino.Level = 'info', opts: { shutdownSignals?: NodeJS.Signals[] } = {}): void {
   if (installed) return;
   installed = true;
   const log = logger(defaultLevel).child({ component: 'temporal' });
   const at = (level: LogLevel, message: string, meta?: LogMetadata) => log[LEVELS[demote(level, message)]](meta ?? {}, message);
   Runtime.install({
+    ...(opts.shutdownSignals ? { shutdownSignals: opts.shutdownSignals } : {}),
     logger: {
       log: at,
       trace: (message: string, meta?: LogMetadata) => at('TRACE', message, meta),
