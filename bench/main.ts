@@ -43,11 +43,20 @@ async function benchTrainer(): Promise<Record<string, number>> {
 }
 
 /**
- * The same for the learning demo's model (`make demo`: the native `learn` preset, cli/learnPolicy.ts)
+ * The same for the learning demo's native model (`demo --arch native`: the `learn` preset, cli/learnPolicy.ts)
  * on transcripts of the demo's size, with the 2 torch threads the demo's pre-training uses.
  */
 async function benchTrainerDemo(): Promise<Record<string, number>> {
   return runTrainerBench('.venv', ['--preset', 'learn', '--samples', '16', '--turns', '3', '--turn-bytes', '200', '--threads', '2'], 'trainer_demo');
+}
+
+/**
+ * The learning demo's default model since config/learn.yaml took `model.arch: qwen2`: the transformers
+ * Qwen2 base of size `learn` (hf.SIZES, 187,328 parameters) on the same transcripts and threads as
+ * trainer-demo, in the HF venv.
+ */
+async function benchTrainerDemoHf(): Promise<Record<string, number>> {
+  return runTrainerBench('.venv-hf', ['--hf', 'qwen2', '--hf-size', 'learn', '--samples', '16', '--turns', '3', '--turn-bytes', '200', '--threads', '2'], 'trainer_demo_hf');
 }
 
 /** The same for a Hugging Face policy (Qwen2 config, size `small`, save_pretrained checkpoints), in the HF venv (`trainer/install.sh --hf`). */
@@ -62,6 +71,7 @@ const BENCHES: Record<string, Bench> = {
   trainer: benchTrainer,
   'trainer-demo': benchTrainerDemo,
   'trainer-hf': benchTrainerHf,
+  'trainer-demo-hf': benchTrainerDemoHf,
   'pretrain-demo': benchPretrainDemo,
   scale: () => benchScale(),
   fanout: () => benchFanout(),

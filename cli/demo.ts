@@ -3,7 +3,8 @@
  * loop with the real Python trainer, real sandboxes and real Postgres/Temporal.
  *
  * Default (`learn` preset, the README's main command): the learning demo of issues #7 and #16. A
- * small word-level policy is pre-trained here on noisy scripted demonstrations (cached), served by
+ * small policy (the config's model.arch: a transformers Qwen2 base, or swerl's native GPT with
+ * `--arch native`) is pre-trained here on noisy scripted demonstrations (cached), served by
  * the trainer's policy server, and trained by the run: base eval → RFT → eval → RL stage 1 → gate
  * eval (validation split) → promote (by the demo) → RL stage 2 → eval. The trivial baselines of
  * the suite are printed first; Pass@1 ± SEM of every eval (test split) is printed and stored with
