@@ -95,7 +95,10 @@ beforeAll(() => {
   writeFileSync(suite, picked.map((t) => JSON.stringify(copy(t))).join('\n') + '\n');
   const learn = loadRunConfig('learn');
   const evalStage = { kind: 'eval', name: 'eval', maxTurns: 4, contextTokens: 1280, runs: 50 };
-  writeFileSync(path.join(work, 'config.json'), JSON.stringify({ ...learn, name: 'demo-interrupt', tasks: { ...learn.tasks, suite, evalSplit: 'validation' }, stages: [evalStage] }));
+  // The seeded base is native (trainer/.venv, which the bootstrap installs; learn.yaml's default
+  // qwen2 would need trainer/.venv-hf, installed later in the test command).
+  const model = { ...learn.model, arch: 'native' };
+  writeFileSync(path.join(work, 'config.json'), JSON.stringify({ ...learn, name: 'demo-interrupt', model, tasks: { ...learn.tasks, suite, evalSplit: 'validation' }, stages: [evalStage] }));
 });
 
 afterAll(async () => {
